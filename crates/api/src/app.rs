@@ -1,0 +1,211 @@
+//! `Application::build` binds the sockets (port 0 in tests) and prepares
+//! everything; `run_until_stopped` serves until the shutdown token fires.
+
+use crate::auth::tokens::random_token;
+use crate::config::Config;
+use crate::routes::{self, setup::FirstRun};
+use crate::state::AppState;
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use omnivox_store::{Store, idempotency, settings};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    http: TcpListener,
+    metrics: Option<TcpListener>,
+    state: AppState,
+    first_run: FirstRun,
+    shutdown: CancellationToken,
+}
+
+/// Start-up choices that are not configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildOptions {
+    /// Apply pending migrations (`--skip-migrate` turns this off).
+    pub migrate: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { migrate: true }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config, opts: BuildOptions) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store = Store::connect(&config.database)
+            .await
+            .context("connecting to the database")?;
+        if opts.migrate {
+            store.migrate().await.context("running migrations")?;
+        } else {
+            let pending = store.pending_migrations().await?;
+            anyhow::ensure!(
+                pending == 0,
+                "{pending} migration(s) pending; run `omnivox migrate` or start without --skip-migrate"
+            );
+        }
+        let key = match &config.auth.token_secret {
+            Some(s) => s.expose().to_owned(),
+            None => {
+                settings::get_or_insert(
+                    store.writer(),
+                    settings::TOKEN_SIGNING_KEY,
+                    &random_token(48),
+                )
+                .await?
+            }
+        };
+        let state = AppState::new(config.clone(), store, key.as_bytes())?;
+        let first_run = routes::setup::prepare_first_run(&state).await?;
+
+        let http = TcpListener::bind(config.http.bind)
+            .await
+            .with_context(|| format!("binding HTTP to {}", config.http.bind))?;
+        let metrics = if config.metrics.enabled {
+            Some(
+                TcpListener::bind(config.metrics.bind)
+                    .await
+                    .with_context(|| format!("binding metrics to {}", config.metrics.bind))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            http,
+            metrics,
+            state,
+            first_run,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.http.bind)
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The one-time first-run token, when the database has no user yet.
+    pub fn setup_token(&self) -> Option<&str> {
+        match &self.first_run {
+            FirstRun::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn first_run(&self) -> &FirstRun {
+        &self.first_run
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Cancel this token to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            http,
+            metrics,
+            state,
+            shutdown,
+            ..
+        } = self;
+        if let Some(listener) = metrics {
+            let handle = prometheus();
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let h = handle.clone();
+                    async move { h.render() }
+                }),
+            );
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
+        tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+
+        let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+        let app = routes::router(state.clone());
+        let signal = {
+            let token = shutdown.clone();
+            let state = state.clone();
+            async move {
+                token.cancelled().await;
+                state.draining.store(true, Ordering::Relaxed);
+                tracing::info!("shutting down: refusing new requests, draining");
+            }
+        };
+        let server = axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        tokio::select! {
+            r = server => r.context("HTTP server")?,
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("grace period over; closing remaining connections");
+            }
+        }
+        state.store.clone().close().await;
+        Ok(())
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several apps in one
+            // test process); this handle still renders its own registry.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Periodic upkeep: forget quiet rate-limit keys, purge old idempotency keys.
+async fn housekeeping(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                state.limiters.shrink();
+                let cutoff = omnivox_store::now() - chrono::Duration::hours(24);
+                if let Err(e) = idempotency::purge_before(state.store.writer(), cutoff).await {
+                    tracing::warn!(error = %e, "purging idempotency keys");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The Omnivox HTTP API and the [`Application`] that wires it to storage.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+pub use app::{Application, BuildOptions};
+pub use config::Config;
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,45 @@
+//! Request middleware: rate limits, idempotency keys, metrics, body limits,
+//! draining on shutdown.
+
+pub mod idempotency;
+pub mod observe;
+pub mod rate_limit;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::atomic::Ordering;
+
+/// Refuse a body whose declared length is over the limit before reading it.
+/// (Bodies without a length are cut off by `DefaultBodyLimit` as they stream.)
+pub async fn declared_body_limit(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.config.http.body_limit_bytes) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(next.run(req).await)
+}
+
+/// While shutting down, refuse new API work with 503 so in-flight requests
+/// can finish and load balancers move on.
+pub async fn refuse_when_draining(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::Unavailable);
+    }
+    Ok(next.run(req).await)
+}

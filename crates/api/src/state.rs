@@ -1,0 +1,49 @@
+//! The shared state every handler sees.
+
+use crate::auth::cache::AuthCache;
+use crate::auth::password::Hasher;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::middleware::rate_limit::Limiters;
+use omnivox_store::Store;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: TokenKeys,
+    pub hasher: Hasher,
+    pub cache: AuthCache,
+    pub limiters: Limiters,
+    /// Set on shutdown: new work is refused with 503 while requests drain.
+    pub draining: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, store: Store, signing_key: &[u8]) -> anyhow::Result<Self> {
+        let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        Ok(Self(Arc::new(Inner {
+            keys: TokenKeys::new(signing_key),
+            hasher,
+            cache: AuthCache::new(Duration::from_millis(config.auth.cache_ttl_ms)),
+            limiters: Limiters::new(&config.rate_limit),
+            draining: AtomicBool::new(false),
+            config,
+            store,
+        })))
+    }
+}

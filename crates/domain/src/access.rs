@@ -1,0 +1,190 @@
+//! Roles and the permission matrix: the one place that says who may do what.
+//!
+//! Every tenant-scoped endpoint names the [`Permission`] it needs; a caller's
+//! [`Role`] in that tenant grants a fixed set of permissions ([`Role::grants`]).
+//! The README's permission matrix is generated from this table by
+//! `omnivox permissions` so the two cannot drift.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A user's role within one tenant (or an API key's scope).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Supervisor,
+    Agent,
+    Analyst,
+    Viewer,
+}
+
+/// Something a caller may do inside a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Read the tenant's settings.
+    TenantRead,
+    /// Change the tenant's settings (name, time zone, business hours, 2FA rule).
+    TenantUpdate,
+    /// List the tenant's members and their roles.
+    MemberRead,
+    /// Add, remove, change the role of, and unlock members (not owners).
+    MemberManage,
+    /// Grant or take away the owner role.
+    OwnerManage,
+    /// List the tenant's API keys (never their secrets).
+    ApiKeyRead,
+    /// Create and revoke API keys.
+    ApiKeyManage,
+    /// Read the audit log.
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 8] = [
+        Permission::TenantRead,
+        Permission::TenantUpdate,
+        Permission::MemberRead,
+        Permission::MemberManage,
+        Permission::OwnerManage,
+        Permission::ApiKeyRead,
+        Permission::ApiKeyManage,
+        Permission::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::TenantRead => "tenant_read",
+            Permission::TenantUpdate => "tenant_update",
+            Permission::MemberRead => "member_read",
+            Permission::MemberManage => "member_manage",
+            Permission::OwnerManage => "owner_manage",
+            Permission::ApiKeyRead => "api_key_read",
+            Permission::ApiKeyManage => "api_key_manage",
+            Permission::AuditRead => "audit_read",
+        }
+    }
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Supervisor,
+        Role::Agent,
+        Role::Analyst,
+        Role::Viewer,
+    ];
+
+    /// The permission matrix.
+    pub fn grants(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Owner => true,
+            Role::Admin => !matches!(permission, OwnerManage),
+            Role::Supervisor => matches!(permission, TenantRead | MemberRead),
+            Role::Agent | Role::Analyst | Role::Viewer => matches!(permission, TenantRead),
+        }
+    }
+
+    /// A role may hand out (to a member or an API key) only roles whose
+    /// permissions it holds itself.
+    pub fn can_assign(self, other: Role) -> bool {
+        Permission::ALL
+            .iter()
+            .all(|p| !other.grants(*p) || self.grants(*p))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Agent => "agent",
+            Role::Analyst => "analyst",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown role `{0}` (expected owner, admin, supervisor, agent, analyst or viewer)")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+/// The matrix as a Markdown table (rows: permissions, columns: roles).
+pub fn permission_matrix_markdown() -> String {
+    let mut out = String::from("| permission |");
+    for r in Role::ALL {
+        out.push_str(&format!(" {r} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(Role::ALL.len()));
+    out.push('\n');
+    for p in Permission::ALL {
+        out.push_str(&format!("| `{}` |", p.as_str()));
+        for r in Role::ALL {
+            out.push_str(if r.grants(p) { " yes |" } else { " - |" });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_has_everything_and_viewer_only_reads_the_tenant() {
+        for p in Permission::ALL {
+            assert!(Role::Owner.grants(p));
+            assert_eq!(Role::Viewer.grants(p), p == Permission::TenantRead);
+        }
+    }
+
+    #[test]
+    fn admin_cannot_manage_owners_or_assign_owner() {
+        assert!(!Role::Admin.grants(Permission::OwnerManage));
+        assert!(Role::Admin.grants(Permission::MemberManage));
+        assert!(!Role::Admin.can_assign(Role::Owner));
+        assert!(Role::Admin.can_assign(Role::Admin));
+        assert!(Role::Admin.can_assign(Role::Agent));
+        assert!(Role::Owner.can_assign(Role::Owner));
+        assert!(!Role::Supervisor.can_assign(Role::Admin));
+    }
+
+    #[test]
+    fn roles_parse_from_their_names_only() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert_eq!("root".parse::<Role>(), Err(UnknownRole("root".to_owned())));
+    }
+
+    #[test]
+    fn matrix_lists_every_permission_once() {
+        let md = permission_matrix_markdown();
+        for p in Permission::ALL {
+            assert_eq!(md.matches(&format!("`{}`", p.as_str())).count(), 1);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Pure domain logic for Omnivox: ids, roles and the permission matrix, the
+//! password policy. No IO lives here.
+
+pub mod access;
+pub mod ids;
+pub mod password;
+pub mod tenant;
+
+pub use access::{Permission, Role};
+pub use ids::{ApiKeyId, AuditId, SessionId, TenantId, UserId};

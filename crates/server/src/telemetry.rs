@@ -1,0 +1,28 @@
+//! Structured logs: JSON when not on a terminal (or when asked), pretty otherwise.
+
+use omnivox_api::config::LogConfig;
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(cfg: &LogConfig) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&cfg.level)
+        .map_err(|e| anyhow::anyhow!("log.level `{}`: {e}", cfg.level))?;
+    let json = match cfg.format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+}
