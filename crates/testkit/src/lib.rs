@@ -1,1 +1,252 @@
+//! Spawn the real Omnivox server for a test: its own database (a temp SQLite
+//! file, or a fresh PostgreSQL schema when `OMNIVOX_TEST_BACKEND=postgres`
+//! and `OMNIVOX_TEST_PG` is set), HTTP and metrics on port 0, and a client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use omnivox_api::config::{Config, Secret};
+use omnivox_api::{Application, BuildOptions};
+use omnivox_store::DbConfig;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery staple 7";
+
+/// Which database the suite runs against.
+pub fn backend_is_postgres() -> bool {
+    std::env::var("OMNIVOX_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A fresh, empty database for one test. The returned guard keeps a SQLite
+/// temp dir alive.
+pub fn test_database() -> (DbConfig, Option<tempfile::TempDir>) {
+    if backend_is_postgres() {
+        let url = std::env::var("OMNIVOX_TEST_PG")
+            .expect("OMNIVOX_TEST_BACKEND=postgres needs OMNIVOX_TEST_PG");
+        let schema = format!("ovx_t_{}", uuid::Uuid::new_v4().simple());
+        (
+            DbConfig {
+                url,
+                max_connections: 4,
+                schema: Some(schema),
+            },
+            None,
+        )
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/omnivox.db", dir.path().display());
+        (
+            DbConfig {
+                url,
+                max_connections: 4,
+                schema: None,
+            },
+            Some(dir),
+        )
+    }
+}
+
+/// The configuration tests start from: port 0, cheap argon2, generous limits.
+pub fn test_config() -> Config {
+    let mut c = Config::default();
+    c.http.bind = "127.0.0.1:0".parse().unwrap();
+    c.metrics.bind = "127.0.0.1:0".parse().unwrap();
+    c.http.shutdown_grace_secs = 2;
+    c.auth.argon2_memory_kib = 256;
+    c.auth.argon2_iterations = 1;
+    c.auth.token_secret = Some(Secret::new(format!(
+        "test-signing-key-{}",
+        uuid::Uuid::new_v4()
+    )));
+    c.rate_limit.per_ip_per_sec = 10_000;
+    c.rate_limit.per_ip_burst = 10_000;
+    c.rate_limit.per_principal_per_sec = 10_000;
+    c.rate_limit.per_principal_burst = 10_000;
+    c
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub setup_token: Option<String>,
+    pub config: Config,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (db, dir) = test_database();
+    let mut config = test_config();
+    config.database = db;
+    tweak(&mut config);
+    let app = Application::build(config.clone(), BuildOptions::default())
+        .await
+        .expect("build the application");
+    let addr = app.http_addr();
+    let metrics_addr = app.metrics_addr();
+    let setup_token = app.setup_token().map(str::to_owned);
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        metrics_addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        setup_token,
+        config,
+        shutdown,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The stable error code, if this is an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Send a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Finish first-run setup; returns the new tenant's id.
+    pub async fn setup(&self, email: &str, tenant_name: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/setup",
+                None,
+                Some(json!({
+                    "setup_token": self.setup_token.as_deref().expect("fresh database has a setup token"),
+                    "email": email,
+                    "display_name": "Owner",
+                    "password": PASSWORD,
+                    "tenant_name": tenant_name,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r.body["tenant"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sign in; returns the whole token response.
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "email": email, "password": password })),
+        )
+        .await
+    }
+
+    /// Sign in and return the access token, asserting success.
+    pub async fn token(&self, email: &str) -> String {
+        let r = self.login(email, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Set up the installation and return (tenant id, owner token).
+    pub async fn owner(&self) -> (String, String) {
+        let tenant = self.setup("owner@example.com", "Acme Calls").await;
+        (tenant, self.token("owner@example.com").await)
+    }
+
+    /// Add a member with `role` to `tenant` (as `admin_token`); returns their token.
+    pub async fn member(&self, tenant: &str, admin_token: &str, email: &str, role: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v1/tenants/{tenant}/members"),
+                admin_token,
+                json!({ "email": email, "role": role, "display_name": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        self.token(email).await
+    }
+
+    /// Stop the server and wait for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(s) = self.server.take() {
+            s.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> Resp {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}

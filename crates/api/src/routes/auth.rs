@@ -92,8 +92,9 @@ pub async fn login(
             user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await;
+    let known = user.as_ref().map(|u| UserId(u.id));
     let Some(user) = user.filter(|_| ok) else {
-        record_failure(&state, &ip, None).await?;
+        record_failure(&state, &ip, known).await?;
         return Err(invalid_credentials());
     };
     let uid = UserId(user.id);

@@ -17,6 +17,7 @@ enum Tenants {
     TimeZone,
     Locale,
     BusinessHours,
+    #[sea_orm(iden = "require_2fa")]
     Require2fa,
     CreatedAt,
     UpdatedAt,
