@@ -30,7 +30,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub http: HttpConfig,
@@ -40,20 +40,6 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            http: HttpConfig::default(),
-            metrics: MetricsConfig::default(),
-            database: DbConfig::default(),
-            auth: AuthConfig::default(),
-            rate_limit: RateLimitConfig::default(),
-            log: LogConfig::default(),
-            bootstrap: BootstrapConfig::default(),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -228,10 +214,10 @@ impl Config {
         {
             return bad("database.url must start with sqlite: or postgres://");
         }
-        if let Some(s) = &self.auth.token_secret {
-            if s.expose().len() < 32 {
-                return bad("auth.token_secret must be at least 32 characters");
-            }
+        if let Some(s) = &self.auth.token_secret
+            && s.expose().len() < 32
+        {
+            return bad("auth.token_secret must be at least 32 characters");
         }
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
             return bad("token lifetimes must be positive");

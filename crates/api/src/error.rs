@@ -190,10 +190,9 @@ impl IntoResponse for ApiError {
         | ApiError::Locked {
             retry_after_secs, ..
         } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
         {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }
