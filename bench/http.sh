@@ -4,7 +4,10 @@
 # Runs the release server pinned to ONE core (core 0, one Tokio worker) and
 # drives it with wrk pinned to core 1. For each database backend it measures
 #   baseline_healthz  GET /healthz                 (no auth, no database)
-#   auth_read         GET /api/v1/tenants/<id>     (Bearer token)
+#   auth_read         GET /api/v1/tenants/<id>     (Bearer token; cached
+#                     permission and tenant settings, as every tenant request)
+#   db_read           GET /api/v1/tenants/<id>/members/<user id> (Bearer
+#                     token; two database reads per request)
 #   login             POST /api/v1/auth/login      (argon2-bound, few connections)
 # and prints one JSON object to stdout (also saved to
 # bench/results/http-latest.json). Progress goes to stderr.
@@ -201,11 +204,13 @@ def cmd_login_lua(args):
 
 
 def cmd_get(args):
-    """Print a string field of the JSON object in a file."""
-    d = json.load(open(args[0]))
-    v = d.get(args[1]) if isinstance(d, dict) else None
+    """Print a string field (a dotted path) of the JSON object in a file."""
+    v = json.load(open(args[0]))
+    for part in args[1].split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    d = v
     if not isinstance(v, str) or not v:
-        sys.exit(f"no string field {args[1]!r} in {json.dumps(d)[:300]}")
+        sys.exit(f"no string field {args[1]!r}")
     print(v)
 
 
@@ -245,7 +250,7 @@ def cmd_report(args):
             p = os.path.join(bdir, name)
             if os.path.exists(p):
                 entry[name] = open(p).read().strip()
-        for scen in ("baseline_healthz", "auth_read", "login"):
+        for scen in ("baseline_healthz", "auth_read", "db_read", "login"):
             p = os.path.join(bdir, scen + ".json")
             if os.path.exists(p):
                 entry[scen] = json.load(open(p))
@@ -488,6 +493,9 @@ run_backend() {
     tenant=$(py first-tenant "$dir/me.json") || fail "GET /api/v1/me: no memberships[0].tenant_id"
     local auth="Authorization: Bearer $token"
     local tenant_url=$base/api/v1/tenants/$tenant
+    local user_id
+    user_id=$(py get "$dir/me.json" user.id) || fail "GET /api/v1/me: no user.id"
+    local member_url=$tenant_url/members/$user_id
 
     # Warm-up (output discarded).
     log "$backend: warming up for ${WARMUP_SECS}s"
@@ -497,6 +505,8 @@ run_backend() {
         "$base/healthz"
     run_wrk "$dir" auth_read "$WRK_CONNECTIONS" "$(http_status GET "$tenant_url" -H "$auth")" \
         -H "$auth" "$tenant_url"
+    run_wrk "$dir" db_read "$WRK_CONNECTIONS" "$(http_status GET "$member_url" -H "$auth")" \
+        -H "$auth" "$member_url"
     py login-lua "$EMAIL" "$PASSWORD" >"$dir/login.lua"
     run_wrk "$dir" login "$WRK_LOGIN_CONNECTIONS" \
         "$(http_status POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' --data "$body")" \

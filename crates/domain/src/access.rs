@@ -188,3 +188,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn readme_shows_the_current_matrix() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&super::permission_matrix_markdown()),
+            "README's permission matrix is stale: paste `omnivox permissions` into it"
+        );
+    }
+}

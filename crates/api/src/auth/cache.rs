@@ -99,7 +99,8 @@ pub struct AuthCache {
     pub sessions: TtlCache<SessionId, SessionState>,
     pub users: TtlCache<UserId, UserState>,
     pub roles: TtlCache<(TenantId, UserId), Option<Role>>,
-    pub tenant_requires_2fa: TtlCache<TenantId, bool>,
+    /// Tenant settings: read by the 2FA rule on every tenant request.
+    pub tenants: TtlCache<TenantId, omnivox_store::tenants::Tenant>,
     pub api_keys: TtlCache<String, ApiKeyState>,
     /// Last time each API key's `last_used_at` was written.
     pub key_touched: TtlCache<ApiKeyId, ()>,
@@ -111,7 +112,7 @@ impl AuthCache {
             sessions: TtlCache::new(ttl),
             users: TtlCache::new(ttl),
             roles: TtlCache::new(ttl),
-            tenant_requires_2fa: TtlCache::new(ttl),
+            tenants: TtlCache::new(ttl),
             api_keys: TtlCache::new(ttl),
             key_touched: TtlCache::new(Duration::from_secs(60)),
         }

@@ -470,23 +470,27 @@ async fn role_in(
 }
 
 async fn requires_2fa(state: &AppState, tenant: TenantId) -> Result<bool, ApiError> {
-    if let Some(r) = state.cache.tenant_requires_2fa.get(&tenant) {
-        return Ok(r);
-    }
-    let t = Scoped::new(state.store.reader(), tenant)
-        .get_tenant()
-        .await?;
-    state
-        .cache
-        .tenant_requires_2fa
-        .insert(tenant, t.require_2fa);
-    Ok(t.require_2fa)
+    Ok(cached_tenant(state, tenant).await?.require_2fa)
 }
 
 async fn tenant_exists(state: &AppState, tenant: TenantId) -> Result<bool, ApiError> {
-    match Scoped::new(state.store.reader(), tenant).get_tenant().await {
+    match cached_tenant(state, tenant).await {
         Ok(_) => Ok(true),
-        Err(omnivox_store::StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(ApiError::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
+}
+
+/// A tenant's settings through the cache. Updates on this node evict the
+/// entry at once; other nodes see them within `auth.cache_ttl_ms`.
+pub async fn cached_tenant(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<omnivox_store::tenants::Tenant, ApiError> {
+    if let Some(t) = state.cache.tenants.get(&tenant) {
+        return Ok(t);
+    }
+    let t = Scoped::new(state.store.reader(), tenant).get_tenant().await?;
+    state.cache.tenants.insert(tenant, t.clone());
+    Ok(t)
 }

@@ -1,4 +1,5 @@
-//! Per-request metrics keyed on the route template, never the raw path.
+//! Per-request metrics, and the request span's `route` field, keyed on the
+//! route template, never the raw path (ids would explode the label space).
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -11,6 +12,7 @@ pub async fn metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    tracing::Span::current().record("route", route.as_str());
     let method = req.method().as_str().to_owned();
     let start = Instant::now();
     let resp = next.run(req).await;

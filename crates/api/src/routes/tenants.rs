@@ -1,6 +1,6 @@
 //! Organizations: create and list (platform), read and update (members).
 
-use crate::auth::principal::{Principal, TenantCtx, UserCtx};
+use crate::auth::principal::{Principal, TenantCtx, UserCtx, cached_tenant};
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::dto::{PageOut, PageQuery, TenantOut, json};
@@ -197,9 +197,7 @@ pub async fn get_tenant(
     ctx: TenantCtx,
 ) -> ApiResult<Json<TenantOut>> {
     ctx.require(Permission::TenantRead)?;
-    Ok(Json(
-        ctx.scoped(state.store.reader()).get_tenant().await?.into(),
-    ))
+    Ok(Json(cached_tenant(&state, ctx.tenant).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -278,6 +276,6 @@ pub async fn update_tenant(
     )
     .await?;
     commit(tx).await?;
-    state.cache.tenant_requires_2fa.remove(&ctx.tenant);
+    state.cache.tenants.remove(&ctx.tenant);
     Ok(Json(after))
 }
