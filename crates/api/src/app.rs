@@ -108,10 +108,6 @@ impl Application {
         &self.first_run
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Cancel this token to stop the server gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

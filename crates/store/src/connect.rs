@@ -1,7 +1,7 @@
 use crate::Result;
 use crate::migrations::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -115,10 +115,6 @@ impl Store {
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
         use sea_orm::TransactionTrait;
         Ok(self.write.begin().await?)
-    }
-
-    pub fn backend(&self) -> DbBackend {
-        self.write.get_database_backend()
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -52,8 +52,4 @@ impl<'c, C: ConnectionTrait> Scoped<'c, C> {
     pub fn new(conn: &'c C, tenant: TenantId) -> Self {
         Self { conn, tenant }
     }
-
-    pub fn tenant(&self) -> TenantId {
-        self.tenant
-    }
 }

@@ -82,11 +82,6 @@ pub async fn list_for_user(
     Ok(Page::from_rows(rows, page.limit, |t| t.id))
 }
 
-pub async fn count(conn: &impl ConnectionTrait) -> Result<u64> {
-    use sea_orm::PaginatorTrait;
-    Ok(tenant::Entity::find().count(conn).await?)
-}
-
 impl<C: ConnectionTrait> Scoped<'_, C> {
     pub async fn get_tenant(&self) -> Result<Tenant> {
         tenant::Entity::find_by_id(self.tenant.0)

@@ -85,15 +85,6 @@ pub async fn set_password(conn: &impl ConnectionTrait, id: UserId, hash: &str) -
     .await
 }
 
-pub async fn set_superadmin(conn: &impl ConnectionTrait, id: UserId, on: bool) -> Result<()> {
-    update_where_id(
-        conn,
-        id,
-        vec![(user::Column::IsSuperadmin, Expr::value(on))],
-    )
-    .await
-}
-
 /// Count a failed sign-in; lock the account for `lock_for` once `threshold`
 /// failures in a row are reached. Returns the failure count.
 pub async fn record_failed_login(
@@ -207,12 +198,4 @@ pub async fn use_recovery_code(
         .exec(conn)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-pub async fn unused_recovery_codes(conn: &impl ConnectionTrait, id: UserId) -> Result<u64> {
-    Ok(recovery_code::Entity::find()
-        .filter(recovery_code::Column::UserId.eq(id.0))
-        .filter(recovery_code::Column::UsedAt.is_null())
-        .count(conn)
-        .await?)
 }

@@ -490,7 +490,9 @@ pub async fn cached_tenant(
     if let Some(t) = state.cache.tenants.get(&tenant) {
         return Ok(t);
     }
-    let t = Scoped::new(state.store.reader(), tenant).get_tenant().await?;
+    let t = Scoped::new(state.store.reader(), tenant)
+        .get_tenant()
+        .await?;
     state.cache.tenants.insert(tenant, t.clone());
     Ok(t)
 }

@@ -122,15 +122,17 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal("handler panicked").into_response()
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let rid = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            // `route` is filled in with the route template once routing is done.
-            tracing::info_span!("http", method = %req.method(), route = tracing::field::Empty,
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let rid = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                // `route` is filled in with the route template once routing is done.
+                tracing::info_span!("http", method = %req.method(), route = tracing::field::Empty,
                 request_id = %rid, principal = tracing::field::Empty)
-        }))
+            }),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
