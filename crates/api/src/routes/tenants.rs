@@ -103,6 +103,18 @@ impl CreateTenant {
     }
 }
 
+/// The one unique column a tenant write can collide on is the slug.
+fn slug_taken(e: omnivox_store::StoreError) -> ApiError {
+    match e {
+        omnivox_store::StoreError::Conflict(_) => ApiError::Validation(vec![FieldError::new(
+            "slug",
+            "taken",
+            "another organization already uses this slug",
+        )]),
+        e => e.into(),
+    }
+}
+
 /// Create a tenant and write its audit row in the caller's transaction.
 pub async fn create_tenant_in(
     conn: &impl ConnectionTrait,
@@ -110,14 +122,7 @@ pub async fn create_tenant_in(
     actor: audit::Actor,
     meta: &crate::auth::principal::RequestMeta,
 ) -> ApiResult<tenants::Tenant> {
-    let t = tenants::create(conn, new).await.map_err(|e| match e {
-        omnivox_store::StoreError::Conflict(_) => ApiError::Validation(vec![FieldError::new(
-            "slug",
-            "taken",
-            "another organization already uses this slug",
-        )]),
-        e => e.into(),
-    })?;
+    let t = tenants::create(conn, new).await.map_err(slug_taken)?;
     audit::record(
         conn,
         audit::NewAuditEntry {
@@ -255,14 +260,7 @@ pub async fn update_tenant(
         .scoped(&tx)
         .update_tenant(patch)
         .await
-        .map_err(|e| match e {
-            omnivox_store::StoreError::Conflict(_) => ApiError::Validation(vec![FieldError::new(
-                "slug",
-                "taken",
-                "another organization already uses this slug",
-            )]),
-            e => e.into(),
-        })?;
+        .map_err(slug_taken)?;
     let (before, after) = (TenantOut::from(before), TenantOut::from(after));
     audit::record(
         &tx,
