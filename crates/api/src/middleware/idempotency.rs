@@ -15,6 +15,12 @@ use axum::response::{IntoResponse, Response};
 use omnivox_store::idempotency::{self, Claim};
 
 pub const HEADER: &str = "idempotency-key";
+
+/// Set on a response (as an extension) whose body carries a secret that is
+/// shown once: these top-level fields are stored as `null`, so a replay
+/// confirms the outcome without the secret ever resting in the database.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretFields(pub &'static [&'static str]);
 pub const REPLAYED: &str = "idempotent-replayed";
 
 pub async fn idempotency(
@@ -95,7 +101,10 @@ pub async fn idempotency(
         // Let a retry run the request again.
         idempotency::release(state.store.writer(), &scope, &key).await?;
     } else {
-        let text = String::from_utf8_lossy(&rbytes);
+        let mut text = String::from_utf8_lossy(&rbytes).into_owned();
+        if let Some(SecretFields(fields)) = rparts.extensions.get::<SecretFields>() {
+            text = redact(&text, fields);
+        }
         idempotency::complete(
             state.store.writer(),
             &scope,
@@ -106,4 +115,31 @@ pub async fn idempotency(
         .await?;
     }
     Ok(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+fn redact(body: &str, fields: &[&str]) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            if let Some(obj) = v.as_object_mut() {
+                for f in fields {
+                    if let Some(slot) = obj.get_mut(*f) {
+                        *slot = serde_json::Value::Null;
+                    }
+                }
+            }
+            v.to_string()
+        }
+        // Not JSON: store nothing of it rather than risk the secret.
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_fields_are_nulled_and_the_rest_kept() {
+        let out = super::redact(r#"{"key":"ovx_a_secret","api_key":{"id":"1"}}"#, &["key"]);
+        assert_eq!(out, r#"{"api_key":{"id":"1"},"key":null}"#);
+        assert_eq!(super::redact("not json ovx_a_secret", &["key"]), "");
+    }
 }

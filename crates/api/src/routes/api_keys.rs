@@ -4,11 +4,12 @@ use crate::auth::principal::{API_KEY_PREFIX, TenantCtx};
 use crate::auth::tokens::{random_token, sha256_hex};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::middleware::idempotency::SecretFields;
 use crate::routes::dto::{ApiKeyOut, PageOut, PageQuery, json};
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use omnivox_domain::{ApiKeyId, Permission, Role};
 use omnivox_store::api_keys::NewApiKey;
 use omnivox_store::{audit, commit};
@@ -27,8 +28,9 @@ pub struct CreateApiKey {
 
 #[derive(Serialize, ToSchema)]
 pub struct CreatedApiKey {
-    /// The whole key. Shown this once; only its hash is kept.
-    pub key: String,
+    /// The whole key. Shown this once; only its hash is kept. A replay of
+    /// the same `Idempotency-Key` answers with this field `null`.
+    pub key: Option<String>,
     pub api_key: ApiKeyOut,
 }
 
@@ -60,7 +62,7 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     ctx: TenantCtx,
     ApiJson(req): ApiJson<CreateApiKey>,
-) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+) -> ApiResult<(StatusCode, Extension<SecretFields>, Json<CreatedApiKey>)> {
     ctx.require(Permission::ApiKeyManage)?;
     if req.role == Role::Owner {
         return Err(ApiError::field(
@@ -120,7 +122,11 @@ pub async fn create_api_key(
     commit(tx).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedApiKey { key, api_key: out }),
+        Extension(SecretFields(&["key"])),
+        Json(CreatedApiKey {
+            key: Some(key),
+            api_key: out,
+        }),
     ))
 }
 
