@@ -141,6 +141,7 @@ impl Application {
             });
         }
         tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
 
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
         let app = routes::router(state.clone());

@@ -40,6 +40,41 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
+    pub storage: StorageConfig,
+    pub imports: ImportConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Where uploaded files, DNC registries (and later recordings) live.
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: "omnivox-data".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Largest CSV (or DNC registry) upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Rows per committed batch: a batch lands whole or not at all.
+    pub batch_rows: usize,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            batch_rows: 2000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -235,6 +270,9 @@ impl Config {
             && (self.rate_limit.per_ip_per_sec == 0 || self.rate_limit.per_principal_per_sec == 0)
         {
             return bad("rate limits must be positive (or set rate_limit.enabled = false)");
+        }
+        if self.imports.batch_rows == 0 || self.imports.batch_rows > 50_000 {
+            return bad("imports.batch_rows must be 1 to 50000");
         }
         if !matches!(self.log.format.as_str(), "auto" | "json" | "pretty") {
             return bad("log.format must be auto, json or pretty");

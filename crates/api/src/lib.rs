@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod middleware;
 pub mod routes;
 pub mod state;

@@ -23,6 +23,10 @@ pub struct Inner {
     pub limiters: Limiters,
     /// Set on shutdown: new work is refused with 503 while requests drain.
     pub draining: AtomicBool,
+    /// Wakes the import worker when a job is queued.
+    pub import_wakeup: tokio::sync::Notify,
+    /// DNC lists per tenant and loaded national registries.
+    pub compliance: crate::compliance::ComplianceCache,
 }
 
 impl Deref for AppState {
@@ -42,6 +46,8 @@ impl AppState {
             cache: AuthCache::new(Duration::from_millis(config.auth.cache_ttl_ms)),
             limiters: Limiters::new(&config.rate_limit),
             draining: AtomicBool::new(false),
+            import_wakeup: tokio::sync::Notify::new(),
+            compliance: crate::compliance::ComplianceCache::default(),
             config,
             store,
         })))

@@ -41,10 +41,21 @@ pub enum Permission {
     ApiKeyManage,
     /// Read the audit log.
     AuditRead,
+    /// Read lists, contacts, custom fields and imports; export contacts.
+    ContactRead,
+    /// Create and change lists, contacts and custom fields; run imports.
+    ContactManage,
+    /// Read DNC entries, the consent ledger and dial decisions; ask for a
+    /// dry-run decision.
+    ComplianceRead,
+    /// Add and remove DNC entries; load national registries.
+    DncManage,
+    /// Record consent and opt-outs for a contact.
+    ConsentRecord,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 13] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -53,6 +64,11 @@ impl Permission {
         Permission::ApiKeyRead,
         Permission::ApiKeyManage,
         Permission::AuditRead,
+        Permission::ContactRead,
+        Permission::ContactManage,
+        Permission::ComplianceRead,
+        Permission::DncManage,
+        Permission::ConsentRecord,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +81,11 @@ impl Permission {
             Permission::ApiKeyRead => "api_key_read",
             Permission::ApiKeyManage => "api_key_manage",
             Permission::AuditRead => "audit_read",
+            Permission::ContactRead => "contact_read",
+            Permission::ContactManage => "contact_manage",
+            Permission::ComplianceRead => "compliance_read",
+            Permission::DncManage => "dnc_manage",
+            Permission::ConsentRecord => "consent_record",
         }
     }
 }
@@ -85,8 +106,21 @@ impl Role {
         match self {
             Role::Owner => true,
             Role::Admin => !matches!(permission, OwnerManage),
-            Role::Supervisor => matches!(permission, TenantRead | MemberRead),
-            Role::Agent | Role::Analyst | Role::Viewer => matches!(permission, TenantRead),
+            Role::Supervisor => matches!(
+                permission,
+                TenantRead
+                    | MemberRead
+                    | ContactRead
+                    | ContactManage
+                    | ComplianceRead
+                    | DncManage
+                    | ConsentRecord
+            ),
+            // Agents record an opt-out heard on a call; the customer card
+            // reaches them through the call, not through list browsing.
+            Role::Agent => matches!(permission, TenantRead | ConsentRecord),
+            Role::Analyst => matches!(permission, TenantRead | ContactRead | ComplianceRead),
+            Role::Viewer => matches!(permission, TenantRead),
         }
     }
 

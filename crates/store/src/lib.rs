@@ -8,9 +8,15 @@
 pub mod api_keys;
 pub mod audit;
 mod connect;
+pub mod consent;
+pub mod contacts;
+pub mod decisions;
+pub mod dnc;
 pub mod entities;
 mod error;
 pub mod idempotency;
+pub mod imports;
+pub mod lists;
 pub mod lockouts;
 pub mod members;
 mod migrations;

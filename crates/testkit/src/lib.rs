@@ -76,6 +76,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    _data: tempfile::TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -84,8 +85,10 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (db, dir) = test_database();
+    let data = tempfile::tempdir().unwrap();
     let mut config = test_config();
     config.database = db;
+    config.storage.data_dir = data.path().to_owned();
     tweak(&mut config);
     let app = Application::build(config.clone(), BuildOptions::default())
         .await
@@ -105,6 +108,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         shutdown,
         server: Some(server),
         _dir: dir,
+        _data: data,
     }
 }
 

@@ -372,6 +372,14 @@ impl TenantCtx {
         }
     }
 
+    /// The signed-in user behind the request (None for an API key).
+    pub fn user_id(&self) -> Option<UserId> {
+        match &self.principal {
+            Principal::User { id, .. } => Some(*id),
+            Principal::ApiKey { .. } => None,
+        }
+    }
+
     pub fn scoped<'c, C: omnivox_store::ConnectionTrait>(&self, conn: &'c C) -> Scoped<'c, C> {
         Scoped::new(conn, self.tenant)
     }

@@ -48,6 +48,15 @@ pub async fn idempotency(
     let Some(principal) = req.extensions().get::<Principal>().cloned() else {
         return Ok(next.run(req).await);
     };
+    // File uploads are streamed to disk, never buffered: no replay for them.
+    let upload = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(super::is_upload_type);
+    if upload {
+        return Ok(next.run(req).await);
+    }
 
     let limit = state.config.http.body_limit_bytes;
     let (parts, body) = req.into_parts();

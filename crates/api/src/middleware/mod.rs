@@ -13,6 +13,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::atomic::Ordering;
 
+/// File uploads (CSV, DNC registries) are streamed to disk and have their
+/// own, larger limit; every other body is JSON and small.
+pub fn is_upload_type(content_type: &str) -> bool {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    matches!(ct, "text/csv" | "text/plain" | "application/octet-stream")
+}
+
 /// Refuse a body whose declared length is over the limit before reading it.
 /// (Bodies without a length are cut off by `DefaultBodyLimit` as they stream.)
 pub async fn declared_body_limit(
@@ -25,7 +32,17 @@ pub async fn declared_body_limit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > state.config.http.body_limit_bytes) {
+    let upload = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_upload_type);
+    let limit = if upload {
+        usize::try_from(state.config.imports.max_upload_bytes).unwrap_or(usize::MAX)
+    } else {
+        state.config.http.body_limit_bytes
+    };
+    if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge);
     }
     Ok(next.run(req).await)

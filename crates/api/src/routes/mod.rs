@@ -4,8 +4,12 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod contacts;
+pub mod decisions;
+pub mod dnc;
 pub mod dto;
 pub mod health;
+pub mod lists;
 pub mod me;
 pub mod members;
 pub mod setup;
@@ -13,6 +17,7 @@ pub mod tenants;
 
 use crate::auth::principal::authenticate;
 use crate::error::{ApiError, ErrorBody};
+use crate::imports::routes as imports;
 use crate::middleware::{self as mw, idempotency::idempotency, observe, rate_limit};
 use crate::state::AppState;
 use axum::Router;
@@ -79,6 +84,37 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(lists::list_lists, lists::create_list))
+        .routes(routes!(
+            lists::get_list,
+            lists::update_list,
+            lists::delete_list
+        ))
+        .routes(routes!(
+            lists::list_custom_fields,
+            lists::create_custom_field
+        ))
+        .routes(routes!(lists::delete_custom_field))
+        .routes(routes!(contacts::search_contacts))
+        .routes(routes!(contacts::get_contact, contacts::delete_contact))
+        .routes(routes!(contacts::consent_history, contacts::record_consent))
+        .routes(routes!(imports::upload))
+        .routes(routes!(imports::start))
+        .routes(routes!(imports::get))
+        .routes(routes!(imports::list))
+        .routes(routes!(imports::cancel))
+        .routes(routes!(imports::errors))
+        .routes(routes!(imports::errors_csv))
+        .routes(routes!(imports::export_csv))
+        .routes(routes!(dnc::list_dnc, dnc::add_dnc))
+        .routes(routes!(dnc::remove_dnc))
+        .routes(routes!(decisions::decide))
+        .routes(routes!(decisions::decisions))
+        .routes(routes!(decisions::get_settings, decisions::put_settings))
+        .routes(routes!(
+            decisions::upload_registry,
+            decisions::list_registries
+        ))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

@@ -1,11 +1,21 @@
 //! sea-orm entities: one model for SQLite and PostgreSQL.
 //!
-//! These are the store's private row types; the rest of Omnivox sees the
-//! repository functions and their domain-shaped results.
+//! These are the store's row types; the rest of Omnivox sees them through the
+//! repository functions.
 
 pub mod api_key;
 pub mod audit_log;
+pub mod consent_event;
+pub mod contact;
+pub mod contact_list;
+pub mod contact_phone;
+pub mod custom_field;
+pub mod dial_decision;
+pub mod dnc_entry;
+pub mod dnc_registry;
 pub mod idempotency_key;
+pub mod import_error;
+pub mod import_job;
 pub mod ip_lockout;
 pub mod membership;
 pub mod recovery_code;
@@ -13,4 +23,5 @@ pub mod refresh_token;
 pub mod session;
 pub mod system_setting;
 pub mod tenant;
+pub mod tenant_compliance;
 pub mod user;

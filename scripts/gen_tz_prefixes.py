@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Generate the location data of the compliance engine (crates/compliance/data/).
+
+Pinned inputs (install exactly these before running):
+
+    pip install phonenumbers==9.0.43 zipcodes==3.0.0
+
+    python3 scripts/gen_tz_prefixes.py
+
+Outputs (all committed; the Rust crate embeds them with include_str!):
+
+  tz_prefixes.txt    <digits>\t<tz>[,<tz>...]  E.164 digit prefix -> IANA zones,
+                     straight from libphonenumber's timezone map
+                     (phonenumbers.tzdata.TIMEZONE_DATA), sorted.
+  country_codes.txt  <cc>\t<REGION>[,<REGION>...] country calling code -> ISO
+                     regions, main region first (phonenumbers metadata).
+  nanp_npa.txt       <npa>\t<REGION>\t<SUBDIVISION>[,...]|-  NANP area code ->
+                     region (phonenumbers validity) and US state / CA province
+                     (from libphonenumber's English geocoder descriptions).
+  us_state_zones.txt <ST>\t<tz>[,<tz>...]  union of the zones of every NANP
+                     prefix whose area code belongs to that state.
+  us_zip3.txt        <zip3>\t<ST>[,<ST>...]  first three ZIP digits -> states,
+                     most frequent first (zipcodes package, which is built from
+                     unitedstateszipcodes.org and USPS ZIP Locale Detail).
+  tz_expected.tsv    <digits>\t<geo|country>\t<tz>[,<tz>...]\t<region>\t<type>
+                     fixture: phonenumbers.timezone.time_zones_for_number()
+                     for several thousand valid numbers. `geo` rows are answered
+                     by longest-prefix match over the digits, `country` rows
+                     (non-geographic number types) by the country code's zones.
+  NOTICE             attribution (Apache-2.0 libphonenumber data, MIT zipcodes).
+
+The script is deterministic: running it twice gives byte-identical files.
+"""
+
+import collections
+import os
+import re
+import sys
+
+import phonenumbers as pn
+from phonenumbers import PhoneNumberType as PT
+from phonenumbers.geodata import GEOCODE_DATA
+from phonenumbers.phonenumberutil import is_number_type_geographical
+from phonenumbers.timezone import time_zones_for_number
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+import zipcodes
+
+PHONENUMBERS_VERSION = "9.0.43"
+ZIPCODES_VERSION = "3.0.0"
+
+OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "compliance", "data"))
+
+US_STATES = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Florida": "FL", "Georgia": "GA",
+    "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA",
+    "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD",
+    "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS",
+    "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV", "New Hampshire": "NH",
+    "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY", "North Carolina": "NC",
+    "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA",
+    "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD", "Tennessee": "TN",
+    "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington State": "WA",
+    "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
+    "Washington D.C.": "DC",
+}
+CA_PROVINCES = {
+    "Alberta": "AB", "British Columbia": "BC", "British Colombia": "BC", "Manitoba": "MB",
+    "New Brunswick": "NB", "Newfoundland and Labrador": "NL", "Nova Scotia": "NS",
+    "Prince Edward Island": "PE", "Ontario": "ON", "Quebec": "QC", "Saskatchewan": "SK",
+    "Northwest Territories": "NT", "Nunavut": "NU", "Yukon": "YT",
+}
+US_CODES = set(US_STATES.values())
+CA_CODES = set(CA_PROVINCES.values())
+
+ALL_TYPES = [
+    PT.FIXED_LINE, PT.MOBILE, PT.FIXED_LINE_OR_MOBILE, PT.TOLL_FREE, PT.PREMIUM_RATE,
+    PT.SHARED_COST, PT.VOIP, PT.PERSONAL_NUMBER, PT.PAGER, PT.UAN, PT.VOICEMAIL,
+]
+TYPE_NAMES = {getattr(PT, n): n.lower() for n in dir(PT) if n.isupper()}
+
+# Suffixes tried, in order, to find a valid number in an area code.
+NANP_SUFFIXES = ["5550100", "2345678", "2123456", "3456789", "4567890", "7654321", "8675309", "9876543"]
+
+
+def check_versions():
+    bad = []
+    if pn.__version__ != PHONENUMBERS_VERSION:
+        bad.append(f"phonenumbers {pn.__version__} (want {PHONENUMBERS_VERSION})")
+    zv = getattr(zipcodes, "__version__", None)
+    if zv is not None and zv != ZIPCODES_VERSION:
+        bad.append(f"zipcodes {zv} (want {ZIPCODES_VERSION})")
+    if bad:
+        sys.exit("version mismatch: " + ", ".join(bad) +
+                 f"; run: pip install phonenumbers=={PHONENUMBERS_VERSION} zipcodes=={ZIPCODES_VERSION}")
+
+
+def header(lines):
+    return "".join(f"# {line}\n" if line else "#\n" for line in lines)
+
+
+def provenance():
+    return [
+        "Generated by scripts/gen_tz_prefixes.py; do not edit by hand.",
+        f"Source: phonenumbers {PHONENUMBERS_VERSION} (PyPI), the Python port of Google's",
+        "libphonenumber; data Copyright (C) The Libphonenumber Authors, Apache-2.0.",
+        "See NOTICE beside this file.",
+    ]
+
+
+def write(name, text):
+    with open(os.path.join(OUT, name), "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+def gen_tz_prefixes():
+    out = [header(provenance() + [
+        f"Longest prefix in this table: {TIMEZONE_LONGEST_PREFIX} digits.",
+        "Format: <E.164 digits without '+'>\\t<IANA zone>[,<IANA zone>...]",
+    ])]
+    for key in sorted(TIMEZONE_DATA):
+        out.append(f"{key}\t{','.join(TIMEZONE_DATA[key])}\n")
+    write("tz_prefixes.txt", "".join(out))
+
+
+def gen_country_codes():
+    out = [header(provenance() + ["Format: <country calling code>\\t<ISO region>[,<region>...] (main region first; 001 = non-geographic)"])]
+    for cc in sorted(pn.COUNTRY_CODE_TO_REGION_CODE):
+        out.append(f"{cc}\t{','.join(pn.COUNTRY_CODE_TO_REGION_CODE[cc])}\n")
+    write("country_codes.txt", "".join(out))
+
+
+def subdivisions(description):
+    """US state / Canadian province codes named by an English geocoder description."""
+    if not description:
+        return []
+    if ", " in description:
+        tail = description.rsplit(", ", 1)[1]
+        if tail in US_CODES or tail in CA_CODES:
+            return [tail]
+    found = []
+    for part in description.split("/"):
+        code = US_STATES.get(part) or CA_PROVINCES.get(part)
+        if code:
+            found.append(code)
+    return found
+
+
+def npa_region(npa):
+    """Region of a NANP area code: the region whose metadata claims it by leading
+    digits (the Caribbean and Pacific members), else the region of a valid number."""
+    for region in pn.region_codes_for_country_code(1):
+        leading = pn.PhoneMetadata.metadata_for_region(region).leading_digits
+        if leading and re.fullmatch(f"(?:{leading})", npa):
+            return region
+    for suffix in NANP_SUFFIXES:
+        num = pn.parse("+1" + npa + suffix)
+        if pn.is_valid_number(num):
+            return pn.region_code_for_number(num)
+    return None
+
+
+def gen_nanp():
+    by_npa = collections.defaultdict(list)
+    for key, names in GEOCODE_DATA.items():
+        if key.startswith("1") and len(key) >= 4 and "en" in names:
+            by_npa[key[1:4]].append((len(key), key, names["en"]))
+    rows = {}
+    for npa in (f"{n:03d}" for n in range(200, 1000)):
+        region = npa_region(npa)
+        if region is None:
+            continue
+        subs = []
+        entries = sorted(by_npa.get(npa, []))
+        top = [e for e in entries if e[0] == 4]
+        for _, _, desc in (top or entries):
+            for code in subdivisions(desc):
+                if code not in subs:
+                    subs.append(code)
+        if region == "US":
+            subs = [s for s in subs if s in US_CODES]
+        elif region == "CA":
+            subs = [s for s in subs if s in CA_CODES]
+        else:
+            subs = []
+        rows[npa] = (region, subs)
+    out = [header(provenance() + [
+        "Region: phonenumbers.region_code_for_number() of a valid number in the area code.",
+        "Subdivision: US state / Canadian province named by libphonenumber's English",
+        "geocoder description for the area code ('-' when none or not US/CA).",
+        "Format: <NPA>\\t<ISO region>\\t<subdivision>[,<subdivision>...]|-",
+    ])]
+    for npa in sorted(rows):
+        region, subs = rows[npa]
+        out.append(f"{npa}\t{region}\t{','.join(subs) if subs else '-'}\n")
+    write("nanp_npa.txt", "".join(out))
+    return rows
+
+
+def gen_state_zones(nanp):
+    zones = collections.defaultdict(set)
+    for key, tzs in TIMEZONE_DATA.items():
+        if key.startswith("1") and len(key) >= 4:
+            row = nanp.get(key[1:4])
+            if row and row[0] == "US":
+                for st in row[1]:
+                    zones[st].update(tzs)
+    out = [header(provenance() + [
+        "Union of the zones of every NANP prefix whose area code (nanp_npa.txt) is in the state.",
+        "Format: <US state>\\t<IANA zone>[,<IANA zone>...]",
+    ])]
+    for st in sorted(zones):
+        out.append(f"{st}\t{','.join(sorted(zones[st]))}\n")
+    write("us_state_zones.txt", "".join(out))
+
+
+def gen_zip3():
+    counts = collections.defaultdict(collections.Counter)
+    for row in zipcodes.list_all():
+        counts[row["zip_code"][:3]][row["state"]] += 1
+    out = [header([
+        "Generated by scripts/gen_tz_prefixes.py; do not edit by hand.",
+        f"Source: zipcodes {ZIPCODES_VERSION} (PyPI, MIT, https://github.com/seanpianka/zipcodes),",
+        "whose data comes from unitedstateszipcodes.org and USPS ZIP Locale Detail.",
+        "A ZIP3 whose ZIP codes lie in several states lists them all, most ZIP codes first;",
+        "military (AA/AE/AP) and freely associated states are kept as the package names them.",
+        "Format: <first three ZIP digits>\\t<state>[,<state>...]",
+    ])]
+    for z3 in sorted(counts):
+        states = sorted(counts[z3].items(), key=lambda kv: (-kv[1], kv[0]))
+        out.append(f"{z3}\t{','.join(st for st, _ in states)}\n")
+    write("us_zip3.txt", "".join(out))
+
+
+def expected_row(num, region):
+    digits = pn.format_number(num, pn.PhoneNumberFormat.E164)[1:]
+    ntype = pn.number_type(num)
+    if ntype == PT.UNKNOWN:
+        return None
+    scope = "geo" if is_number_type_geographical(ntype, num.country_code) else "country"
+    zones = ",".join(time_zones_for_number(num))
+    return (digits, scope, zones, region, TYPE_NAMES.get(ntype, str(ntype)))
+
+
+def gen_expected(nanp):
+    rows = {}
+
+    def add(num, region):
+        if num is None or not pn.is_valid_number(num):
+            return
+        row = expected_row(num, region)
+        if row and row[0] not in rows:
+            rows[row[0]] = row
+
+    for region in sorted(pn.SUPPORTED_REGIONS):
+        add(pn.example_number(region), region)
+        for t in ALL_TYPES:
+            add(pn.example_number_for_type(region, t), region)
+    for cc in sorted(pn.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        add(pn.example_number_for_non_geo_entity(cc), "001")
+    for npa in sorted(nanp):
+        for suffix in NANP_SUFFIXES:
+            num = pn.parse("+1" + npa + suffix)
+            if pn.is_valid_number(num):
+                add(num, nanp[npa][0])
+                break
+    # Every third deeper prefix of the table, padded to a valid number when possible,
+    # so multi-zone and sub-area-code prefixes are exercised too.
+    deep = sorted(k for k in TIMEZONE_DATA if len(k) >= 5)
+    for key in deep[::3]:
+        for pad in ("0000000000", "1234567890", "5550100000", "2222222222"):
+            for total in range(len(key) + 1, 16):
+                text = "+" + key + pad[: total - len(key)]
+                try:
+                    num = pn.parse(text)
+                except pn.NumberParseException:
+                    continue
+                if pn.is_valid_number(num):
+                    add(num, pn.region_code_for_number(num))
+                    break
+            else:
+                continue
+            break
+    out = [header(provenance() + [
+        "Fixture: phonenumbers.timezone.time_zones_for_number() of valid numbers.",
+        "scope geo: answered by longest-prefix match; country: by the country code's zones",
+        "(non-geographic number types). Etc/Unknown = no zone known.",
+        "Format: <digits>\\t<geo|country>\\t<zones>\\t<region>\\t<number type>",
+    ])]
+    for digits in sorted(rows):
+        out.append("\t".join(rows[digits]) + "\n")
+    write("tz_expected.tsv", "".join(out))
+    return len(rows)
+
+
+NOTICE = f"""Omnivox compliance data
+=======================
+
+tz_prefixes.txt, country_codes.txt, nanp_npa.txt, us_state_zones.txt and
+tz_expected.tsv are generated by scripts/gen_tz_prefixes.py from the Python
+package `phonenumbers` {PHONENUMBERS_VERSION} (https://github.com/daviddrysdale/python-phonenumbers,
+Copyright (C) David Drysdale and contributors), a port of Google's libphonenumber
+(https://github.com/google/libphonenumber). The timezone, geocoding and metadata
+tables are Copyright (C) 2009-2026 The Libphonenumber Authors and are licensed
+under the Apache License, Version 2.0:
+
+    Licensed under the Apache License, Version 2.0 (the "License");
+    you may not use these files except in compliance with the License.
+    You may obtain a copy of the License at
+
+        http://www.apache.org/licenses/LICENSE-2.0
+
+    Unless required by applicable law or agreed to in writing, software
+    distributed under the License is distributed on an "AS IS" BASIS,
+    WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+    See the License for the specific language governing permissions and
+    limitations under the License.
+
+Modifications: the tables were converted to plain text; nanp_npa.txt and
+us_state_zones.txt are derived (area code -> region/state, state -> zones).
+
+us_zip3.txt is derived from the Python package `zipcodes` {ZIPCODES_VERSION}
+(https://github.com/seanpianka/zipcodes), MIT License, Copyright (c) Sean Pianka;
+its ZIP data comes from unitedstateszipcodes.org and the USPS ZIP Locale Detail
+(public domain). Only the first three ZIP digits and the state are kept.
+"""
+
+
+def main():
+    check_versions()
+    os.makedirs(OUT, exist_ok=True)
+    gen_tz_prefixes()
+    gen_country_codes()
+    nanp = gen_nanp()
+    gen_state_zones(nanp)
+    gen_zip3()
+    n = gen_expected(nanp)
+    write("NOTICE", NOTICE)
+    print(f"wrote {OUT}: {len(TIMEZONE_DATA)} prefixes, {len(nanp)} NANP area codes, {n} fixture rows")
+
+
+if __name__ == "__main__":
+    main()
