@@ -141,7 +141,7 @@ impl Application {
             });
         }
         tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
-        tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
+        let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
 
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
         let app = routes::router(state.clone());
@@ -164,6 +164,10 @@ impl Application {
             _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("grace period over; closing remaining connections");
             }
+        }
+        // An import stops after its current batch; it resumes at next start.
+        if tokio::time::timeout(grace, importer).await.is_err() {
+            tracing::warn!("import worker still busy after the grace period");
         }
         state.store.clone().close().await;
         Ok(())

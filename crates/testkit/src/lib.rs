@@ -224,6 +224,36 @@ impl TestApp {
         self.token(email).await
     }
 
+    /// Stop the server and start a new one on the same database and data
+    /// directory (a restart, as after a deploy or a crash).
+    pub async fn restart(mut self) -> TestApp {
+        self.shutdown.cancel();
+        if let Some(s) = self.server.take() {
+            s.await.unwrap().unwrap();
+        }
+        let mut config = self.config.clone();
+        config.http.bind = "127.0.0.1:0".parse().unwrap();
+        let app = Application::build(config.clone(), BuildOptions::default())
+            .await
+            .expect("rebuild the application");
+        let addr = app.http_addr();
+        let metrics_addr = app.metrics_addr();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        TestApp {
+            addr,
+            metrics_addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            setup_token: None,
+            config,
+            shutdown,
+            server: Some(server),
+            _dir: self._dir.take(),
+            _data: std::mem::replace(&mut self._data, tempfile::tempdir().unwrap()),
+        }
+    }
+
     /// Stop the server and wait for it to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

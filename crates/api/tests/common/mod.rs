@@ -1,0 +1,133 @@
+//! Shared helpers for the contact, import and decision tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use omnivox_testkit::{Resp, TestApp, read, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub const MIXED: &[u8] = include_bytes!("../../../contacts/tests/fixtures/mixed_us.csv");
+pub const LATIN1: &[u8] = include_bytes!("../../../contacts/tests/fixtures/latin1_windows1252.csv");
+
+pub struct Ctx {
+    pub app: TestApp,
+    pub t: String,
+    pub owner: String,
+}
+
+pub async fn setup() -> Ctx {
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    let base = format!("/api/v1/tenants/{t}/custom-fields");
+    for f in [
+        json!({ "key": "signup_date", "label": "Signup Date", "kind": "date" }),
+        json!({ "key": "tier", "label": "Tier", "kind": "choice", "choices": ["Gold", "Silver", "Bronze"] }),
+        json!({ "key": "vip", "label": "VIP", "kind": "boolean" }),
+    ] {
+        let r = app.post(&base, &owner, f).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    Ctx { app, t, owner }
+}
+
+impl Ctx {
+    pub fn path(&self, p: &str) -> String {
+        format!("/api/v1/tenants/{}{p}", self.t)
+    }
+
+    pub async fn list(&self, name: &str) -> String {
+        let r = self
+            .app
+            .post(
+                &self.path("/lists"),
+                &self.owner,
+                json!({ "name": name, "default_region": "US" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn upload(&self, list: &str, body: Vec<u8>) -> Resp {
+        read(
+            self.app
+                .client
+                .post(
+                    self.app
+                        .url(&self.path(&format!("/lists/{list}/imports?file_name=leads.csv"))),
+                )
+                .bearer_auth(&self.owner)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Start an uploaded import and wait (with a deadline) for it to end.
+    pub async fn run(&self, import: &str, start: Value) -> Value {
+        let r = self
+            .app
+            .post(
+                &self.path(&format!("/imports/{import}/start")),
+                &self.owner,
+                start,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let j = self
+                .app
+                .get(&self.path(&format!("/imports/{import}")), &self.owner)
+                .await
+                .body;
+            if ["completed", "failed", "cancelled"].contains(&j["status"].as_str().unwrap()) {
+                return j;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "import still {} after 60 s",
+                j["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn contacts(&self, query: &str) -> Vec<Value> {
+        let r = self
+            .app
+            .get(&self.path(&format!("/contacts?{query}")), &self.owner)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        r.body["items"].as_array().unwrap().clone()
+    }
+}
+
+pub fn numbered_rows(n: usize) -> Vec<u8> {
+    let mut csv = String::from("First Name,Phone\n");
+    for i in 0..n {
+        csv.push_str(&format!("Lead{i},+1415{:07}\n", 2_000_000 + i));
+    }
+    csv.into_bytes()
+}
+
+pub async fn wait_for(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = app.get(path, token).await.body;
+        if ok(&j) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "waited 60 s for {what}: {j}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
