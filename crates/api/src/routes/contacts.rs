@@ -23,6 +23,9 @@ pub struct PhoneOut {
     /// mobile, home, work or other.
     pub kind: String,
     pub extension: Option<String>,
+    /// Where the number may be: IANA zones (all must allow a call), from the
+    /// number and the contact's address.
+    pub time_zones: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -50,6 +53,30 @@ pub struct ContactOut {
 impl From<Contact> for ContactOut {
     fn from(c: Contact) -> Self {
         let r = c.row;
+        let place = omnivox_compliance::Place {
+            country: r.country.as_deref(),
+            state: r.state.as_deref(),
+            postal_code: r.postal_code.as_deref(),
+        };
+        let zones = |e164: &str| match omnivox_compliance::Geo::embedded() {
+            Ok(geo) => geo
+                .locate(e164, omnivox_compliance::NumberKind::default(), &place)
+                .zones
+                .iter()
+                .map(|z| z.name().to_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let phones_out = c
+            .phones
+            .into_iter()
+            .map(|p| PhoneOut {
+                time_zones: zones(&p.e164),
+                e164: p.e164,
+                kind: p.kind,
+                extension: p.extension,
+            })
+            .collect();
         Self {
             id: r.id,
             list_id: r.list_id,
@@ -67,15 +94,7 @@ impl From<Contact> for ContactOut {
             status: r.status,
             import_id: r.import_id,
             created_at: r.created_at,
-            phones: c
-                .phones
-                .into_iter()
-                .map(|p| PhoneOut {
-                    e164: p.e164,
-                    kind: p.kind,
-                    extension: p.extension,
-                })
-                .collect(),
+            phones: phones_out,
         }
     }
 }
