@@ -16,9 +16,9 @@ What the rows hold:
     "415.555.0142", "+1 415 555 0142", "4155550142", ...), from real area
     codes with exchanges 200-999 (no N11); ~3% international (London
     +44 20 7xxx xxxx / 8xxx xxxx, Berlin +49 30 xxxxxxxx); ~2% invalid
-    (no area code, exchange starting with 0/1, too short, "n/a"). Most of
-    those invalid rows have no mobile either, so they are rejected
-    (`no_phone`); the rest are accepted on their mobile number.
+    (no area code, exchange starting with 0/1, too short or long, "n/a").
+    An invalid row without a mobile is rejected (`no_phone`); one with a
+    mobile is accepted on it, with an `invalid_phone` warning.
   * Every row's Phone is a different number (derived from the row index
     through a bijection), so deduplication by primary phone keeps them all.
   * Mobile on ~35% of rows (random numbers; may repeat across rows).
@@ -28,9 +28,9 @@ What the rows hold:
 Lines end in CRLF, as spreadsheet exports do.
 """
 
+import argparse
 import math
 import random
-import sys
 
 HEADER = "First Name,Last Name,Phone,Mobile,E-mail,Zip,Signup Date,Tier,VIP"
 
@@ -133,15 +133,15 @@ def generate(rows, out, seed=20240601):
     r = rng.random
     rr = rng.randrange
     offset = rr(SPACE)
-    firsts = [(f, csv_cell(f), f.lower().translate(ASCII_FOLD)) for f in FIRST]
-    lasts = [(l, csv_cell(l), l.lower().translate(ASCII_FOLD)) for l in LAST]
+    # (CSV cell, ASCII form for the e-mail address)
+    firsts = [(csv_cell(n), n.lower().translate(ASCII_FOLD)) for n in FIRST]
+    lasts = [(csv_cell(n), n.lower().translate(ASCII_FOLD)) for n in LAST]
     buf = [HEADER]
     with open(out, "w", encoding="utf-8", newline="") as f:
         for i in range(rows):
-            _, first_cell, first_ascii = firsts[rr(len(firsts))]
-            _, last_cell, last_ascii = lasts[rr(len(lasts))]
+            first_cell, first_ascii = firsts[rr(len(firsts))]
+            last_cell, last_ascii = lasts[rr(len(lasts))]
             kind = r()
-            mobile = ""
             if kind < 0.95:
                 area, exch, line = us_digits((i * MULT + offset) % SPACE)
                 phone = us_format(area, exch, line, rr(100))
@@ -149,11 +149,7 @@ def generate(rows, out, seed=20240601):
                 phone = international(i, rng)
             else:
                 phone = invalid(rng)
-                # Most invalid rows have nothing else to dial: rejected.
-                if r() < 0.25:
-                    mobile = us_format(*us_digits(rr(SPACE)), rr(100))
-            if not mobile and r() < 0.35:
-                mobile = us_format(*us_digits(rr(SPACE)), rr(100))
+            mobile = us_format(*us_digits(rr(SPACE)), rr(100)) if r() < 0.35 else ""
             email = (f"{first_ascii}.{last_ascii}{i}@{DOMAINS[rr(len(DOMAINS))]}"
                      if r() < 0.8 else "")
             zip_code = f"{rr(1000, 99_999):05d}"
@@ -176,8 +172,6 @@ def generate(rows, out, seed=20240601):
 
 
 def main():
-    import argparse
-
     ap = argparse.ArgumentParser(description="Generate the import benchmark's contact CSV.")
     ap.add_argument("rows", type=int)
     ap.add_argument("out")

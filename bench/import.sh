@@ -347,19 +347,22 @@ def cmd_run_import(args):
 def cmd_error_codes(args):
     """Count an import's error report (CSV) by severity:code."""
     import csv
-    counts = {}
+    counts, samples = {}, {}
     with open(args[0], encoding="utf-8", newline="") as f:
         rows = csv.reader(f)
         header = next(rows, [])
         try:
-            sev, code = header.index("severity"), header.index("code")
+            sev, code, value = (header.index(h) for h in ("severity", "code", "value"))
         except ValueError:
             sys.exit(f"unexpected error report header {header}")
         for r in rows:
-            if len(r) > max(sev, code):
+            if len(r) > max(sev, code, value):
                 k = f"{r[sev]}:{r[code]}"
                 counts[k] = counts.get(k, 0) + 1
-    print(json.dumps(dict(sorted(counts.items(), key=lambda kv: -kv[1]))))
+                if len(samples.setdefault(k, [])) < 4:
+                    samples[k].append(r[value])
+    print(json.dumps({k: {"rows": n, "examples": samples[k]}
+                      for k, n in sorted(counts.items(), key=lambda kv: -kv[1])}))
 
 
 def cmd_backend_json(args):
@@ -381,9 +384,11 @@ def cmd_backend_json(args):
             entry["rows_per_s_incl_upload"] = round(rows / (imp["import_s"] + entry["upload_s"]))
     for k in ("accepted", "rejected", "duplicate", "rows_read", "peak_rss_mb",
               "rss_samples_max_mb", "rss_at_start_mb", "rss_at_end_mb", "rss_samples",
-              "server_import_s", "queue_delay_s", "server_cpu_s", "postgres_cpu_s", "error"):
+              "server_import_s", "queue_delay_s", "server_cpu_s", "postgres_cpu_s"):
         if k in imp:
             entry[k] = imp[k]
+    if imp.get("error"):
+        entry["import_error"] = imp["error"]
     if imp.get("import_s") and imp.get("server_cpu_s") is not None:
         entry["server_cores_busy"] = round(imp["server_cpu_s"] / imp["import_s"], 2)
     codes_path = os.path.join(bdir, "error-codes.json")

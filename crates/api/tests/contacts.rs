@@ -102,8 +102,14 @@ async fn messy_csv_imports_with_row_level_errors_dedup_and_export_round_trip() {
     assert_eq!(c.contacts("custom.tier=Gold").await.len(), 1);
     let carla = c.contacts("phone=%2B442079460958").await;
     assert_eq!(carla[0]["last_name"], "Gómez");
-    assert_eq!(carla[0]["phones"][0]["time_zones"], json!(["Europe/London"]));
-    assert_eq!(ann[0]["phones"][0]["time_zones"], json!(["America/Los_Angeles"]));
+    assert_eq!(
+        carla[0]["phones"][0]["time_zones"],
+        json!(["Europe/London"])
+    );
+    assert_eq!(
+        ann[0]["phones"][0]["time_zones"],
+        json!(["America/Los_Angeles"])
+    );
     assert_eq!(
         c.contacts(&format!("list_id={list}&limit=200")).await.len(),
         7

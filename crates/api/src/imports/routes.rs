@@ -425,6 +425,33 @@ pub async fn errors(
 
 const CSV_PAGE: u64 = 200;
 
+/// A CSV body streamed page by page: `header`, then what `fetch` makes of
+/// each page until it returns no next cursor. An error ends the stream (the
+/// client sees a truncated download, never a half-written row).
+fn paged_csv<F, Fut>(header: Vec<u8>, fetch: F) -> Body
+where
+    F: Fn(PageRequest) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<(Vec<u8>, Option<String>)>> + Send,
+{
+    let start = (Some(header), Some(PageRequest::first(CSV_PAGE)), fetch);
+    Body::from_stream(futures_util::stream::unfold(
+        start,
+        |(header, page, fetch)| async move {
+            if let Some(h) = header {
+                return Some((Ok(h), (None, page, fetch)));
+            }
+            let page = page?;
+            match fetch(page).await {
+                Ok((bytes, next)) => {
+                    let next = next.and_then(|c| PageRequest::parse(Some(&c), Some(CSV_PAGE)).ok());
+                    Some((Ok(bytes), (None, next, fetch)))
+                }
+                Err(e) => Some((Err(e), (None, None, fetch))),
+            }
+        },
+    ))
+}
+
 fn csv_response(name: &str, body: Body) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
@@ -456,29 +483,13 @@ pub async fn errors_csv(
         let w = ErrorReportWriter::new(Vec::new()).map_err(ApiError::internal)?;
         w.finish().map_err(ApiError::internal)?
     };
-    let stream = futures_util::stream::unfold(
-        (Some(header), Some(PageRequest::first(CSV_PAGE)), state),
-        move |(first, page, state)| async move {
-            if let Some(h) = first {
-                return Some((Ok::<_, std::io::Error>(h), (None, page, state)));
-            }
-            let page = page?;
-            let rows = match omnivox_store::Scoped::new(state.store.reader(), tenant)
+    let body = paged_csv(header, move |page| {
+        let state = state.clone();
+        async move {
+            let rows = omnivox_store::Scoped::new(state.store.reader(), tenant)
                 .import_errors(import, &page)
                 .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    return Some((
-                        Err(std::io::Error::other(e.to_string())),
-                        (None, None, state),
-                    ));
-                }
-            };
-            let next = rows
-                .next_cursor
-                .as_deref()
-                .and_then(|c| PageRequest::parse(Some(c), Some(CSV_PAGE)).ok());
+                .map_err(std::io::Error::other)?;
             let mut w = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(Vec::new());
@@ -493,20 +504,15 @@ pub async fn errors_csv(
                     omnivox_contacts::escape_cell(&e.reason).into_owned(),
                     omnivox_contacts::escape_cell(&e.value).into_owned(),
                 ];
-                if let Err(err) = w.write_record(&cells) {
-                    return Some((Err(std::io::Error::other(err)), (None, None, state)));
-                }
+                w.write_record(&cells).map_err(std::io::Error::other)?;
             }
             let bytes = w
                 .into_inner()
-                .map_err(|e| std::io::Error::other(e.to_string()));
-            Some((bytes, (None, next, state)))
-        },
-    );
-    Ok(csv_response(
-        &format!("import-{import}-errors.csv"),
-        Body::from_stream(stream),
-    ))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok((bytes, rows.next_cursor))
+        }
+    });
+    Ok(csv_response(&format!("import-{import}-errors.csv"), body))
 }
 
 /// A list's contacts as CSV (formula-safe; import it back as is), streamed.
@@ -539,46 +545,33 @@ pub async fn export_csv(
         list_id: Some(list.id),
         ..ContactFilter::default()
     };
-    let stream = futures_util::stream::unfold(
-        (Some(header), Some(PageRequest::first(CSV_PAGE)), state),
-        move |(first, page, state)| {
-            let (filter, mapping, schema) = (filter.clone(), mapping.clone(), schema.clone());
-            async move {
-                if let Some(h) = first {
-                    return Some((Ok::<_, std::io::Error>(h), (None, page, state)));
-                }
-                let page = page?;
-                let found = match omnivox_store::Scoped::new(state.store.reader(), tenant)
-                    .search_contacts(&filter, &page)
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Some((
-                            Err(std::io::Error::other(e.to_string())),
-                            (None, None, state),
-                        ));
-                    }
-                };
-                let next = found
-                    .next_cursor
-                    .as_deref()
-                    .and_then(|c| PageRequest::parse(Some(c), Some(CSV_PAGE)).ok());
-                let body = (|| {
-                    let mut w = ContactCsvWriter::new_headerless(Vec::new(), &mapping, &schema)?;
-                    for c in &found.items {
-                        w.write_contact(&to_normalized(c, &schema))?;
-                    }
-                    w.finish()
-                })()
-                .map_err(|e| std::io::Error::other(e.to_string()));
-                Some((body, (None, next, state)))
+    let body = paged_csv(header, move |page| {
+        let (state, filter, mapping, schema) = (
+            state.clone(),
+            filter.clone(),
+            mapping.clone(),
+            schema.clone(),
+        );
+        async move {
+            let found = omnivox_store::Scoped::new(state.store.reader(), tenant)
+                .search_contacts(&filter, &page)
+                .await
+                .map_err(std::io::Error::other)?;
+            let mut w = ContactCsvWriter::new_headerless(Vec::new(), &mapping, &schema)
+                .map_err(std::io::Error::other)?;
+            for c in &found.items {
+                w.write_contact(&to_normalized(c, &schema))
+                    .map_err(std::io::Error::other)?;
             }
-        },
-    );
+            Ok((
+                w.finish().map_err(std::io::Error::other)?,
+                found.next_cursor,
+            ))
+        }
+    });
     let name = format!(
         "{}.csv",
         list.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
     );
-    Ok(csv_response(&name, Body::from_stream(stream)))
+    Ok(csv_response(&name, body))
 }
