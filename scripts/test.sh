@@ -66,6 +66,11 @@ need_component() {
 need_component fmt rustfmt
 need_component clippy clippy
 
+# Real SIP peers for the telephony tests; with this set, a missing peer
+# fails those tests instead of skipping them.
+need_apt sip-tester sipp
+export OMNIVOX_REQUIRE_SIP_PEERS=1
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -1,0 +1,376 @@
+//! Shared helpers: a server on 127.0.0.1 port 0 with two tenants that both
+//! have an agent `alice`, a sipp runner, and a raw SIP client.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use omnivox_domain::{TenantId, UserId};
+use omnivox_sip::{
+    DigestAlgorithm, MemoryDirectory, RegistrationEvent, SipAccount, SipConfig, SipServer,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub const ACME: &str = "acme.omnivox";
+pub const GLOBEX: &str = "globex.omnivox";
+pub const ACME_PW: &str = "acme-alice-pw";
+pub const GLOBEX_PW: &str = "globex-alice-pw";
+
+pub struct TestServer {
+    pub server: SipServer,
+    pub shutdown: CancellationToken,
+    pub acme: TenantId,
+    pub globex: TenantId,
+    pub directory: Arc<MemoryDirectory>,
+}
+
+impl TestServer {
+    pub fn udp(&self) -> SocketAddr {
+        self.server.udp_addr().unwrap()
+    }
+    pub fn tcp(&self) -> SocketAddr {
+        self.server.tcp_addr().unwrap()
+    }
+}
+
+/// Defaults for tests: loopback, port 0, MD5 offered first so that sipp 3.6
+/// (MD5-only, reads the first challenge) can authenticate.
+pub fn config() -> SipConfig {
+    let mut c = SipConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..SipConfig::default()
+    };
+    c.auth.algorithms = vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256];
+    c
+}
+
+pub async fn start(cfg: SipConfig) -> TestServer {
+    let directory = Arc::new(MemoryDirectory::new());
+    let (acme, globex) = (TenantId::new(), TenantId::new());
+    directory.insert(SipAccount::with_password(
+        acme,
+        UserId::new(),
+        "alice",
+        ACME,
+        ACME_PW,
+    ));
+    directory.insert(SipAccount::with_password(
+        globex,
+        UserId::new(),
+        "alice",
+        GLOBEX,
+        GLOBEX_PW,
+    ));
+    directory.insert(SipAccount::with_password(
+        acme,
+        UserId::new(),
+        "bob",
+        ACME,
+        "bob-pw",
+    ));
+    let shutdown = CancellationToken::new();
+    let server = SipServer::bind(cfg, directory.clone(), shutdown.clone())
+        .await
+        .expect("bind SIP server");
+    TestServer {
+        server,
+        shutdown,
+        acme,
+        globex,
+        directory,
+    }
+}
+
+/// Next registration event, or panic after `secs`.
+pub async fn next_event(
+    rx: &mut broadcast::Receiver<RegistrationEvent>,
+    secs: u64,
+) -> RegistrationEvent {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .expect("no registration event in time")
+        .expect("event channel closed")
+}
+
+/// Polls `cond` every 10 ms until it holds, or panics after `secs`.
+pub async fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---------------------------------------------------------------- sipp --
+
+pub fn sipp_installed() -> bool {
+    std::process::Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Skips the calling test (returns true) when sipp is missing.
+pub fn skip_without_sipp() -> bool {
+    if sipp_installed() {
+        return false;
+    }
+    // The project's test script installs sipp and sets this: there a missing
+    // peer is a failure, not a skip.
+    assert!(
+        std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
+        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
+    );
+    eprintln!(
+        "SKIPPED: sipp is not installed (Debian package sip-tester; scripts/test.sh installs it)"
+    );
+    true
+}
+
+pub struct SippRun {
+    pub code: i32,
+    pub output: String,
+}
+
+/// Runs one sipp call of `scenario` (a file in tests/sipp/) against
+/// `target`. `transport` is sipp's `-t` value (`u1` or `t1`).
+pub async fn sipp(
+    scenario: &str,
+    target: SocketAddr,
+    transport: &str,
+    keys: &[(&str, &str)],
+    auth: Option<(&str, &str)>,
+    extra: &[&str],
+) -> SippRun {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp");
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.arg(target.to_string())
+        .arg("-sf")
+        .arg(dir.join(scenario))
+        .args(["-m", "1", "-timeout", "10s", "-trace_err", "-nostdin"])
+        .args(["-i", "127.0.0.1", "-t", transport]);
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    if let Some((user, pass)) = auth {
+        cmd.args(["-au", user, "-ap", pass]);
+    }
+    cmd.args(extra)
+        .current_dir(work.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("sipp did not finish")
+        .expect("cannot run sipp");
+    let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+    for entry in std::fs::read_dir(work.path()).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            output.push_str(&format!("\n--- {} ---\n", entry.path().display()));
+            output.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    SippRun {
+        code: out.status.code().unwrap_or(-1),
+        output,
+    }
+}
+
+/// Asserts that sipp's call succeeded (exit code 0).
+pub fn assert_sipp_ok(run: &SippRun, what: &str) {
+    assert_eq!(
+        run.code, 0,
+        "sipp {what} failed (exit {}):\n{}",
+        run.code, run.output
+    );
+}
+
+// ---------------------------------------------------------- raw client --
+
+/// A UDP SIP client on 127.0.0.1.
+pub struct RawClient {
+    pub socket: UdpSocket,
+    pub server: SocketAddr,
+}
+
+impl RawClient {
+    pub async fn new(server: SocketAddr) -> Self {
+        Self {
+            socket: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            server,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    pub async fn send(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).await.unwrap();
+    }
+
+    /// The next datagram within `ms`, as text.
+    pub async fn recv(&self, ms: u64) -> Option<String> {
+        let mut buf = vec![0u8; 65_536];
+        match tokio::time::timeout(Duration::from_millis(ms), self.socket.recv_from(&mut buf)).await
+        {
+            Ok(Ok((n, _))) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => None,
+        }
+    }
+
+    pub async fn request(&self, msg: &str) -> String {
+        self.send(msg.as_bytes()).await;
+        self.recv(3000).await.expect("no response within 3 s")
+    }
+}
+
+/// A request from `port` with the usual headers; `extra` lines end in CRLF.
+pub fn request(
+    method: &str,
+    uri: &str,
+    from_user: &str,
+    domain: &str,
+    port: u16,
+    cseq: u32,
+    extra: &str,
+) -> String {
+    let branch = format!("z9hG4bK-{}", omnivox_sip_test_token());
+    format!(
+        "{method} {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n\
+         From: <sip:{from_user}@{domain}>;tag=t{port}\r\n\
+         To: <sip:{from_user}@{domain}>\r\n\
+         Call-ID: call-{port}@127.0.0.1\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Max-Forwards: 70\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn omnivox_sip_test_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Value of the first header `name` in a response.
+pub fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.split("\r\n").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// All values of header `name`.
+pub fn headers<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
+    resp.split("\r\n")
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
+
+pub fn status(resp: &str) -> u16 {
+    resp.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+// ------------------------------------------------------------- digest --
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn h(alg: DigestAlgorithm, data: &str) -> String {
+    match alg {
+        DigestAlgorithm::Md5 => hex(<md5::Md5 as md5::Digest>::digest(data.as_bytes()).as_slice()),
+        DigestAlgorithm::Sha256 => hex(&<sha2::Sha256 as sha2::Digest>::digest(data.as_bytes())),
+    }
+}
+
+/// The `WWW-Authenticate` value for `alg` in a 401.
+pub fn challenge_for(resp: &str, alg: DigestAlgorithm) -> Option<String> {
+    headers(resp, "WWW-Authenticate")
+        .into_iter()
+        .find(|c| c.contains(&format!("algorithm={}", alg.name())))
+        .map(str::to_string)
+}
+
+/// A quoted parameter of a challenge.
+pub fn param(challenge: &str, name: &str) -> Option<String> {
+    let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = challenge[start..].find('"')? + start;
+    Some(challenge[start..end].to_string())
+}
+
+/// An `Authorization` value answering `challenge` like a phone would.
+pub fn authorization(
+    alg: DigestAlgorithm,
+    challenge: &str,
+    user: &str,
+    password: &str,
+    uri: &str,
+) -> String {
+    let realm = param(challenge, "realm").unwrap();
+    let nonce = param(challenge, "nonce").unwrap();
+    let ha1 = omnivox_sip::ha1(alg, user, &realm, password);
+    let ha2 = h(alg, &format!("REGISTER:{uri}"));
+    let response = h(alg, &format!("{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}"));
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"0a4f113b\"",
+        alg.name()
+    )
+}
+
+impl RawClient {
+    /// REGISTER `user@domain` with `extra` headers, answering the challenge
+    /// with `alg`; returns the final response. Call-ID is per client, CSeq
+    /// starts at `cseq` (two are used).
+    pub async fn register(
+        &self,
+        user: &str,
+        domain: &str,
+        password: &str,
+        alg: DigestAlgorithm,
+        cseq: u32,
+        extra: &str,
+    ) -> String {
+        let uri = format!("sip:{domain}");
+        let first = request("REGISTER", &uri, user, domain, self.port(), cseq, extra);
+        let resp = self.request(&first).await;
+        assert_eq!(status(&resp), 401, "expected a challenge:\n{resp}");
+        let challenge = challenge_for(&resp, alg).expect("no challenge for the algorithm");
+        let auth = authorization(alg, &challenge, user, password, &uri);
+        let second = request(
+            "REGISTER",
+            &uri,
+            user,
+            domain,
+            self.port(),
+            cseq + 1,
+            &format!("{extra}Authorization: {auth}\r\n"),
+        );
+        self.request(&second).await
+    }
+}
