@@ -12,6 +12,9 @@
 #      polls its progress every 200 ms until it is completed     -> import_s
 #      (from the start call to the first poll that sees "completed"), while
 #      sampling the server's VmRSS; VmHWM (the peak) is read at the end.
+# Also recorded per backend: the server's CPU seconds by thread name, the
+# PostgreSQL processes' CPU seconds, and the CPU used by everything else on
+# the machine meanwhile ("other_load"; a "noise_warning" above 10%).
 # The parse + normalize + validate figure comes from
 # `cargo bench -p omnivox-contacts --bench normalize` (one thread, no IO),
 # run in the same invocation as the baseline. One JSON object goes to stdout
@@ -213,6 +216,44 @@ def cpu_s(pid):
         return None
 
 
+def thread_cpu_s(pid):
+    """{thread name: utime + stime seconds} summed over a process's threads."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        name = s[s.find("(") + 1:s.rfind(")")]
+        fields = s.rsplit(")", 1)[1].split()
+        out[(tid, name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def by_thread_name(before, after):
+    """CPU seconds used between two thread_cpu_s() snapshots, by thread name
+    (threads created in between count from zero)."""
+    out = {}
+    for key, t in after.items():
+        d = t - before.get(key, 0.0)
+        if d > 0:
+            out[key[1]] = round(out.get(key[1], 0.0) + d, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def machine_busy_s():
+    """CPU seconds spent busy by the whole machine (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / CLK_TCK
+
+
 def postgres_cpu_s():
     """CPU seconds of all live `postgres` processes on this machine (only
     meaningful as a difference; a local server is assumed)."""
@@ -275,7 +316,8 @@ def cmd_run_import(args):
     problems = []
 
     rss_start = rss_kb(pid)
-    cpu0, pg0 = cpu_s(pid), postgres_cpu_s()
+    cpu0, pg0, thr0, busy0 = cpu_s(pid), postgres_cpu_s(), thread_cpu_s(pid), machine_busy_s()
+    self0 = os.times()
     wall0 = time.time()
     t0 = time.monotonic()
     code, body = request("POST", url + "/start", token, {"dedup": "file"})
@@ -313,7 +355,8 @@ def cmd_run_import(args):
             problems.append(f"not finished after {timeout:.0f} s (status {job.get('status')})")
             break
 
-    cpu1, pg1 = cpu_s(pid), postgres_cpu_s()
+    cpu1, pg1, thr1, busy1 = cpu_s(pid), postgres_cpu_s(), thread_cpu_s(pid), machine_busy_s()
+    self1 = os.times()
     hwm = rss_kb(pid, "VmHWM")
     elapsed = (t_done or time.monotonic()) - t0
     job = job if isinstance(job, dict) else {}
@@ -335,6 +378,11 @@ def cmd_run_import(args):
         "rss_samples": len(samples),
         "server_cpu_s": round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None,
         "postgres_cpu_s": round(pg1 - pg0, 2),
+        "server_cpu_by_thread_s": by_thread_name(thr0, thr1),
+        # Everything else on the machine while the import ran (other jobs
+        # here make the figures noisy); this poller is excluded.
+        "other_cpu_s": round(max(0.0, (busy1 - busy0) - (cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else 0)
+                                 - (pg1 - pg0) - ((self1.user + self1.system) - (self0.user + self0.system))), 2),
         "timeline": downsample(samples),
     })
     if t_done is not None and job.get("status") != "completed":
@@ -384,13 +432,21 @@ def cmd_backend_json(args):
             entry["rows_per_s_incl_upload"] = round(rows / (imp["import_s"] + entry["upload_s"]))
     for k in ("accepted", "rejected", "duplicate", "rows_read", "peak_rss_mb",
               "rss_samples_max_mb", "rss_at_start_mb", "rss_at_end_mb", "rss_samples",
-              "server_import_s", "queue_delay_s", "server_cpu_s", "postgres_cpu_s"):
+              "server_import_s", "queue_delay_s", "server_cpu_s", "server_cpu_by_thread_s",
+              "postgres_cpu_s", "other_cpu_s"):
         if k in imp:
             entry[k] = imp[k]
     if imp.get("error"):
         entry["import_error"] = imp["error"]
     if imp.get("import_s") and imp.get("server_cpu_s") is not None:
         entry["server_cores_busy"] = round(imp["server_cpu_s"] / imp["import_s"], 2)
+    if imp.get("import_s") and imp.get("other_cpu_s") is not None:
+        # Share of the machine's cores busy with other work during the import.
+        other = imp["other_cpu_s"] / (imp["import_s"] * (os.cpu_count() or 1))
+        entry["other_load"] = round(other, 3)
+        if other > 0.1:
+            entry["noise_warning"] = (f"other processes used {other:.0%} of the machine "
+                                      "during the import; the figures are not clean")
     codes_path = os.path.join(bdir, "error-codes.json")
     if os.path.exists(codes_path):
         entry["problem_codes"] = json.load(open(codes_path))
@@ -476,6 +532,9 @@ def cmd_report(args):
     pg = report["postgres"]
     if parse and pg.get("ok") and pg.get("rows_per_s_end_to_end"):
         report["postgres_end_to_end_vs_parse"] = round(pg["rows_per_s_end_to_end"] / parse, 3)
+    noisy = [b for b in ("sqlite", "postgres") if report[b].get("noise_warning")]
+    if noisy:
+        report["noise_warning"] = f"other processes were busy during: {', '.join(noisy)}"
     report["all_ok"] = all_ok
     print(json.dumps(report, indent=2))
 
@@ -491,6 +550,8 @@ def cmd_summary(args):
           f"{d.get('rejected')}, duplicate {d.get('duplicate')}; peak RSS "
           f"{d.get('peak_rss_mb')} MB; server CPU {d.get('server_cpu_s')} s, postgres CPU "
           f"{d.get('postgres_cpu_s')} s; {tail}")
+    if d.get("noise_warning"):
+        print("  warning: " + d["noise_warning"])
 
 
 def cpu_model():

@@ -117,7 +117,7 @@ async fn an_import_interrupted_by_a_restart_resumes_without_loss_or_duplicates()
         .post(
             &c.path(&format!("/imports/{id}/start")),
             &c.owner,
-            json!({ "dedup": "list" }),
+            json!({ "dedup": "file" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
@@ -218,4 +218,33 @@ async fn cancelling_a_running_import_keeps_whole_batches_only() {
         )
         .await;
     assert_eq!(again.code(), "import_finished");
+}
+
+#[tokio::test]
+async fn file_dedup_spans_batches() {
+    let app = omnivox_testkit::spawn_app_with(|c| c.imports.batch_rows = 3).await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let list = c.list("Dups").await;
+    // Rows 2..=11 are ten numbers; rows 12..=21 repeat them (other batches).
+    let mut csv = String::from("First Name,Phone\n");
+    for round in 0..2 {
+        for i in 0..10 {
+            csv.push_str(&format!("R{round}N{i},+1415{:07}\n", 3_000_000 + i));
+        }
+    }
+    let up = c.upload(&list, csv.into_bytes()).await;
+    let id = up.body["import"]["id"].as_str().unwrap().to_owned();
+    let done = c.run(&id, json!({ "dedup": "file" })).await;
+    assert_eq!(done["rows_accepted"], 10, "{done}");
+    assert_eq!(done["rows_duplicate"], 10, "{done}");
+    let errors = c
+        .app
+        .get(&c.path(&format!("/imports/{id}/errors?limit=50")), &c.owner)
+        .await;
+    let dup = &errors.body["items"][0];
+    assert_eq!(
+        (dup["code"].as_str(), dup["row"].as_i64()),
+        (Some("duplicate"), Some(12))
+    );
 }

@@ -34,10 +34,15 @@ impl DedupKey {
     /// one chance in 10^7 for two million keys); use the text where a false
     /// match matters.
     pub fn hash64(&self) -> u64 {
-        self.0.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        hash_key(&self.0)
     }
+}
+
+/// [`DedupKey::hash64`] of a key already turned into text (e.g. stored).
+pub fn hash_key(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl fmt::Display for DedupKey {

@@ -37,7 +37,7 @@ pub mod sniff;
 pub mod values;
 
 pub use decode::{DecodeOptions, DecodedReader, Encoding};
-pub use dedup::{DedupKey, Deduper, dedup_key};
+pub use dedup::{DedupKey, Deduper, dedup_key, hash_key};
 pub use error::{ContactsError, DecodeError, MappingProblem};
 pub use export::{ContactCsvWriter, escape_cell, export_mapping};
 pub use mapping::{Mapping, Target, suggest_mapping, suggest_mapping_from_values};

@@ -74,8 +74,8 @@ impl Store {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| crate::StoreError::Corrupt(format!("cannot create {dir}: {e}")))?;
             }
-            let read =
-                Database::connect(sqlite_options(&cfg.url, cfg.max_connections.max(2))).await?;
+            let readers = sqlite_options(&cfg.url, cfg.max_connections.max(2));
+            let read = Database::connect(readers).await?;
             let write = Database::connect(sqlite_options(&cfg.url, 1)).await?;
             Ok(Self { read, write })
         } else {

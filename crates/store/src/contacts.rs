@@ -43,6 +43,13 @@ pub struct NewContact {
     pub phones: Vec<NewPhone>,
 }
 
+/// Where to look for an existing contact with the same dedup key.
+#[derive(Clone, Copy, Debug)]
+pub enum DedupScope {
+    List(Uuid),
+    Tenant,
+}
+
 /// Search filters; all optional and combined with AND.
 #[derive(Clone, Debug, Default)]
 pub struct ContactFilter {
@@ -59,8 +66,11 @@ pub struct ContactFilter {
     pub custom: Vec<(String, String)>,
 }
 
-/// Rows per INSERT statement: well under SQLite's bound-parameter limit.
-const INSERT_CHUNK: usize = 400;
+/// Rows per INSERT statement, well under the bound-parameter limits
+/// (SQLite 32,766; PostgreSQL 65,535): fewer, larger statements.
+const CONTACT_CHUNK: usize = 1000;
+const PHONE_CHUNK: usize = 2000;
+const LOOKUP_CHUNK: usize = 1000;
 
 impl<C: ConnectionTrait> Scoped<'_, C> {
     /// Insert contacts and their phones into `list` (call inside a
@@ -80,7 +90,6 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             ids.push(id);
             for (pos, p) in c.phones.into_iter().enumerate() {
                 phones.push(contact_phone::ActiveModel {
-                    id: Set(Uuid::now_v7()),
                     tenant_id: Set(self.tenant.0),
                     contact_id: Set(id),
                     e164: Set(p.e164),
@@ -112,13 +121,13 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             });
         }
         while !rows.is_empty() {
-            let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
+            let rest = rows.split_off(rows.len().min(CONTACT_CHUNK));
             contact::Entity::insert_many(std::mem::replace(&mut rows, rest))
                 .exec_without_returning(self.conn)
                 .await?;
         }
         while !phones.is_empty() {
-            let rest = phones.split_off(phones.len().min(INSERT_CHUNK));
+            let rest = phones.split_off(phones.len().min(PHONE_CHUNK));
             contact_phone::Entity::insert_many(std::mem::replace(&mut phones, rest))
                 .exec_without_returning(self.conn)
                 .await?;
@@ -126,26 +135,40 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(ids)
     }
 
-    /// Which of `keys` already exist, in `list` or (None) anywhere in the tenant.
+    /// Which of `keys` already exist in `scope`.
     pub async fn existing_dedup_keys(
         &self,
         keys: &[String],
-        list: Option<Uuid>,
+        scope: DedupScope,
     ) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
-        for chunk in keys.chunks(INSERT_CHUNK) {
-            let mut q = contact::Entity::find()
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let q = contact::Entity::find()
                 .select_only()
                 .column(contact::Column::DedupKey)
                 .filter(contact::Column::TenantId.eq(self.tenant.0))
                 .filter(contact::Column::DedupKey.is_in(chunk.iter().cloned()));
-            if let Some(l) = list {
-                q = q.filter(contact::Column::ListId.eq(l));
-            }
+            let q = match scope {
+                DedupScope::List(id) => q.filter(contact::Column::ListId.eq(id)),
+                DedupScope::Tenant => q,
+            };
             let rows: Vec<String> = q.into_tuple().all(self.conn).await?;
             found.extend(rows);
         }
         Ok(found)
+    }
+
+    /// The dedup keys of the contacts an import has added so far (to resume
+    /// its in-file dedup after a restart; a scan, rare by design).
+    pub async fn import_dedup_keys(&self, import: Uuid) -> Result<Vec<String>> {
+        Ok(contact::Entity::find()
+            .select_only()
+            .column(contact::Column::DedupKey)
+            .filter(contact::Column::TenantId.eq(self.tenant.0))
+            .filter(contact::Column::ImportId.eq(import))
+            .into_tuple()
+            .all(self.conn)
+            .await?)
     }
 
     pub async fn get_contact(&self, id: Uuid) -> Result<Contact> {

@@ -8,12 +8,13 @@ use super::ImportSettings;
 use super::schema::{schema, to_new_contact};
 use crate::state::AppState;
 use omnivox_contacts::{
-    ContactsError, Deduper, ImportOptions, ImportReader, ImportRow, Mapping, Region, RowOutcome,
+    ContactsError, ImportOptions, ImportReader, ImportRow, Mapping, Region, RowOutcome, hash_key,
 };
 use omnivox_domain::TenantId;
+use omnivox_store::contacts::DedupScope;
 use omnivox_store::imports::{self, ImportJob, NewImportError, Progress, status};
 use omnivox_store::{Scoped, commit};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -143,8 +144,17 @@ async fn run_job(
         Ok(())
     });
 
-    let mut in_file = Deduper::new();
     let mut end = JobEnd::Completed;
+    // In-file dedup: 64-bit hashes of the keys seen, about 16 bytes a row;
+    // after a restart, seeded from what the import already stored.
+    let mut in_file: HashSet<u64> = HashSet::new();
+    if settings.dedup != Dedup::None && job.rows_committed > 0 {
+        let keys = reader_scope
+            .import_dedup_keys(job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        in_file.extend(keys.iter().map(|k| hash_key(k)));
+    }
     while let Some(batch) = rx.recv().await {
         if stop.is_cancelled() {
             end = JobEnd::Interrupted;
@@ -174,13 +184,15 @@ async fn write_batch(
     state: &AppState,
     job: &ImportJob,
     settings: &ImportSettings,
-    in_file: &mut Deduper,
+    in_file: &mut HashSet<u64>,
     batch: Batch,
 ) -> Result<(), String> {
     let tenant = TenantId(job.tenant_id);
     let mut progress = Progress::default();
     let mut errors = Vec::new();
     let mut accepted = Vec::new();
+    // The row each key first appeared on, within this batch (for messages).
+    let mut in_batch: HashMap<String, u64> = HashMap::new();
     for row in batch.rows {
         progress.read += 1;
         let problem = |e: &omnivox_contacts::RowError| NewImportError {
@@ -201,43 +213,40 @@ async fn write_batch(
             RowOutcome::Blank => {}
             RowOutcome::Rejected { .. } => progress.rejected += 1,
             RowOutcome::Accepted { contact, .. } => {
-                let key = omnivox_contacts::dedup_key(&contact);
-                if settings.dedup != Dedup::None
-                    && let Some(k) = &key
-                    && let Some(first) = in_file.check(k, row.row)
-                {
+                let contact = to_new_contact(contact);
+                if settings.dedup != Dedup::None && !in_file.insert(hash_key(&contact.dedup_key)) {
                     progress.duplicate += 1;
-                    errors.push(duplicate(
-                        row.row,
-                        row.line,
-                        k.as_str(),
-                        &format!("same contact as row {first} of this file"),
-                    ));
+                    let why = match in_batch.get(&contact.dedup_key) {
+                        Some(first) => format!("same contact as row {first} of this file"),
+                        None => "same contact as an earlier row of this file".to_owned(),
+                    };
+                    errors.push(duplicate(row.row, row.line, &contact.dedup_key, &why));
                     continue;
                 }
-                accepted.push((row.row, row.line, to_new_contact(contact)));
+                in_batch.entry(contact.dedup_key.clone()).or_insert(row.row);
+                accepted.push((row.row, row.line, contact));
             }
         }
     }
-    let scope_list = match settings.dedup {
-        Dedup::List => Some(Some(job.list_id)),
-        Dedup::Tenant => Some(None),
-        Dedup::None | Dedup::File => None,
+    let scope = match settings.dedup {
+        Dedup::None => None,
+        Dedup::File => None,
+        Dedup::List => Some(DedupScope::List(job.list_id)),
+        Dedup::Tenant => Some(DedupScope::Tenant),
     };
-    if let Some(list) = scope_list {
+    if let Some(scope) = scope {
         let keys: Vec<String> = accepted
             .iter()
             .map(|(_, _, c)| c.dedup_key.clone())
             .collect();
-        let existing: HashSet<String> = Scoped::new(state.store.reader(), tenant)
-            .existing_dedup_keys(&keys, list)
+        let existing = Scoped::new(state.store.reader(), tenant)
+            .existing_dedup_keys(&keys, scope)
             .await
             .map_err(|e| e.to_string())?;
         if !existing.is_empty() {
-            let where_ = if list.is_some() {
-                "this list"
-            } else {
-                "this organization"
+            let where_ = match scope {
+                DedupScope::List(_) => "this list",
+                DedupScope::Tenant => "this organization",
             };
             accepted.retain(|(row, line, c)| {
                 let dup = existing.contains(&c.dedup_key);

@@ -66,7 +66,6 @@ enum Contacts {
 #[derive(DeriveIden)]
 enum ContactPhones {
     Table,
-    Id,
     TenantId,
     ContactId,
     E164,
@@ -324,13 +323,17 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(ContactPhones::Table)
-                .col(pk_uuid(ContactPhones::Id))
                 .col(uuid(ContactPhones::TenantId))
                 .col(uuid(ContactPhones::ContactId))
                 .col(string(ContactPhones::E164))
                 .col(string(ContactPhones::Kind))
                 .col(string_null(ContactPhones::Extension))
                 .col(integer(ContactPhones::Position))
+                .primary_key(
+                    Index::create()
+                        .col(ContactPhones::ContactId)
+                        .col(ContactPhones::Position),
+                )
                 .foreign_key(
                     &mut ForeignKey::create()
                         .name("fk_contact_phones_contact")
