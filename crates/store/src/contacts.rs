@@ -83,54 +83,56 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
     ) -> Result<Vec<Uuid>> {
         let t = now();
         let mut ids = Vec::with_capacity(batch.len());
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut phones = Vec::new();
-        for c in batch {
-            let id = Uuid::now_v7();
-            ids.push(id);
-            for (pos, p) in c.phones.into_iter().enumerate() {
-                phones.push(contact_phone::ActiveModel {
+        // Rows become statement values one chunk at a time, so a large batch
+        // never holds more than one chunk's worth of copies.
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            let mut rows = Vec::with_capacity(CONTACT_CHUNK);
+            let mut phones = Vec::new();
+            for c in batch.by_ref().take(CONTACT_CHUNK) {
+                let id = Uuid::now_v7();
+                ids.push(id);
+                for (pos, p) in c.phones.into_iter().enumerate() {
+                    phones.push(contact_phone::ActiveModel {
+                        tenant_id: Set(self.tenant.0),
+                        contact_id: Set(id),
+                        e164: Set(p.e164),
+                        kind: Set(p.kind),
+                        extension: Set(p.extension),
+                        position: Set(i32::try_from(pos).unwrap_or(i32::MAX)),
+                    });
+                }
+                rows.push(contact::ActiveModel {
+                    id: Set(id),
                     tenant_id: Set(self.tenant.0),
-                    contact_id: Set(id),
-                    e164: Set(p.e164),
-                    kind: Set(p.kind),
-                    extension: Set(p.extension),
-                    position: Set(i32::try_from(pos).unwrap_or(i32::MAX)),
+                    list_id: Set(list),
+                    first_name: Set(c.first_name),
+                    last_name: Set(c.last_name),
+                    email: Set(c.email),
+                    address1: Set(c.address1),
+                    address2: Set(c.address2),
+                    city: Set(c.city),
+                    state: Set(c.state),
+                    postal_code: Set(c.postal_code),
+                    country: Set(c.country),
+                    external_id: Set(c.external_id),
+                    custom: Set(serde_json::Value::Object(c.custom)),
+                    status: Set("new".to_owned()),
+                    dedup_key: Set(c.dedup_key),
+                    import_id: Set(import),
+                    created_at: Set(t),
+                    updated_at: Set(t),
                 });
             }
-            rows.push(contact::ActiveModel {
-                id: Set(id),
-                tenant_id: Set(self.tenant.0),
-                list_id: Set(list),
-                first_name: Set(c.first_name),
-                last_name: Set(c.last_name),
-                email: Set(c.email),
-                address1: Set(c.address1),
-                address2: Set(c.address2),
-                city: Set(c.city),
-                state: Set(c.state),
-                postal_code: Set(c.postal_code),
-                country: Set(c.country),
-                external_id: Set(c.external_id),
-                custom: Set(serde_json::Value::Object(c.custom)),
-                status: Set("new".to_owned()),
-                dedup_key: Set(c.dedup_key),
-                import_id: Set(import),
-                created_at: Set(t),
-                updated_at: Set(t),
-            });
-        }
-        while !rows.is_empty() {
-            let rest = rows.split_off(rows.len().min(CONTACT_CHUNK));
-            contact::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            contact::Entity::insert_many(rows)
                 .exec_without_returning(self.conn)
                 .await?;
-        }
-        while !phones.is_empty() {
-            let rest = phones.split_off(phones.len().min(PHONE_CHUNK));
-            contact_phone::Entity::insert_many(std::mem::replace(&mut phones, rest))
-                .exec_without_returning(self.conn)
-                .await?;
+            while !phones.is_empty() {
+                let rest = phones.split_off(phones.len().min(PHONE_CHUNK));
+                contact_phone::Entity::insert_many(std::mem::replace(&mut phones, rest))
+                    .exec_without_returning(self.conn)
+                    .await?;
+            }
         }
         Ok(ids)
     }

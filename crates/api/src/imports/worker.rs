@@ -111,7 +111,7 @@ async fn run_job(
     let skip = u64::try_from(job.rows_committed).unwrap_or(0);
     let batch_rows = state.config.imports.batch_rows;
     let path = job.stored_path.clone();
-    let (tx, mut rx) = mpsc::channel::<Batch>(2);
+    let (tx, mut rx) = mpsc::channel::<Batch>(1);
     let reading = tokio::task::spawn_blocking(move || -> Result<(), ContactsError> {
         let file = std::fs::File::open(&path)?;
         let mut reader =
