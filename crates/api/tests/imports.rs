@@ -98,6 +98,11 @@ async fn bad_files_and_mappings_are_refused_and_nothing_is_half_imported() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.body["status"], "cancelled");
+    assert_eq!(
+        stored_uploads(&c.app),
+        0,
+        "refused and cancelled uploads leave no file"
+    );
     let r = start(json!(null)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 }
@@ -237,6 +242,11 @@ async fn file_dedup_spans_batches() {
     let id = up.body["import"]["id"].as_str().unwrap().to_owned();
     let done = c.run(&id, json!({ "dedup": "file" })).await;
     assert_eq!(done["rows_accepted"], 10, "{done}");
+    assert_eq!(
+        stored_uploads(&c.app),
+        0,
+        "a finished import's upload is removed"
+    );
     assert_eq!(done["rows_duplicate"], 10, "{done}");
     let errors = c
         .app

@@ -127,8 +127,12 @@ pub async fn upload(
     let list = ctx.scoped(state.store.reader()).get_list(ids.1).await?;
     let fields = ctx.scoped(state.store.reader()).custom_fields().await?;
     let schema = schema(&fields)?;
-    let id = Uuid::now_v7();
-    let path = upload_path(&state.config.storage.data_dir, ctx.tenant.0, "imports", id);
+    let path = upload_path(
+        &state.config.storage.data_dir,
+        ctx.tenant.0,
+        "imports",
+        Uuid::now_v7(),
+    );
     let size = save_body(
         req.into_body(),
         &path,
@@ -190,7 +194,6 @@ pub async fn upload(
             return Err(e.into());
         }
     };
-    // The stored id is the file's id too.
     let out = ImportOut::from(job);
     audit::record(
         &tx,
@@ -198,7 +201,6 @@ pub async fn upload(
     )
     .await?;
     commit(tx).await?;
-    let _ = id;
     Ok((
         StatusCode::CREATED,
         Json(UploadedImport {
@@ -367,13 +369,20 @@ pub async fn cancel(
             "the import has already finished",
         ));
     }
-    let out = ImportOut::from(scoped.get_import(ids.1).await?);
+    let job = scoped.get_import(ids.1).await?;
+    let stored_path = job.stored_path.clone();
+    let out = ImportOut::from(job);
     audit::record(
         &tx,
         ctx.audit("import.cancelled", "import", ids.1, None, None),
     )
     .await?;
     commit(tx).await?;
+    if out.status == "cancelled" {
+        // It never ran: the upload is not needed (a running job's worker
+        // removes it when it stops).
+        let _ = tokio::fs::remove_file(&stored_path).await;
+    }
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -41,6 +41,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             Ok(Some(job)) => {
                 let id = job.id;
                 let tenant = TenantId(job.tenant_id);
+                let stored_path = job.stored_path.clone();
                 let outcome = run_job(&state, job, &stop).await;
                 let scoped = Scoped::new(state.store.writer(), tenant);
                 let (final_status, error) = match outcome {
@@ -54,6 +55,11 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 };
                 if let Err(e) = scoped.finish_import(id, final_status, error).await {
                     tracing::error!(import_id = %id, error = %e, "recording the end of an import");
+                }
+                // The rows are stored and the problems reported: the upload
+                // itself is no longer needed.
+                if let Err(e) = tokio::fs::remove_file(&stored_path).await {
+                    tracing::warn!(import_id = %id, error = %e, "removing an import's upload");
                 }
                 tracing::info!(import_id = %id, status = final_status, "import finished");
             }
