@@ -2,6 +2,7 @@
 //! password policy. No IO lives here.
 
 pub mod access;
+pub mod call;
 pub mod ids;
 pub mod password;
 pub mod tenant;
