@@ -457,6 +457,7 @@ run_backend() {
             OMNIVOX__HTTP__PUBLIC_URL="$base" \
             OMNIVOX__HTTP__SHUTDOWN_GRACE_SECS=2 \
             OMNIVOX__METRICS__BIND="127.0.0.1:$metrics_port" \
+            OMNIVOX__SIP__SERVER__BIND=127.0.0.1:0 \
             "${db_env[@]}" \
             OMNIVOX__RATE_LIMIT__ENABLED=false \
             OMNIVOX__LOG__LEVEL=warn \

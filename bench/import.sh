@@ -780,6 +780,7 @@ run_backend() {
             OMNIVOX__HTTP__PUBLIC_URL="$BASE" \
             OMNIVOX__HTTP__SHUTDOWN_GRACE_SECS=2 \
             OMNIVOX__METRICS__BIND="127.0.0.1:$metrics_port" \
+            OMNIVOX__SIP__SERVER__BIND=127.0.0.1:0 \
             "${db_env[@]}" \
             OMNIVOX__STORAGE__DATA_DIR="$dir/data/files" \
             OMNIVOX__RATE_LIMIT__ENABLED=false \

@@ -62,7 +62,24 @@ impl Application {
                 .await?
             }
         };
-        let state = AppState::new(config.clone(), store, key.as_bytes())?;
+        let shutdown = CancellationToken::new();
+        let sip = if config.sip.enabled {
+            let directory = crate::sip::StoreDirectory {
+                store: store.clone(),
+                suffix: config.sip.domain_suffix.clone(),
+            };
+            let server = omnivox_sip::SipServer::bind(
+                config.sip.server.clone(),
+                directory,
+                shutdown.child_token(),
+            )
+            .await
+            .with_context(|| format!("binding SIP to {}", config.sip.server.bind))?;
+            Some(Arc::new(server))
+        } else {
+            None
+        };
+        let state = AppState::new(config.clone(), store, key.as_bytes(), sip)?;
         let first_run = routes::setup::prepare_first_run(&state).await?;
 
         let http = TcpListener::bind(config.http.bind)
@@ -82,7 +99,7 @@ impl Application {
             metrics,
             state,
             first_run,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 
@@ -90,6 +107,11 @@ impl Application {
         self.http
             .local_addr()
             .unwrap_or_else(|_| self.state.config.http.bind)
+    }
+
+    /// The SIP endpoint's UDP address, when SIP is enabled.
+    pub fn sip_udp_addr(&self) -> Option<SocketAddr> {
+        self.state.sip.as_ref().and_then(|s| s.udp_addr())
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {

@@ -42,6 +42,30 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub storage: StorageConfig,
     pub imports: ImportConfig,
+    pub sip: SipSection,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSection {
+    /// Run the SIP endpoint (registrar for agent phones).
+    pub enabled: bool,
+    /// A tenant's SIP domain is `<tenant slug>.<domain_suffix>`; phones
+    /// register as `sip:<user>@acme-sales.omnivox`.
+    pub domain_suffix: String,
+    /// The endpoint itself: `[sip.server]` (bind address, limits, guard,
+    /// digest algorithms, registrar expiry).
+    pub server: omnivox_sip::SipConfig,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            domain_suffix: "omnivox".into(),
+            server: omnivox_sip::SipConfig::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -273,6 +297,15 @@ impl Config {
         }
         if self.imports.batch_rows == 0 || self.imports.batch_rows > 50_000 {
             return bad("imports.batch_rows must be 1 to 50000");
+        }
+        if self.sip.domain_suffix.is_empty()
+            || !self
+                .sip
+                .domain_suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return bad("sip.domain_suffix must be lowercase letters, digits, dots and dashes");
         }
         if !matches!(self.log.format.as_str(), "auto" | "json" | "pretty") {
             return bad("log.format must be auto, json or pretty");

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod imports;
 pub mod middleware;
 pub mod routes;
+pub mod sip;
 pub mod state;
 
 pub use app::{Application, BuildOptions};

@@ -27,6 +27,8 @@ pub struct Inner {
     pub import_wakeup: tokio::sync::Notify,
     /// DNC lists per tenant and loaded national registries.
     pub compliance: crate::compliance::ComplianceCache,
+    /// The SIP endpoint, when enabled.
+    pub sip: Option<Arc<omnivox_sip::SipServer>>,
 }
 
 impl Deref for AppState {
@@ -37,7 +39,12 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store, signing_key: &[u8]) -> anyhow::Result<Self> {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        signing_key: &[u8],
+        sip: Option<Arc<omnivox_sip::SipServer>>,
+    ) -> anyhow::Result<Self> {
         let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         Ok(Self(Arc::new(Inner {
@@ -48,6 +55,7 @@ impl AppState {
             draining: AtomicBool::new(false),
             import_wakeup: tokio::sync::Notify::new(),
             compliance: crate::compliance::ComplianceCache::default(),
+            sip,
             config,
             store,
         })))

@@ -23,6 +23,7 @@ mod migrations;
 mod page;
 pub mod sessions;
 pub mod settings;
+pub mod sip_accounts;
 pub mod tenants;
 pub mod users;
 

@@ -63,11 +63,18 @@ pub fn test_config() -> Config {
     c.rate_limit.per_ip_burst = 10_000;
     c.rate_limit.per_principal_per_sec = 10_000;
     c.rate_limit.per_principal_burst = 10_000;
+    c.sip.server.bind = "127.0.0.1:0".parse().unwrap();
+    // sipp answers only the first challenge and speaks MD5.
+    c.sip.server.auth.algorithms = vec![
+        omnivox_sip::DigestAlgorithm::Md5,
+        omnivox_sip::DigestAlgorithm::Sha256,
+    ];
     c
 }
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub sip_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
@@ -94,12 +101,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("build the application");
     let addr = app.http_addr();
+    let sip_addr = app.sip_udp_addr();
     let metrics_addr = app.metrics_addr();
     let setup_token = app.setup_token().map(str::to_owned);
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
+        sip_addr,
         metrics_addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
@@ -237,11 +246,13 @@ impl TestApp {
             .await
             .expect("rebuild the application");
         let addr = app.http_addr();
+        let sip_addr = app.sip_udp_addr();
         let metrics_addr = app.metrics_addr();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
         TestApp {
             addr,
+            sip_addr,
             metrics_addr,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),

@@ -13,6 +13,7 @@ pub mod lists;
 pub mod me;
 pub mod members;
 pub mod setup;
+pub mod sip;
 pub mod tenants;
 
 use crate::auth::principal::authenticate;
@@ -115,6 +116,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
             decisions::upload_registry,
             decisions::list_registries
         ))
+        .routes(routes!(sip::set_account, sip::delete_account))
+        .routes(routes!(sip::registrations))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

@@ -21,6 +21,7 @@ pub mod membership;
 pub mod recovery_code;
 pub mod refresh_token;
 pub mod session;
+pub mod sip_account;
 pub mod system_setting;
 pub mod tenant;
 pub mod tenant_compliance;

@@ -1,0 +1,45 @@
+//! Wiring the SIP endpoint to the store: phones authenticate against the
+//! SIP credentials members are given through the API.
+
+use omnivox_domain::{TenantId, UserId};
+use omnivox_sip::{Directory, DirectoryError, SipAccount};
+use omnivox_store::{Scoped, Store, tenants};
+
+/// Looks SIP accounts up in the store: the domain names the tenant
+/// (`<slug>.<suffix>`), the user name the member's SIP account.
+pub struct StoreDirectory {
+    pub store: Store,
+    pub suffix: String,
+}
+
+/// A tenant's SIP domain.
+pub fn tenant_domain(slug: &str, suffix: &str) -> String {
+    format!("{slug}.{suffix}")
+}
+
+impl Directory for StoreDirectory {
+    async fn lookup(&self, domain: &str, user: &str) -> Result<Option<SipAccount>, DirectoryError> {
+        let Some(slug) = domain.strip_suffix(&format!(".{}", self.suffix)) else {
+            return Ok(None);
+        };
+        let db = self.store.reader();
+        let tenant = tenants::find_by_slug(db, slug)
+            .await
+            .map_err(|e| DirectoryError(e.to_string()))?;
+        let Some(tenant) = tenant else {
+            return Ok(None);
+        };
+        let row = Scoped::new(db, TenantId(tenant.id))
+            .sip_account_by_username(user)
+            .await
+            .map_err(|e| DirectoryError(e.to_string()))?;
+        Ok(row.map(|r| SipAccount {
+            tenant_id: TenantId(r.tenant_id),
+            agent_id: UserId(r.user_id),
+            user: r.username,
+            domain: domain.to_owned(),
+            ha1_md5: r.ha1_md5,
+            ha1_sha256: r.ha1_sha256,
+        }))
+    }
+}

@@ -1,0 +1,151 @@
+//! Agent phones register with the SIP credentials set through the API,
+//! driven by a real SIP peer (sipp).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use omnivox_testkit::spawn_app;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn sipp_installed() -> bool {
+    let found = std::process::Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
+        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
+    );
+    found
+}
+
+/// One REGISTER call of the sip crate's scenario; returns sipp's exit code.
+async fn register(target: SocketAddr, domain: &str, user: &str, password: &str) -> i32 {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sip/tests/sipp/register.xml"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new("sipp")
+        .arg(target.to_string())
+        .args([
+            "-sf",
+            scenario,
+            "-m",
+            "1",
+            "-timeout",
+            "10s",
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-t",
+            "u1",
+        ])
+        .args([
+            "-key", "domain", domain, "-key", "user", user, "-key", "expires", "600",
+        ])
+        .args(["-au", user, "-ap", password])
+        .current_dir(work.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_member_phone_registers_with_credentials_set_through_the_api() {
+    if !sipp_installed() {
+        eprintln!("SKIPPED: sipp is not installed");
+        return;
+    }
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    let agent = app.member(&t, &owner, "agent@example.com", "agent").await;
+    let agent_id = app.get("/api/v1/me", &agent).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/tenants/{t}/members/{agent_id}/sip");
+    let body = json!({ "username": "alice", "password": "phone secret 12345" });
+
+    let r = app
+        .call(Method::PUT, &path, Some(&agent), Some(body.clone()))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "agents cannot provision phones: {r:?}"
+    );
+    let weak = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&owner),
+            Some(json!({ "username": "alice", "password": "short" })),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    let r = app.call(Method::PUT, &path, Some(&owner), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let domain = r.body["domain"].as_str().unwrap().to_owned();
+    assert_eq!(domain, "acme-calls.omnivox");
+
+    let sip = app.sip_addr.expect("SIP is enabled");
+    assert_ne!(
+        register(sip, &domain, "alice", "wrong password 12345").await,
+        0,
+        "wrong password"
+    );
+    assert_ne!(
+        register(sip, "other-tenant.omnivox", "alice", "phone secret 12345").await,
+        0,
+        "other realm"
+    );
+    assert_eq!(
+        register(sip, &domain, "alice", "phone secret 12345").await,
+        0,
+        "REGISTER with digest"
+    );
+
+    let regs = app
+        .get(&format!("/api/v1/tenants/{t}/sip/registrations"), &owner)
+        .await;
+    let list = regs.body.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{regs:?}");
+    assert_eq!(
+        (list[0]["username"].as_str(), list[0]["user_id"].as_str()),
+        (Some("alice"), Some(agent_id.as_str()))
+    );
+    assert_eq!(list[0]["contacts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{t}/sip/registrations"), &agent)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Removing the credentials signs the phone out.
+    assert_eq!(
+        app.delete(&path, &owner).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let regs = app
+        .get(&format!("/api/v1/tenants/{t}/sip/registrations"), &owner)
+        .await;
+    assert!(regs.body.as_array().unwrap().is_empty(), "{regs:?}");
+    assert_ne!(
+        register(sip, &domain, "alice", "phone secret 12345").await,
+        0,
+        "no account any more"
+    );
+}
