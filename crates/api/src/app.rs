@@ -79,7 +79,7 @@ impl Application {
         } else {
             None
         };
-        let state = AppState::new(config.clone(), store, key.as_bytes(), sip)?;
+        let state = AppState::new(config.clone(), store, key.as_bytes(), sip, shutdown.clone())?;
         let first_run = routes::setup::prepare_first_run(&state).await?;
 
         let http = TcpListener::bind(config.http.bind)
@@ -164,6 +164,13 @@ impl Application {
         }
         tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
         let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
+        if let Some(sip) = &state.sip {
+            tokio::spawn(crate::sip::forward_registrations(
+                sip.clone(),
+                state.events.clone(),
+                shutdown.clone(),
+            ));
+        }
 
         let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
         let app = routes::router(state.clone());

@@ -43,3 +43,41 @@ impl Directory for StoreDirectory {
         }))
     }
 }
+
+/// Publish the registrar's events on the event bus until `stop`.
+pub async fn forward_registrations(
+    sip: std::sync::Arc<omnivox_sip::SipServer>,
+    bus: omnivox_events::EventBus,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = sip.registrar().subscribe();
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => return,
+            ev = rx.recv() => ev,
+        };
+        match ev {
+            Ok(ev) => {
+                let kind = format!("registration.{}", format!("{:?}", ev.kind).to_lowercase());
+                let data = serde_json::json!({
+                    "user_id": ev.agent_id,
+                    "username": ev.user,
+                    "domain": ev.domain,
+                    "contact": ev.binding.contact,
+                    "target": ev.binding.target.to_string(),
+                    "nat": ev.binding.nat,
+                    "user_agent": ev.binding.user_agent,
+                });
+                bus.publish(ev.tenant_id, kind, Some(ev.user.clone()), data);
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "registration events dropped before the event bus"
+                );
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

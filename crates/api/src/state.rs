@@ -27,6 +27,10 @@ pub struct Inner {
     pub import_wakeup: tokio::sync::Notify,
     /// DNC lists per tenant and loaded national registries.
     pub compliance: crate::compliance::ComplianceCache,
+    /// Fires on shutdown: long-lived responses (event streams) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every state change, per tenant, for live views and integrations.
+    pub events: omnivox_events::EventBus,
     /// The SIP endpoint, when enabled.
     pub sip: Option<Arc<omnivox_sip::SipServer>>,
 }
@@ -44,6 +48,7 @@ impl AppState {
         store: Store,
         signing_key: &[u8],
         sip: Option<Arc<omnivox_sip::SipServer>>,
+        shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Self> {
         let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
@@ -55,6 +60,8 @@ impl AppState {
             draining: AtomicBool::new(false),
             import_wakeup: tokio::sync::Notify::new(),
             compliance: crate::compliance::ComplianceCache::default(),
+            shutdown,
+            events: omnivox_events::EventBus::default(),
             sip,
             config,
             store,

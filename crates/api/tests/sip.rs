@@ -100,6 +100,17 @@ async fn a_member_phone_registers_with_credentials_set_through_the_api() {
     let domain = r.body["domain"].as_str().unwrap().to_owned();
     assert_eq!(domain, "acme-calls.omnivox");
 
+    // Watch the tenant's events while the phone registers.
+    let mut events = app
+        .client
+        .get(app.url(&format!("/api/v1/tenants/{t}/events?kinds=registration.")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+
     let sip = app.sip_addr.expect("SIP is enabled");
     assert_ne!(
         register(sip, &domain, "alice", "wrong password 12345").await,
@@ -116,6 +127,23 @@ async fn a_member_phone_registers_with_credentials_set_through_the_api() {
         0,
         "REGISTER with digest"
     );
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("event: registration.registered") {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk())
+            .await
+            .expect("no registration event within 10 s")
+            .unwrap()
+            .expect("event stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"username\":\"alice\""), "{seen}");
+    assert!(seen.contains("id: "), "events carry their cursor: {seen}");
+    let agent_events = app
+        .get(&format!("/api/v1/tenants/{t}/events"), &agent)
+        .await;
+    assert_eq!(agent_events.status, StatusCode::FORBIDDEN);
 
     let regs = app
         .get(&format!("/api/v1/tenants/{t}/sip/registrations"), &owner)

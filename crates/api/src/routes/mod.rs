@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod decisions;
 pub mod dnc;
 pub mod dto;
+pub mod events;
 pub mod health;
 pub mod lists;
 pub mod me;
@@ -118,6 +119,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(sip::set_account, sip::delete_account))
         .routes(routes!(sip::registrations))
+        .routes(routes!(events::stream))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.
