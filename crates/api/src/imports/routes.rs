@@ -340,8 +340,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ImportListQuery>,
 ) -> ApiResult<Json<PageOut<ImportOut>>> {
     ctx.require(Permission::ContactRead)?;
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)
-        .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))?;
+    let page = crate::routes::dto::page_request(q.cursor.as_deref(), q.limit)?;
     Ok(Json(PageOut::from_page(
         ctx.scoped(state.store.reader())
             .list_imports(q.list_id, &page)

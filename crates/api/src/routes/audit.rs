@@ -1,14 +1,13 @@
 //! Reading the audit log (never writing it: rows come only from changes).
 
 use crate::auth::principal::TenantCtx;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::routes::dto::{AuditOut, PageOut};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use omnivox_domain::Permission;
-use omnivox_store::PageRequest;
 use omnivox_store::audit::AuditFilter;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -41,8 +40,7 @@ pub async fn list_audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<PageOut<AuditOut>>> {
     ctx.require(Permission::AuditRead)?;
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)
-        .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))?;
+    let page = crate::routes::dto::page_request(q.cursor.as_deref(), q.limit)?;
     let filter = AuditFilter {
         action: q.action,
         actor_id: q.actor_id,

@@ -122,8 +122,7 @@ pub struct ContactQuery {
 
 impl ContactQuery {
     pub fn filter(self) -> ApiResult<(ContactFilter, PageRequest)> {
-        let page = PageRequest::parse(self.cursor.as_deref(), self.limit)
-            .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))?;
+        let page = crate::routes::dto::page_request(self.cursor.as_deref(), self.limit)?;
         let mut custom = Vec::new();
         for (k, v) in self.rest {
             let Some(key) = k.strip_prefix("custom.") else {

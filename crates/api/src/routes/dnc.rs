@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use omnivox_domain::Permission;
 use omnivox_store::dnc::{DncEntry, NewDncEntry};
-use omnivox_store::{PageRequest, audit, commit};
+use omnivox_store::{audit, commit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -103,8 +103,7 @@ pub async fn list_dnc(
     ApiQuery(q): ApiQuery<DncQuery>,
 ) -> ApiResult<Json<PageOut<DncOut>>> {
     ctx.require(Permission::ComplianceRead)?;
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)
-        .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))?;
+    let page = crate::routes::dto::page_request(q.cursor.as_deref(), q.limit)?;
     let rows = ctx
         .scoped(state.store.reader())
         .list_dnc(q.pattern.as_deref(), &page)

@@ -178,9 +178,18 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page(&self) -> Result<omnivox_store::PageRequest, crate::ApiError> {
-        omnivox_store::PageRequest::parse(self.cursor.as_deref(), self.limit)
-            .map_err(|e| crate::ApiError::bad_request("invalid_cursor", e.to_string()))
+        page_request(self.cursor.as_deref(), self.limit)
     }
+}
+
+/// The page a list endpoint's `cursor` and `limit` ask for; a cursor this
+/// API did not issue is 400 `invalid_cursor`.
+pub fn page_request(
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<omnivox_store::PageRequest, crate::ApiError> {
+    omnivox_store::PageRequest::parse(cursor, limit)
+        .map_err(|e| crate::ApiError::bad_request("invalid_cursor", e.to_string()))
 }
 
 pub fn json<T: Serialize>(v: &T) -> Option<serde_json::Value> {

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use omnivox_domain::{Permission, Role, UserId, password};
-use omnivox_store::{PageRequest, audit, commit, users};
+use omnivox_store::{audit, commit, users};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -35,8 +35,7 @@ pub async fn list_members(
     ApiQuery(q): ApiQuery<MemberQuery>,
 ) -> ApiResult<Json<PageOut<MemberOut>>> {
     ctx.require(Permission::MemberRead)?;
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)
-        .map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))?;
+    let page = crate::routes::dto::page_request(q.cursor.as_deref(), q.limit)?;
     let members = ctx
         .scoped(state.store.reader())
         .list_members(&page, q.role)
@@ -168,7 +167,8 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(member)))
 }
 
-fn valid_email(e: &str) -> bool {
+/// A plausible email address (one `@`, a dotted domain, no spaces).
+pub(crate) fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };

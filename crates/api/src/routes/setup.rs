@@ -86,7 +86,7 @@ pub async fn finish_setup(
     .into_new()?;
     let email = users::normalize_email(&req.email);
     let mut errors = Vec::new();
-    if !email.contains('@') {
+    if !crate::routes::members::valid_email(&email) {
         errors.push(FieldError::new(
             "email",
             "invalid_email",
