@@ -42,8 +42,9 @@ BACKEND=all
 SKIP_BUILD=0
 PARSE_WRK=""
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# Shared helpers: log, die, need_apt, http_status, fail, cleanup_all.
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 usage() {
     cat >&2 <<'EOF'
@@ -77,17 +78,6 @@ case $BACKEND in sqlite | postgres | all) ;; *) die "--backend must be sqlite, p
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/omnivox-bench.XXXXXX")
 mkdir -p "$WORK/results"
 
-# Last-resort cleanup: kill any server still running, drop the temp dir.
-# (Each backend also cleans up after itself; see run_backend.)
-cleanup_all() {
-    local f pid
-    for f in "$WORK"/results/*/server.pid; do
-        [ -e "$f" ] || continue
-        pid=$(cat "$f")
-        kill "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
 trap cleanup_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -311,18 +301,6 @@ fi
 # Tools.
 
 # need_apt PKG CMD: install Debian package PKG when CMD is missing (no stdin).
-APT_UPDATED=0
-need_apt() {
-    local pkg=$1 cmd=$2
-    command -v "$cmd" >/dev/null 2>&1 && return 0
-    [ "$(id -u)" -eq 0 ] || die "'$cmd' is missing; install the '$pkg' package"
-    log "installing $pkg (for $cmd)"
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" </dev/null >&2
-}
 
 command -v python3 >/dev/null 2>&1 || die "python3 is required"
 need_apt wrk wrk
@@ -377,12 +355,6 @@ inherited=$(compgen -e | grep '^OMNIVOX__' || true)
 EMAIL=bench@example.com
 PASSWORD=$(py password)
 
-# http_status METHOD URL [curl args...]: the status code of one request.
-http_status() {
-    local method=$1 url=$2
-    shift 2
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" "$@" "$url" 2>/dev/null || echo 000
-}
 
 # run_wrk BACKEND_DIR NAME CONNECTIONS PROBE_STATUS WRK_ARGS...
 run_wrk() {
@@ -401,12 +373,6 @@ BACKEND_DIR=""
 SERVER_PID=""
 PG_SCHEMA=""
 
-# fail MESSAGE: record a fatal error for the report and leave the subshell.
-fail() {
-    log "error ($BACKEND_NAME): $*"
-    echo "$*" >"$BACKEND_DIR/error"
-    exit 1
-}
 
 # Stop the server (SIGTERM, then SIGKILL) and drop the PostgreSQL schema.
 stop_backend() {
