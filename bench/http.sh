@@ -308,46 +308,8 @@ need_apt curl curl
 need_apt util-linux taskset
 [ "$(nproc --all)" -ge 2 ] || die "needs at least 2 CPU cores (server on core 0, wrk on core 1)"
 
-# Which backends to run.
-PG_URL=${OMNIVOX_BENCH_PG:-${OMNIVOX_TEST_PG:-}}
-BACKENDS=()
-case $BACKEND in
-sqlite) BACKENDS=(sqlite) ;;
-postgres)
-    [ -n "$PG_URL" ] || die "--backend postgres needs OMNIVOX_BENCH_PG or OMNIVOX_TEST_PG"
-    BACKENDS=(postgres)
-    ;;
-all)
-    BACKENDS=(sqlite)
-    mkdir -p "$WORK/results/postgres"
-    if [ -z "$PG_URL" ]; then
-        echo "OMNIVOX_BENCH_PG / OMNIVOX_TEST_PG not set" >"$WORK/results/postgres/skipped"
-        log "PostgreSQL skipped: OMNIVOX_BENCH_PG / OMNIVOX_TEST_PG not set"
-    else
-        BACKENDS+=(postgres)
-    fi
-    ;;
-esac
-if [[ " ${BACKENDS[*]} " == *" postgres "* ]]; then
-    need_apt postgresql-client psql
-    if ! psql "$PG_URL" -X -q -tA -c 'SELECT 1' >/dev/null 2>"$WORK/pg-check.err"; then
-        [ "$BACKEND" = postgres ] && die "PostgreSQL not reachable: $(cat "$WORK/pg-check.err")"
-        # "all": measure what is available.
-        echo "PostgreSQL not reachable: $(head -c 300 "$WORK/pg-check.err")" >"$WORK/results/postgres/skipped"
-        log "PostgreSQL skipped: not reachable"
-        BACKENDS=(sqlite)
-    fi
-fi
-
-if [ "$SKIP_BUILD" -eq 0 ]; then
-    log "cargo build --release --locked -p omnivox"
-    cargo build --release --locked -p omnivox >&2
-fi
-[ -x "$BIN" ] || die "$BIN not found (build it, or drop --skip-build)"
-
-# Settings inherited from the caller's environment also reach the server.
-inherited=$(compgen -e | grep '^OMNIVOX__' || true)
-[ -z "$inherited" ] || log "note: inherited settings also apply: $(echo "$inherited" | tr '\n' ' ')"
+# Which backends to run (sets PG_URL and BACKENDS), and the release build.
+select_backends_and_build
 
 # ---------------------------------------------------------------------------
 # One backend, run in a subshell: start the server, measure, clean up.

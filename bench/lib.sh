@@ -42,3 +42,51 @@ cleanup_all() {
     done
     rm -rf "$WORK"
 }
+
+# select_backends_and_build: from --backend ($BACKEND) and OMNIVOX_BENCH_PG /
+# OMNIVOX_TEST_PG, set PG_URL and the BACKENDS array (PostgreSQL is skipped
+# with a reason when "all" and it is missing or unreachable); build the
+# release binary unless --skip-build. Reads BACKEND, WORK, SKIP_BUILD and BIN
+# from the calling script.
+# shellcheck disable=SC2153
+select_backends_and_build() {
+    PG_URL=${OMNIVOX_BENCH_PG:-${OMNIVOX_TEST_PG:-}}
+    BACKENDS=()
+    case $BACKEND in
+    sqlite) BACKENDS=(sqlite) ;;
+    postgres)
+        [ -n "$PG_URL" ] || die "--backend postgres needs OMNIVOX_BENCH_PG or OMNIVOX_TEST_PG"
+        BACKENDS=(postgres)
+        ;;
+    all)
+        BACKENDS=(sqlite)
+        mkdir -p "$WORK/results/postgres"
+        if [ -z "$PG_URL" ]; then
+            echo "OMNIVOX_BENCH_PG / OMNIVOX_TEST_PG not set" >"$WORK/results/postgres/skipped"
+            log "PostgreSQL skipped: OMNIVOX_BENCH_PG / OMNIVOX_TEST_PG not set"
+        else
+            BACKENDS+=(postgres)
+        fi
+        ;;
+    esac
+    if [[ " ${BACKENDS[*]} " == *" postgres "* ]]; then
+        need_apt postgresql-client psql
+        if ! psql "$PG_URL" -X -q -tA -c 'SELECT 1' >/dev/null 2>"$WORK/pg-check.err"; then
+            [ "$BACKEND" = postgres ] && die "PostgreSQL not reachable: $(cat "$WORK/pg-check.err")"
+            # "all": measure what is available.
+            echo "PostgreSQL not reachable: $(head -c 300 "$WORK/pg-check.err")" >"$WORK/results/postgres/skipped"
+            log "PostgreSQL skipped: not reachable"
+            BACKENDS=(sqlite)
+        fi
+    fi
+
+    if [ "$SKIP_BUILD" -eq 0 ]; then
+        log "cargo build --release --locked -p omnivox"
+        cargo build --release --locked -p omnivox >&2
+    fi
+    [ -x "$BIN" ] || die "$BIN not found (build it, or drop --skip-build)"
+
+    # Settings inherited from the caller's environment also reach the server.
+    inherited=$(compgen -e | grep '^OMNIVOX__' || true)
+    [ -z "$inherited" ] || log "note: inherited settings also apply: $(echo "$inherited" | tr '\n' ' ')"
+}
