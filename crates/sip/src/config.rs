@@ -34,6 +34,8 @@ pub struct SipConfig {
     pub registrar: RegistrarConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Calls (B2BUA).
+    pub calls: CallsConfig,
 }
 
 impl Default for SipConfig {
@@ -48,6 +50,7 @@ impl Default for SipConfig {
             auth: AuthConfig::default(),
             registrar: RegistrarConfig::default(),
             shutdown: ShutdownConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -74,6 +77,12 @@ impl SipConfig {
         }
         if self.auth.algorithms.is_empty() {
             return err("auth.algorithms must name at least one algorithm");
+        }
+        if self.calls.max_calls == 0 {
+            return err("calls.max_calls must be at least 1");
+        }
+        if !(5..=300).contains(&self.calls.ring_timeout_secs) {
+            return err("calls.ring_timeout_secs must be 5-300");
         }
         if self.auth.nonce_ttl_secs == 0 {
             return err("auth.nonce_ttl_secs must be positive");
@@ -281,6 +290,30 @@ impl Default for ShutdownConfig {
         Self {
             retry_after_secs: 30,
             grace_secs: 30,
+        }
+    }
+}
+
+/// Calls through the B2BUA.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Most live calls on this node; more are refused (503). Default 10000.
+    pub max_calls: usize,
+    /// How long an outbound leg may ring before it is cancelled
+    /// (`no_answer`). Default 60.
+    pub ring_timeout_secs: u32,
+    /// Interval of the OPTIONS health check of each trunk (0: off).
+    /// Default 30.
+    pub trunk_check_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            max_calls: 10_000,
+            ring_timeout_secs: 60,
+            trunk_check_secs: 30,
         }
     }
 }

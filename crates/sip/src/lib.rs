@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+pub mod calls;
 mod config;
 mod digest;
 mod directory;
@@ -43,15 +44,23 @@ mod server;
 mod stats;
 mod transport;
 
+pub use calls::model::{
+    CallDirection, CallDirectory, CallError, CallRecord, CallRecorder, CallSnapshot, CallUpdate,
+    CallerIdMode, DialRefusal, DidRoute, DidTarget, Endpoint, LegRecord, LegSnapshot, NumberFormat,
+    Originate, Trunk, TrunkCredentials, TrunkSource,
+};
+pub use calls::{CallCommand, CallNotice, CallService, TrunkStatus};
 pub use config::{
-    AuthConfig, GuardConfig, LimitsConfig, RegistrarConfig, Secret, ShutdownConfig, SipConfig,
+    AuthConfig, CallsConfig, GuardConfig, LimitsConfig, RegistrarConfig, Secret, ShutdownConfig,
+    SipConfig,
 };
 pub use digest::{DigestAlgorithm, ha1};
 pub use directory::{Directory, DirectoryError, MemoryDirectory, SipAccount};
 pub use error::SipError;
 pub use fuzz::fuzz_entry;
+pub use guard::IpNet;
 pub use registrar::{
     Binding, Registrar, Registration, RegistrationEvent, RegistrationEventKind, SipTransport,
 };
-pub use server::{DrainGuard, SipServer};
+pub use server::{CallHooks, DrainGuard, SipServer};
 pub use stats::SipStats;

@@ -1,14 +1,14 @@
-//! Dispatch of new server transactions by method.
+//! Dispatch of new server transactions.
 //!
-//! OPTIONS is answered 200 (keep-alive and health checks), REGISTER goes to
-//! the registrar. INVITE is answered `501 Not Implemented` with a Warning
-//! until call actors exist: 503 is kept for "this node is draining or
-//! overloaded" (phones and proxies treat 503 as a reason to fail over and to
-//! back off for Retry-After), and 501 says plainly that this node does not do
-//! calls. BYE gets 481 (there are no dialogs), other methods 405 with Allow.
-//! While draining, every new request gets 503 with Retry-After.
+//! A request with a To tag belongs to a dialog: it goes to the matching
+//! rsipstack dialog (whose call actor sees the result), or gets 481. Out of
+//! dialog, OPTIONS is answered 200 (keep-alive and health checks), REGISTER
+//! goes to the registrar, INVITE to the call layer ([`crate::calls`]); BYE
+//! gets 481 and other methods 405 with Allow. While draining, every new
+//! request gets 503 with Retry-After.
 
 use crate::auth::Authenticator;
+use crate::calls::CallService;
 use crate::config::SipConfig;
 use crate::guard::Guard;
 use crate::registrar::{self, Registrar, SipTransport};
@@ -31,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Methods this node handles (the `Allow` header).
-pub(crate) const ALLOW: &str = "REGISTER, OPTIONS";
+pub(crate) const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, REFER, NOTIFY, UPDATE";
 
 /// Longest time an answered INVITE transaction is kept for its ACK (64*T1
 /// plus slack).
@@ -43,7 +44,8 @@ pub(crate) struct Shared {
     pub guard: Arc<Guard>,
     pub auth: Authenticator,
     pub registrar: Registrar,
-    pub draining: AtomicBool,
+    pub calls: CallService,
+    pub draining: Arc<AtomicBool>,
     /// The bound UDP and TCP addresses.
     pub local_addrs: Vec<SocketAddr>,
     /// Fires when the server stops for good.
@@ -151,6 +153,25 @@ async fn refuse(shared: Arc<Shared>, mut tx: Transaction, why: Refusal) {
 
 async fn handle(shared: Arc<Shared>, mut tx: Transaction, tasks: TaskTracker) {
     let method = tx.original.method;
+    if has_to_tag(&tx) {
+        in_dialog(&shared, tx).await;
+        return;
+    }
+    if method == Method::Invite {
+        match source_of(&tx) {
+            Some((source, _)) => crate::calls::inbound::handle(shared, tx, source).await,
+            None => {
+                respond(
+                    &shared,
+                    &mut tx,
+                    ReplySpec::bad_request("cannot tell where the request came from"),
+                )
+                .await;
+                tasks.spawn(linger_invite(tx, shared.stop.clone()));
+            }
+        }
+        return;
+    }
     let spec = match method {
         Method::Options => ReplySpec::new(StatusCode::OK)
             .with(Header::Allow(Allow::new(ALLOW)))
@@ -161,24 +182,47 @@ async fn handle(shared: Arc<Shared>, mut tx: Transaction, tasks: TaskTracker) {
             }
             None => ReplySpec::bad_request("cannot tell where the request came from"),
         },
-        Method::Invite => ReplySpec::new(StatusCode::NotImplemented)
-            .with(Header::Allow(Allow::new(ALLOW)))
-            .with(warning("calls are not available on this node yet")),
         Method::Bye => ReplySpec::new(StatusCode::CallTransactionDoesNotExist),
         Method::Ack => return,
         _ => ReplySpec::new(StatusCode::MethodNotAllowed).with(Header::Allow(Allow::new(ALLOW))),
     };
     respond(&shared, &mut tx, spec).await;
-    if method == Method::Invite {
-        // The ACK and retransmissions are absorbed by the transaction; keep
-        // it alive outside the drain tracker.
-        tasks.spawn(linger_invite(tx, shared.stop.clone()));
+}
+
+fn has_to_tag(tx: &Transaction) -> bool {
+    tx.original
+        .to_header()
+        .ok()
+        .and_then(|t| t.tag().ok().flatten())
+        .is_some()
+}
+
+/// A request inside a dialog: handed to the dialog, else 481.
+async fn in_dialog(shared: &Shared, mut tx: Transaction) {
+    match shared.calls.inner.dialogs.match_dialog(&tx) {
+        Some(mut dialog) => {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                tracing::debug!(error = %e, "in-dialog request failed");
+            }
+        }
+        None => {
+            if tx.original.method == Method::Ack {
+                return;
+            }
+            Counters::inc(&shared.guard.counters.unknown_dialog);
+            respond(
+                shared,
+                &mut tx,
+                ReplySpec::new(StatusCode::CallTransactionDoesNotExist),
+            )
+            .await;
+        }
     }
 }
 
 /// Drives an answered INVITE server transaction until it terminates (or
 /// the server stops).
-async fn linger_invite(mut tx: Transaction, stop: CancellationToken) {
+pub(crate) async fn linger_invite(mut tx: Transaction, stop: CancellationToken) {
     if tx.original.method != Method::Invite {
         return;
     }

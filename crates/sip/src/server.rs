@@ -2,6 +2,10 @@
 //! entry path, the router and the registrar, and drains on shutdown.
 
 use crate::auth::Authenticator;
+use crate::calls::memory::{MemoryCallDirectory, MemoryRecorder};
+use crate::calls::model::{CallDirectory, CallRecorder};
+use crate::calls::trunks::TrunkTable;
+use crate::calls::{CallService, CallsInner};
 use crate::config::SipConfig;
 use crate::directory::Directory;
 use crate::error::{SipError, stack_error};
@@ -12,14 +16,18 @@ use crate::router::{self, Shared};
 use crate::stats::{Counters, SipStats};
 use crate::transport::{tcp, udp};
 use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::Method;
 use rsipstack::transport::TransportLayer;
 use rsipstack::transport::udp::UdpConnection;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -40,6 +48,14 @@ pub struct SipServer {
     tasks: TaskTracker,
     drain: TaskTracker,
     counters: Arc<Counters>,
+}
+
+/// The call layer's seams to the rest of the application.
+pub struct CallHooks {
+    /// DIDs, dial policy, agents' SIP user names.
+    pub directory: Arc<dyn CallDirectory>,
+    /// Where call records go.
+    pub recorder: Arc<dyn CallRecorder>,
 }
 
 /// Keeps a draining server from closing (up to its grace period). Call
@@ -67,6 +83,21 @@ impl SipServer {
     pub async fn bind<D: Directory>(
         config: SipConfig,
         directory: D,
+        shutdown: CancellationToken,
+    ) -> Result<Self, SipError> {
+        let hooks = CallHooks {
+            directory: Arc::new(MemoryCallDirectory::new()),
+            recorder: Arc::new(MemoryRecorder::new()),
+        };
+        Self::bind_with(config, directory, hooks, shutdown).await
+    }
+
+    /// Like [`Self::bind`], with the call layer's seams: where DIDs and the
+    /// dial policy are looked up and where call records go.
+    pub async fn bind_with<D: Directory>(
+        config: SipConfig,
+        directory: D,
+        hooks: CallHooks,
         shutdown: CancellationToken,
     ) -> Result<Self, SipError> {
         config.validate()?;
@@ -113,22 +144,53 @@ impl SipServer {
             .with_user_agent(&config.server_name)
             .with_transport_layer(transport_layer)
             .with_cancel_token(stop.child_token())
-            .with_allows(vec![Method::Register, Method::Options])
+            .with_allows(vec![
+                Method::Invite,
+                Method::Ack,
+                Method::Cancel,
+                Method::Bye,
+                Method::Options,
+                Method::Register,
+                Method::Info,
+                Method::Refer,
+                Method::Notify,
+                Method::Update,
+            ])
             .build();
         let incoming = endpoint.incoming_transactions().map_err(stack_error)?;
         let inner = endpoint.inner.clone();
+        let draining = Arc::new(AtomicBool::new(false));
+        let drain = TaskTracker::new();
+        let local = udp_addr.or(tcp_addr).unwrap_or(config.bind);
+        let calls = CallService {
+            inner: Arc::new(CallsInner {
+                config: config.calls.clone(),
+                dialogs: Arc::new(DialogLayer::new(inner.clone())),
+                trunks: TrunkTable::default(),
+                registrar: registrar.clone(),
+                directory: hooks.directory,
+                recorder: hooks.recorder,
+                live: Mutex::new(HashMap::new()),
+                notices: broadcast::channel(4096).0,
+                local,
+                drain: drain.clone(),
+                draining: draining.clone(),
+                stop: stop.clone(),
+                counters: counters.clone(),
+            }),
+        };
 
         let shared = Arc::new(Shared {
             config: config.clone(),
             guard,
             auth,
             registrar,
-            draining: AtomicBool::new(false),
+            calls,
+            draining,
             local_addrs: udp_addr.into_iter().chain(tcp_addr).collect(),
             stop: stop.clone(),
         });
         let tasks = TaskTracker::new();
-        let drain = TaskTracker::new();
 
         tasks.spawn(async move { endpoint.serve().await });
         if let (Some(socket), Some(conn)) = (udp_socket, udp_conn) {
@@ -157,6 +219,7 @@ impl SipServer {
             drain.clone(),
         ));
         tasks.spawn(sweeper(shared.clone(), stop.clone()));
+        tasks.spawn(crate::calls::health::run(shared.calls.inner.clone()));
         tasks.spawn(supervise_shutdown(
             shared.clone(),
             shutdown,
@@ -188,6 +251,11 @@ impl SipServer {
     /// The registrar (registration state and events).
     pub fn registrar(&self) -> &Registrar {
         &self.shared.registrar
+    }
+
+    /// The call layer: originate, list, control calls; trunks.
+    pub fn calls(&self) -> &CallService {
+        &self.shared.calls
     }
 
     /// A snapshot of the counters.

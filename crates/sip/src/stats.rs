@@ -75,6 +75,20 @@ counters!(
     tcp_closed,
     /// REGISTER requests that changed or queried bindings successfully.
     registrations,
+    /// Calls started (inbound and originated).
+    calls_started,
+    /// Inbound INVITEs for a number that is no tenant's DID (answered 404).
+    unknown_did,
+    /// INVITEs from an unknown source for a trunk DID (answered 403).
+    untrusted_source,
+    /// Calls refused by a tenant's dial policy (answered 403).
+    dial_policy_refusals,
+    /// New calls refused because the node is at `calls.max_calls`.
+    call_limit_rejections,
+    /// In-dialog requests for no known dialog (answered 481).
+    unknown_dialog,
+    /// INVITEs refused with 482 (loop detected).
+    loops_detected,
 );
 
 impl Counters {

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 /// An address or CIDR network (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct IpNet {
+pub struct IpNet {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl IpNet {
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// Parses `a.b.c.d`, `a.b.c.d/n` or the IPv6 forms; `None` if invalid.
+    pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
@@ -33,7 +34,8 @@ impl IpNet {
         (prefix <= max).then_some(Self { addr, prefix })
     }
 
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+    /// True when `ip` is inside the network (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,

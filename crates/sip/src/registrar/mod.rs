@@ -154,6 +154,15 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// The agent registered (or once registered) as `user` in `tenant_id`.
+    pub fn agent_of(&self, tenant_id: TenantId, user: &str) -> Option<UserId> {
+        let key = AorKey {
+            tenant: tenant_id,
+            user: user.to_string(),
+        };
+        self.shard(&key).get(&key).map(|r| r.agent_id)
+    }
+
     /// Every agent of `tenant_id` with at least one live binding.
     pub fn registrations(&self, tenant_id: TenantId) -> Vec<Registration> {
         let now = Instant::now();

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use omnivox_domain::{TenantId, UserId};
+use omnivox_sip::calls::memory::{MemoryCallDirectory, MemoryRecorder};
 use omnivox_sip::{
-    DigestAlgorithm, MemoryDirectory, RegistrationEvent, SipAccount, SipConfig, SipServer,
+    CallHooks, DigestAlgorithm, MemoryDirectory, RegistrationEvent, SipAccount, SipConfig,
+    SipServer,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +28,14 @@ pub struct TestServer {
     pub acme: TenantId,
     pub globex: TenantId,
     pub directory: Arc<MemoryDirectory>,
+    /// Agent ids of acme's alice and bob, and globex's alice.
+    pub acme_alice: UserId,
+    pub acme_bob: UserId,
+    pub globex_alice: UserId,
+    /// DIDs, agents' SIP names and blocked prefixes of the call layer.
+    pub calls_dir: Arc<MemoryCallDirectory>,
+    /// Call records.
+    pub records: Arc<MemoryRecorder>,
 }
 
 impl TestServer {
@@ -49,31 +59,38 @@ pub fn config() -> SipConfig {
 }
 
 pub async fn start(cfg: SipConfig) -> TestServer {
+    // RUST_LOG=omnivox_sip=debug shows the server's side of a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let directory = Arc::new(MemoryDirectory::new());
     let (acme, globex) = (TenantId::new(), TenantId::new());
+    let (acme_alice, acme_bob, globex_alice) = (UserId::new(), UserId::new(), UserId::new());
     directory.insert(SipAccount::with_password(
-        acme,
-        UserId::new(),
-        "alice",
-        ACME,
-        ACME_PW,
+        acme, acme_alice, "alice", ACME, ACME_PW,
     ));
     directory.insert(SipAccount::with_password(
         globex,
-        UserId::new(),
+        globex_alice,
         "alice",
         GLOBEX,
         GLOBEX_PW,
     ));
     directory.insert(SipAccount::with_password(
-        acme,
-        UserId::new(),
-        "bob",
-        ACME,
-        "bob-pw",
+        acme, acme_bob, "bob", ACME, "bob-pw",
     ));
+    let calls_dir = Arc::new(MemoryCallDirectory::new());
+    calls_dir.add_agent(acme, acme_alice, "alice");
+    calls_dir.add_agent(acme, acme_bob, "bob");
+    calls_dir.add_agent(globex, globex_alice, "alice");
+    let records = Arc::new(MemoryRecorder::new());
+    let hooks = CallHooks {
+        directory: calls_dir.clone(),
+        recorder: records.clone(),
+    };
     let shutdown = CancellationToken::new();
-    let server = SipServer::bind(cfg, directory.clone(), shutdown.clone())
+    let server = SipServer::bind_with(cfg, directory.clone(), hooks, shutdown.clone())
         .await
         .expect("bind SIP server");
     TestServer {
@@ -82,6 +99,11 @@ pub async fn start(cfg: SipConfig) -> TestServer {
         acme,
         globex,
         directory,
+        acme_alice,
+        acme_bob,
+        globex_alice,
+        calls_dir,
+        records,
     }
 }
 
@@ -373,4 +395,91 @@ impl RawClient {
         );
         self.request(&second).await
     }
+}
+
+// ------------------------------------------------------- sipp as a UAS --
+
+/// A free UDP port on 127.0.0.1 (for a sipp that must listen on a known
+/// port).
+pub fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// A sipp running a server-side scenario in the background.
+pub struct SippServer {
+    child: tokio::process::Child,
+    work: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl SippServer {
+    /// Starts `scenario` (a file in tests/sipp/, or an absolute path) on
+    /// 127.0.0.1:`port` for `calls` calls.
+    pub async fn start(scenario: &str, port: u16, keys: &[(&str, &str)], calls: u32) -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp");
+        let work = tempfile::tempdir().unwrap();
+        let mut cmd = tokio::process::Command::new("sipp");
+        cmd.arg("-sf")
+            .arg(dir.join(scenario))
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-timeout",
+                "30s",
+                "-trace_err",
+                "-nostdin",
+            ])
+            .args(["-i", "127.0.0.1", "-t", "u1", "-p", &port.to_string()]);
+        for (k, v) in keys {
+            cmd.args(["-key", k, v]);
+        }
+        cmd.current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn().expect("cannot run sipp");
+        // Let it bind before anyone sends to it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Self { child, work, port }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Waits for sipp to finish its calls.
+    pub async fn finish(self) -> SippRun {
+        let Self { child, work, .. } = self;
+        let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+            .await
+            .expect("sipp server did not finish")
+            .expect("sipp server failed");
+        let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+        for entry in std::fs::read_dir(work.path()).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                output.push_str(&format!("\n--- {} ---\n", entry.path().display()));
+                output.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        SippRun {
+            code: out.status.code().unwrap_or(-1),
+            output,
+        }
+    }
+}
+
+/// Writes `scenario` with each `(from, to)` replaced into a temp file and
+/// returns its path (for placeholders sipp cannot fill: response codes).
+pub fn scenario_with(scenario: &str, subst: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp");
+    let mut text = std::fs::read_to_string(dir.join(scenario)).unwrap();
+    for (from, to) in subst {
+        text = text.replace(from, to);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(scenario);
+    std::fs::write(&path, text).unwrap();
+    (tmp, path)
 }

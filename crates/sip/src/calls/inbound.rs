@@ -1,0 +1,264 @@
+//! New INVITEs: who is calling (a trunk by its source address, or an agent's
+//! phone by digest), where the call goes, and the start of its actor.
+//!
+//! - From a trunk's allowed source: the Request-URI user is a DID. A DID
+//!   that no tenant owns, or that belongs to a tenant other than the trunk's,
+//!   is answered 404 (the same answer, so numbers of other tenants cannot be
+//!   probed) and counted.
+//! - From anywhere else: the caller must authenticate as an agent of the
+//!   tenant named by the From domain (407 with digest challenges). The
+//!   Request-URI user is another agent of the tenant (by SIP user name) or a
+//!   number, which the tenant's dial policy must allow (the toll-fraud
+//!   guard), dialled through the tenant's trunks.
+
+use super::actor::{InboundCall, start_inbound};
+use super::model::{DidTarget, Endpoint};
+use super::util::normalize_number;
+use crate::auth::{AuthOutcome, AuthRequest};
+use crate::registrar::register::realm_of;
+use crate::router::{ReplySpec, Shared, respond, warning};
+use crate::stats::Counters;
+use omnivox_domain::TenantId;
+use rsipstack::sip::headers::untyped::ToTypedHeader;
+use rsipstack::sip::{Header, HeadersExt, ProxyAuthenticate, RetryAfter, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Where an accepted INVITE goes, or the response refusing it.
+type Routed = Result<InboundCall, ReplySpec>;
+
+/// Handles a new INVITE (no To tag) from `source`.
+pub(crate) async fn handle(shared: Arc<Shared>, mut tx: Transaction, source: SocketAddr) {
+    let routed = route(&shared, &tx, source).await;
+    let route = match routed {
+        Ok(r) => r,
+        Err(spec) => {
+            respond(&shared, &mut tx, spec).await;
+            crate::router::linger_invite(tx, shared.stop.clone()).await;
+            return;
+        }
+    };
+    let calls = shared.calls.inner.clone();
+    let (state_tx, state_rx) = mpsc::unbounded_channel();
+    let contact =
+        rsipstack::sip::Uri::try_from(format!("sip:omnivox@{}", calls.local).as_str()).ok();
+    let dialog = match calls
+        .dialogs
+        .get_or_create_server_invite(&tx, state_tx, None, contact)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::info!(error = %e, "no dialog for INVITE");
+            respond(
+                &shared,
+                &mut tx,
+                ReplySpec::bad_request("cannot create a dialog"),
+            )
+            .await;
+            return;
+        }
+    };
+    let offer = tx.original.body.clone();
+    let mut server_dialog = dialog.clone();
+    // The INVITE server transaction: 100 Trying, then ACK or CANCEL.
+    tokio::spawn(async move {
+        if let Err(e) = server_dialog.handle(&mut tx).await {
+            tracing::debug!(error = %e, "INVITE transaction ended with an error");
+        }
+    });
+    start_inbound(calls, route, dialog, state_rx, offer).await;
+}
+
+fn max_forwards(tx: &Transaction) -> u8 {
+    tx.original
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            Header::MaxForwards(m) => m.value().trim().parse::<u8>().ok(),
+            _ => None,
+        })
+        .unwrap_or(70)
+}
+
+async fn route(shared: &Shared, tx: &Transaction, source: SocketAddr) -> Routed {
+    let calls = &shared.calls.inner;
+    if shared.local_addrs.contains(&source) {
+        Counters::inc(&shared.guard.counters.loops_detected);
+        return Err(ReplySpec::new(StatusCode::LoopDetected));
+    }
+    if calls.lock_live().len() >= calls.config.max_calls {
+        Counters::inc(&shared.guard.counters.call_limit_rejections);
+        return Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+            .with(Header::RetryAfter(RetryAfter::new("5")))
+            .with(warning("too many calls")));
+    }
+    let req = &tx.original;
+    let dialled = req.uri.user().unwrap_or_default().to_string();
+    let from = req
+        .from_header()
+        .ok()
+        .and_then(|f| f.typed().ok())
+        .ok_or_else(|| ReplySpec::bad_request("malformed From"))?;
+    let from_user = from.uri.user().unwrap_or_default().to_string();
+    let mf = max_forwards(tx);
+
+    let trunks = calls.trunks.by_source(source);
+    if !trunks.is_empty() {
+        return from_trunk(shared, &trunks, &dialled, &from_user, mf).await;
+    }
+    let realm = realm_of(&from.uri.host_with_port.host)
+        .ok_or_else(|| ReplySpec::bad_request("invalid domain in From"))?;
+    let tenant = authenticate(shared, tx, source, &realm, &from_user).await?;
+    from_phone(shared, tenant, &dialled, &from_user, mf).await
+}
+
+async fn from_trunk(
+    shared: &Shared,
+    trunks: &[Arc<super::trunks::TrunkEntry>],
+    dialled: &str,
+    from_user: &str,
+    max_forwards: u8,
+) -> Routed {
+    let calls = &shared.calls.inner;
+    let not_found = || {
+        Counters::inc(&shared.guard.counters.unknown_did);
+        ReplySpec::new(StatusCode::NotFound).with(warning("unknown number"))
+    };
+    let did = normalize_number(dialled).ok_or_else(not_found)?;
+    let route = match calls.directory.did_route(&did).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "DID lookup failed");
+            return Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+                .with(Header::RetryAfter(RetryAfter::new("5"))));
+        }
+    };
+    // The DID must belong to the tenant of a trunk the call came in on.
+    let Some(trunk) = trunks.iter().find(|t| t.trunk.tenant_id == route.tenant_id) else {
+        tracing::info!(did = %did, "INVITE for a DID of another tenant's trunk");
+        return Err(not_found());
+    };
+    let caller = normalize_number(from_user);
+    let target = match route.target {
+        DidTarget::Agent { agent_id } => Endpoint::Agent { agent_id },
+        DidTarget::Number { number } => Endpoint::Number { number },
+    };
+    Ok(InboundCall {
+        tenant: route.tenant_id,
+        from: caller.clone().unwrap_or_else(|| from_user.to_string()),
+        to: did.clone(),
+        did: Some(did),
+        target,
+        caller_id: caller,
+        trunk_id: Some(trunk.trunk.id),
+        caller_agent: None,
+        max_forwards,
+    })
+}
+
+async fn from_phone(
+    shared: &Shared,
+    tenant: TenantId,
+    dialled: &str,
+    from_user: &str,
+    max_forwards: u8,
+) -> Routed {
+    let calls = &shared.calls.inner;
+    let caller_agent = calls.registrar.agent_of(tenant, from_user);
+    let target = if let Some(agent_id) = calls.registrar.agent_of(tenant, dialled) {
+        Endpoint::Agent { agent_id }
+    } else if let Some(number) = normalize_number(dialled) {
+        match calls.directory.check_dial(tenant, &number).await {
+            Ok(Ok(())) => Endpoint::Number { number },
+            Ok(Err(refusal)) => {
+                Counters::inc(&shared.guard.counters.dial_policy_refusals);
+                tracing::info!(code = %refusal.code, "call refused by the dial policy");
+                return Err(ReplySpec::new(StatusCode::Forbidden).with(warning(&refusal.message)));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dial policy lookup failed");
+                return Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+                    .with(Header::RetryAfter(RetryAfter::new("5"))));
+            }
+        }
+    } else {
+        return Err(ReplySpec::new(StatusCode::NotFound).with(warning("unknown destination")));
+    };
+    Ok(InboundCall {
+        tenant,
+        from: format!("agent:{from_user}"),
+        to: match &target {
+            Endpoint::Number { number } => number.clone(),
+            Endpoint::Agent { agent_id } => format!("agent:{agent_id}"),
+        },
+        did: None,
+        target,
+        caller_id: None,
+        trunk_id: None,
+        caller_agent,
+        max_forwards,
+    })
+}
+
+/// Digest authentication of a phone's INVITE (407 challenges).
+async fn authenticate(
+    shared: &Shared,
+    tx: &Transaction,
+    source: SocketAddr,
+    realm: &str,
+    user: &str,
+) -> Result<TenantId, ReplySpec> {
+    let req = &tx.original;
+    let now = Instant::now();
+    let unix = crate::nonce::unix_now();
+    let authorizations = req
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::ProxyAuthorization(a) => Some(a.value()),
+            _ => None,
+        })
+        .collect();
+    let auth_req = AuthRequest {
+        method: "INVITE",
+        request_uri: &req.uri,
+        realm,
+        user,
+        authorizations,
+        source: source.ip(),
+        local: &shared.local_addrs,
+    };
+    match shared
+        .auth
+        .authenticate(&auth_req, &shared.guard, now, unix)
+        .await
+    {
+        AuthOutcome::Authenticated(account) => Ok(account.tenant_id),
+        AuthOutcome::Challenge { stale } => {
+            match shared.auth.challenges(realm, source.ip(), stale, unix) {
+                Ok(challenges) => {
+                    Counters::inc(&shared.guard.counters.auth_challenges);
+                    let mut spec = ReplySpec::new(StatusCode::ProxyAuthenticationRequired);
+                    for c in challenges {
+                        spec = spec.with(Header::ProxyAuthenticate(ProxyAuthenticate::new(c)));
+                    }
+                    Err(spec)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot issue a SIP nonce");
+                    Err(ReplySpec::new(StatusCode::ServerInternalError))
+                }
+            }
+        }
+        AuthOutcome::Forbidden => Err(ReplySpec::new(StatusCode::Forbidden)),
+        AuthOutcome::BadRequest(why) => Err(ReplySpec::bad_request(why)),
+        AuthOutcome::Unavailable => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+            .with(Header::RetryAfter(RetryAfter::new("5")))),
+        AuthOutcome::Throttled(secs) => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+            .with(Header::RetryAfter(RetryAfter::new(secs.to_string())))),
+    }
+}

@@ -1,0 +1,268 @@
+//! B2BUA call actors and the call-control surface.
+//!
+//! Every call is one task (the actor) that owns a pure
+//! [`omnivox_domain::call::Call`] state machine and up to three legs (A, B,
+//! and a consult leg during an attended transfer). Each leg is an rsipstack
+//! INVITE dialog: a server dialog for a leg that called in, a client dialog
+//! for a leg Omnivox dialled. Everything that happens to a leg (a dialog
+//! state, the end of an INVITE transaction, a timer, an API command) reaches
+//! the actor as one message on one channel; the actor feeds the machine and
+//! performs the actions it returns. No lock is held across an await and no
+//! state is shared between calls except the registry of live calls.
+//!
+//! Media: until the media engine anchors RTP, session descriptions pass
+//! from leg to leg with our own origin line ([`sdp`]). The seam for the
+//! media engine is the actor's handling of `Bridge`, `Hold`, `PlayRingback`
+//! and `EarlyMedia` actions, which today only move descriptions.
+
+pub(crate) mod actor;
+pub(crate) mod health;
+pub(crate) mod inbound;
+pub mod memory;
+pub mod model;
+pub(crate) mod sdp;
+pub(crate) mod trunks;
+pub(crate) mod util;
+
+use crate::config::CallsConfig;
+use crate::registrar::Registrar;
+use crate::stats::Counters;
+use actor::{Command, Msg};
+use model::{
+    CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint, Originate, Trunk,
+};
+use omnivox_domain::TenantId;
+use omnivox_domain::call::{HangupCause, LegId};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use trunks::TrunkTable;
+use uuid::Uuid;
+
+/// Something that happened on a call: a state change, or a DTMF digit.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallNotice {
+    /// The call changed state.
+    Update(Box<CallUpdate>),
+    /// A DTMF digit arrived on a leg (SIP INFO).
+    Dtmf {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// The leg it came from.
+        leg: LegId,
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+    },
+    /// A trunk's OPTIONS health check changed its state.
+    TrunkHealth {
+        /// Owner of the trunk.
+        tenant_id: TenantId,
+        /// The trunk.
+        trunk_id: Uuid,
+        /// Reachable now.
+        up: bool,
+    },
+}
+
+impl CallNotice {
+    /// The tenant the notice belongs to.
+    pub fn tenant_id(&self) -> TenantId {
+        match self {
+            CallNotice::Update(u) => u.call.tenant_id,
+            CallNotice::Dtmf { tenant_id, .. } | CallNotice::TrunkHealth { tenant_id, .. } => {
+                *tenant_id
+            }
+        }
+    }
+}
+
+/// An operation on a live call (the API's call control).
+#[derive(Clone, Debug)]
+pub enum CallCommand {
+    /// End the call.
+    Hangup,
+    /// Put a leg on hold (re-INVITE `sendonly`).
+    Hold {
+        /// The leg to hold.
+        leg: LegId,
+    },
+    /// Take a leg off hold.
+    Resume {
+        /// The held leg.
+        leg: LegId,
+    },
+    /// `leaving` leaves; `to` is dialled in its place.
+    BlindTransfer {
+        /// A or B.
+        leaving: LegId,
+        /// The new party.
+        to: Endpoint,
+    },
+    /// `transferor` consults `to`; the other party is held meanwhile.
+    ConsultStart {
+        /// A or B.
+        transferor: LegId,
+        /// The party consulted.
+        to: Endpoint,
+    },
+    /// Connect the held party to the consulted one; the transferor leaves.
+    ConsultComplete,
+    /// Drop the consult leg and go back to the held party.
+    ConsultCancel,
+    /// Send DTMF digits on a leg (SIP INFO).
+    Dtmf {
+        /// The leg to send to.
+        leg: LegId,
+        /// `0-9*#A-D`, at most 32.
+        digits: String,
+    },
+}
+
+/// Health and load of one trunk.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrunkStatus {
+    /// Trunk id.
+    pub id: Uuid,
+    /// The last OPTIONS check succeeded (true until a check fails).
+    pub up: bool,
+    /// Calls on it now.
+    pub active_channels: u32,
+}
+
+pub(crate) struct LiveCall {
+    pub tenant: TenantId,
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub snapshot: Arc<Mutex<CallSnapshot>>,
+}
+
+/// State shared by every call.
+pub(crate) struct CallsInner {
+    pub config: CallsConfig,
+    pub dialogs: Arc<DialogLayer>,
+    pub trunks: TrunkTable,
+    pub registrar: Registrar,
+    pub directory: Arc<dyn CallDirectory>,
+    pub recorder: Arc<dyn CallRecorder>,
+    pub live: Mutex<HashMap<Uuid, LiveCall>>,
+    pub notices: broadcast::Sender<CallNotice>,
+    /// Our address for Contact headers and SDP origins.
+    pub local: SocketAddr,
+    pub drain: TaskTracker,
+    pub draining: Arc<AtomicBool>,
+    pub stop: CancellationToken,
+    pub counters: Arc<Counters>,
+}
+
+impl CallsInner {
+    pub(crate) fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, LiveCall>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Handle to the call layer (cheap to clone).
+#[derive(Clone)]
+pub struct CallService {
+    pub(crate) inner: Arc<CallsInner>,
+}
+
+impl std::fmt::Debug for CallService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallService")
+            .field("live", &self.inner.lock_live().len())
+            .finish()
+    }
+}
+
+impl CallService {
+    /// Places a call: `first` now, `second` once `first` answers.
+    pub async fn originate(&self, req: Originate) -> Result<CallSnapshot, CallError> {
+        actor::originate(self.inner.clone(), req).await
+    }
+
+    /// The tenant's live calls, oldest first.
+    pub fn list(&self, tenant: TenantId) -> Vec<CallSnapshot> {
+        let mut out: Vec<CallSnapshot> = self
+            .inner
+            .lock_live()
+            .values()
+            .filter(|c| c.tenant == tenant)
+            .map(|c| c.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect();
+        out.sort_by_key(|c| (c.started_at, c.id));
+        out
+    }
+
+    /// One live call of the tenant.
+    pub fn get(&self, tenant: TenantId, id: Uuid) -> Option<CallSnapshot> {
+        let live = self.inner.lock_live();
+        live.get(&id)
+            .filter(|c| c.tenant == tenant)
+            .map(|c| c.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Runs `command` on a live call of `tenant`.
+    pub async fn command(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        command: CallCommand,
+    ) -> Result<(), CallError> {
+        let tx = {
+            let live = self.inner.lock_live();
+            live.get(&id)
+                .filter(|c| c.tenant == tenant)
+                .map(|c| c.tx.clone())
+                .ok_or(CallError::NotFound)?
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(Msg::Command(Command { command, reply }))
+            .map_err(|_| CallError::NotFound)?;
+        rx.await.map_err(|_| CallError::NotFound)?
+    }
+
+    /// Calls notices from now on (all tenants; filter by
+    /// [`CallNotice::tenant_id`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<CallNotice> {
+        self.inner.notices.subscribe()
+    }
+
+    /// Replaces the trunk table (every tenant's enabled trunks).
+    pub fn set_trunks(&self, trunks: Vec<Trunk>) {
+        self.inner.trunks.set(trunks);
+    }
+
+    /// Health and load of the tenant's trunks.
+    pub fn trunk_status(&self, tenant: TenantId) -> Vec<TrunkStatus> {
+        self.inner
+            .trunks
+            .for_tenant(tenant)
+            .iter()
+            .map(|e| TrunkStatus {
+                id: e.trunk.id,
+                up: e.is_up(),
+                active_channels: e.active(),
+            })
+            .collect()
+    }
+
+    /// Number of live calls on this node.
+    pub fn live_count(&self) -> usize {
+        self.inner.lock_live().len()
+    }
+
+    /// Hangs up every live call with `cause` (used at shutdown).
+    pub fn hangup_all(&self, cause: HangupCause) {
+        for call in self.inner.lock_live().values() {
+            let _ = call.tx.send(Msg::HangupAll(cause));
+        }
+    }
+}

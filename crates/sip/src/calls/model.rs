@@ -1,0 +1,399 @@
+//! The call layer's public types: trunks, DID routes, what a call is made
+//! of, snapshots and updates, call records, and the seams to the rest of
+//! Omnivox ([`CallDirectory`], [`CallRecorder`]).
+
+use crate::config::Secret;
+use crate::directory::DirectoryError;
+use crate::guard::IpNet;
+use crate::registrar::SipTransport;
+use chrono::{DateTime, Utc};
+use omnivox_domain::call::{CallState, Direction, Hangup, LegChange, LegId, LegState};
+use omnivox_domain::{TenantId, UserId};
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use uuid::Uuid;
+
+/// How the caller's number is presented to a carrier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerIdMode {
+    /// In the From user part.
+    From,
+    /// In `P-Asserted-Identity`; From carries the trunk's `from_user`.
+    Pai,
+    /// In both.
+    Both,
+}
+
+/// How a carrier wants numbers written in the Request-URI and headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberFormat {
+    /// `+15551234567`.
+    E164Plus,
+    /// `15551234567`.
+    E164,
+    /// NANP ten digits, `5551234567` (other numbers stay E.164 without `+`).
+    National,
+}
+
+impl NumberFormat {
+    /// `e164` (`+` and digits) written for the carrier.
+    pub fn format(self, e164: &str) -> String {
+        let digits = e164.trim_start_matches('+');
+        match self {
+            NumberFormat::E164Plus => format!("+{digits}"),
+            NumberFormat::E164 => digits.to_string(),
+            NumberFormat::National => match digits.strip_prefix('1') {
+                Some(rest) if rest.len() == 10 => rest.to_string(),
+                _ => digits.to_string(),
+            },
+        }
+    }
+}
+
+/// Inbound digest credentials of a trunk (HA1 hashes with the tenant's
+/// SIP domain as realm).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrunkCredentials {
+    /// The user name the carrier authenticates with.
+    pub username: String,
+    /// MD5(username:realm:password).
+    pub ha1_md5: String,
+    /// SHA-256(username:realm:password).
+    pub ha1_sha256: String,
+}
+
+impl std::fmt::Debug for TrunkCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A carrier trunk as the call layer uses it.
+#[derive(Clone, Debug)]
+pub struct Trunk {
+    /// Stable id (CDRs and events name it).
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// Human name.
+    pub name: String,
+    /// Carrier host name or address.
+    pub host: String,
+    /// Carrier port.
+    pub port: u16,
+    /// Transport towards the carrier.
+    pub transport: SipTransport,
+    /// Outbound digest user, when the carrier challenges.
+    pub username: Option<String>,
+    /// Outbound digest password.
+    pub password: Option<Secret>,
+    /// From user part when the caller ID goes in PAI (the account number).
+    pub from_user: Option<String>,
+    /// From host; the carrier host when absent.
+    pub from_domain: Option<String>,
+    /// Where the caller ID goes.
+    pub caller_id: CallerIdMode,
+    /// How numbers are written.
+    pub number_format: NumberFormat,
+    /// Digits put in front of the dialled number.
+    pub tech_prefix: String,
+    /// Most simultaneous calls through this trunk.
+    pub max_channels: u32,
+    /// Most new calls per second through this trunk.
+    pub max_cps: u32,
+    /// Failover order (lower first).
+    pub priority: i32,
+    /// Sources allowed to send calls in on this trunk.
+    pub allowed_sources: Vec<TrunkSource>,
+    /// Digest credentials a carrier may use instead of a known source.
+    pub inbound: Option<TrunkCredentials>,
+}
+
+/// A source allowed to send calls in on a trunk: an address or network,
+/// optionally with a port (`203.0.113.7`, `203.0.113.0/24`,
+/// `203.0.113.7:5060`, `[2001:db8::7]:5060`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrunkSource {
+    net: IpNet,
+    port: Option<u16>,
+}
+
+impl TrunkSource {
+    /// Parses one of the forms above; `None` if invalid.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+            return Some(Self {
+                net: IpNet::parse(&addr.ip().to_string())?,
+                port: Some(addr.port()),
+            });
+        }
+        Some(Self {
+            net: IpNet::parse(s)?,
+            port: None,
+        })
+    }
+
+    /// True when `source` is covered.
+    pub fn matches(&self, source: std::net::SocketAddr) -> bool {
+        self.net.contains(source.ip()) && self.port.is_none_or(|p| p == source.port())
+    }
+}
+
+/// What a DID routes to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DidTarget {
+    /// Ring this agent's registered phone.
+    Agent {
+        /// The agent.
+        agent_id: UserId,
+    },
+    /// Forward to an outside number through the tenant's trunks.
+    Number {
+        /// E.164 number.
+        number: String,
+    },
+}
+
+/// A DID and where it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DidRoute {
+    /// The owner of the number.
+    pub tenant_id: TenantId,
+    /// The number, E.164.
+    pub number: String,
+    /// The destination.
+    pub target: DidTarget,
+}
+
+/// One party of a call Omnivox places.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// An agent's registered phone.
+    Agent {
+        /// The agent.
+        agent_id: UserId,
+    },
+    /// An outside number (E.164), dialled through the tenant's trunks.
+    Number {
+        /// E.164 number.
+        number: String,
+    },
+}
+
+/// A call to place: `first` is dialled, and once it answers `second` is.
+/// Customer first (the dialer): `first` is the number. Agent first
+/// (click-to-call, preview): `first` is the agent.
+#[derive(Clone, Debug)]
+pub struct Originate {
+    /// Owner of the call.
+    pub tenant_id: TenantId,
+    /// Dialled first (leg A).
+    pub first: Endpoint,
+    /// Dialled when `first` answers (leg B).
+    pub second: Endpoint,
+    /// Caller ID shown to outside numbers (E.164).
+    pub caller_id: Option<String>,
+    /// Ring timeout per leg; the configured default when `None`.
+    pub ring_timeout_secs: Option<u32>,
+}
+
+/// Why a refusal of the dial policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialRefusal {
+    /// Stable code (`premium_rate`, `international_not_allowed`, ...).
+    pub code: String,
+    /// Human text.
+    pub message: String,
+}
+
+/// A leg as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LegSnapshot {
+    /// Slot.
+    pub leg: LegId,
+    /// Inbound (a UAS leg) or outbound (a UAC leg).
+    pub direction: Direction,
+    /// State.
+    pub state: LegState,
+    /// The other party: a number or `agent:<user>`.
+    pub party: String,
+    /// The agent on this leg.
+    pub agent_id: Option<UserId>,
+    /// The trunk this leg uses.
+    pub trunk_id: Option<Uuid>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// First 18x.
+    pub ringing_at: Option<DateTime<Utc>>,
+    /// 200 OK.
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// A live call as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallSnapshot {
+    /// Call id.
+    pub id: Uuid,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// `inbound` (from a trunk or phone) or `outbound` (originated).
+    pub direction: CallDirection,
+    /// State.
+    pub state: CallState,
+    /// Calling party (number or `agent:<user>`).
+    pub from: String,
+    /// Called party.
+    pub to: String,
+    /// The DID it came in on.
+    pub did: Option<String>,
+    /// The agent of the call (the first one when several took part).
+    pub agent_id: Option<UserId>,
+    /// The trunk used (the last one when several).
+    pub trunk_id: Option<Uuid>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When both parties were first connected.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Every live leg.
+    pub legs: Vec<LegSnapshot>,
+}
+
+/// Direction of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// Came in from a trunk or a phone.
+    Inbound,
+    /// Placed by Omnivox (API, dialer).
+    Outbound,
+}
+
+impl CallDirection {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDirection::Inbound => "inbound",
+            CallDirection::Outbound => "outbound",
+        }
+    }
+}
+
+/// A call changed state (published for every transition).
+#[derive(Clone, Debug, Serialize)]
+pub struct CallUpdate {
+    /// State before.
+    pub from: CallState,
+    /// State after.
+    pub to: CallState,
+    /// Leg changes, in order.
+    pub legs: Vec<LegChange>,
+    /// The call after the change.
+    pub call: CallSnapshot,
+}
+
+/// One leg's record, written when the call ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct LegRecord {
+    /// Slot the leg had (`a`, `b`, `consult`).
+    pub leg: LegId,
+    /// Order of the leg within the call (0 for the first).
+    pub seq: u32,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// The other party.
+    pub party: String,
+    /// Trunk used.
+    pub trunk_id: Option<Uuid>,
+    /// Agent on the leg.
+    pub agent_id: Option<UserId>,
+    /// Timestamps.
+    pub started_at: DateTime<Utc>,
+    /// First 18x.
+    pub ringing_at: Option<DateTime<Utc>>,
+    /// 200 OK.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ended_at: DateTime<Utc>,
+    /// How it ended.
+    pub hangup: Hangup,
+}
+
+/// A finished call.
+#[derive(Clone, Debug, Serialize)]
+pub struct CallRecord {
+    /// The call at its end (state Ended).
+    pub call: CallSnapshot,
+    /// First 18x on any leg.
+    pub ringing_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ended_at: DateTime<Utc>,
+    /// How it ended.
+    pub hangup: Hangup,
+    /// Parties the call was transferred to, in order.
+    pub transfer_chain: Vec<String>,
+    /// Every leg that took part.
+    pub legs: Vec<LegRecord>,
+}
+
+/// Boxed future used by the object-safe seams.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the call layer looks up DIDs and dialing rules.
+pub trait CallDirectory: Send + Sync + 'static {
+    /// The route of `number` (E.164), whichever tenant owns it.
+    fn did_route<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DidRoute>, DirectoryError>>;
+
+    /// Whether `tenant` may dial `number` (E.164): the toll-fraud guard.
+    fn check_dial<'a>(
+        &'a self,
+        tenant: TenantId,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Result<(), DialRefusal>, DirectoryError>>;
+
+    /// The SIP user name of an agent (to find the agent's registrations).
+    fn agent_user<'a>(
+        &'a self,
+        tenant: TenantId,
+        agent: UserId,
+    ) -> BoxFuture<'a, Result<Option<String>, DirectoryError>>;
+}
+
+/// Where call records go. Both calls must return at once (queue the work):
+/// they run on the call's own task.
+pub trait CallRecorder: Send + Sync + 'static {
+    /// A call began (so it can be closed as `system_shutdown` after a crash).
+    fn started(&self, call: &CallSnapshot);
+    /// A call ended.
+    fn ended(&self, record: CallRecord);
+}
+
+/// Error of a call command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No such live call in this tenant.
+    #[error("no such call")]
+    NotFound,
+    /// The call cannot do that in its state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Bad argument.
+    #[error("{0}")]
+    Invalid(String),
+    /// The dial policy forbids the number.
+    #[error("{}", .0.message)]
+    Forbidden(DialRefusal),
+    /// Too many calls, or the node is draining.
+    #[error("{0}")]
+    Unavailable(String),
+}

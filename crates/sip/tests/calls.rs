@@ -1,0 +1,443 @@
+//! B2BUA calls against real SIP peers: sipp as carriers (answering, busy,
+//! failing, ringing forever) and as agent phones (registered with digest).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use omnivox_domain::TenantId;
+use omnivox_domain::call::{CallState, HangupCause, LegId};
+use omnivox_sip::{
+    CallCommand, CallError, CallRecord, CallerIdMode, DidRoute, DidTarget, Endpoint, NumberFormat,
+    Originate, SipTransport, Trunk, TrunkSource,
+};
+use std::time::Duration;
+use uuid::Uuid;
+
+const DID: &str = "+15550100001";
+const CUSTOMER: &str = "+15550100002";
+
+fn trunk(tenant: TenantId, name: &str, priority: i32, carrier_port: u16, source: &str) -> Trunk {
+    Trunk {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        name: name.into(),
+        host: "127.0.0.1".into(),
+        port: carrier_port,
+        transport: SipTransport::Udp,
+        username: None,
+        password: None,
+        from_user: Some("acct100".into()),
+        from_domain: Some("carrier.example".into()),
+        caller_id: CallerIdMode::Both,
+        number_format: NumberFormat::E164Plus,
+        tech_prefix: String::new(),
+        max_channels: 10,
+        max_cps: 10,
+        priority,
+        allowed_sources: vec![TrunkSource::parse(source).unwrap()],
+        inbound: None,
+    }
+}
+
+/// Registers `user` of `domain` with its contact on 127.0.0.1:`port`.
+async fn register_phone(t: &TestServer, user: &str, domain: &str, pw: &str, port: u16) {
+    let keys = [("domain", domain), ("user", user), ("expires", "600")];
+    let p = port.to_string();
+    let run = sipp(
+        "register.xml",
+        t.udp(),
+        "u1",
+        &keys,
+        Some((user, pw)),
+        &["-p", &p],
+    )
+    .await;
+    assert_sipp_ok(&run, "phone registration");
+}
+
+async fn wait_record(t: &TestServer, n: usize) -> Vec<CallRecord> {
+    eventually(20, "call records", || t.records.records().len() >= n).await;
+    t.records.records()
+}
+
+async fn wait_no_calls(t: &TestServer, tenant: TenantId) {
+    eventually(20, "no live calls", || {
+        t.server.calls().list(tenant).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inbound_did_rings_the_registered_agent_and_bye_ends_both_legs() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let phone_port = free_port();
+    register_phone(&t, "alice", ACME, ACME_PW, phone_port).await;
+    let carrier_port = free_port();
+    t.server.calls().set_trunks(vec![trunk(
+        t.acme,
+        "carrier",
+        1,
+        9,
+        &format!("127.0.0.1:{carrier_port}"),
+    )]);
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Agent {
+            agent_id: t.acme_alice,
+        },
+    });
+    let mut notices = t.server.calls().subscribe();
+    let phone = SippServer::start("uas_answer.xml", phone_port, &[], 1).await;
+    let p = carrier_port.to_string();
+    let run = sipp(
+        "uac_call.xml",
+        t.udp(),
+        "u1",
+        &[("caller", "+15550100002"), ("domain", "carrier.example")],
+        None,
+        &["-p", &p, "-s", "15550100001"],
+    )
+    .await;
+    assert_sipp_ok(&run, "carrier call");
+    assert_sipp_ok(&phone.finish().await, "agent phone");
+
+    let records = wait_record(&t, 1).await;
+    let r = &records[0];
+    assert_eq!(r.hangup.cause, HangupCause::Normal);
+    assert_eq!(r.call.tenant_id, t.acme);
+    assert_eq!(r.call.did.as_deref(), Some(DID));
+    assert_eq!(r.call.from, CUSTOMER);
+    assert_eq!(r.call.agent_id, Some(t.acme_alice));
+    assert!(r.call.answered_at.is_some() && r.ringing_at.is_some());
+    assert_eq!(r.legs.len(), 2, "{:?}", r.legs);
+    assert!(r.legs.iter().all(|l| l.answered_at.is_some()));
+    wait_no_calls(&t, t.acme).await;
+
+    // Every transition was published, ending in Ended.
+    let mut states = Vec::new();
+    while let Ok(n) = notices.try_recv() {
+        if let omnivox_sip::CallNotice::Update(u) = n {
+            states.push(u.to.name());
+        }
+    }
+    assert_eq!(states.first(), Some(&"originating"), "{states:?}");
+    assert!(
+        states.contains(&"ringing") && states.contains(&"bridged"),
+        "{states:?}"
+    );
+    assert_eq!(states.last(), Some(&"ended"), "{states:?}");
+}
+
+#[tokio::test]
+async fn unknown_dids_and_other_tenants_dids_get_404() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let carrier_port = free_port();
+    // The carrier is acme's; the DID belongs to globex.
+    t.server.calls().set_trunks(vec![trunk(
+        t.acme,
+        "carrier",
+        1,
+        9,
+        &format!("127.0.0.1:{carrier_port}"),
+    )]);
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.globex,
+        number: DID.into(),
+        target: DidTarget::Agent {
+            agent_id: t.globex_alice,
+        },
+    });
+    let (_tmp, scenario) = scenario_with("uac_refused.xml", &[("RESPONSE_CODE", "404")]);
+    let p = carrier_port.to_string();
+    for service in ["15550100001", "15550109999"] {
+        let run = sipp(
+            scenario.to_str().unwrap(),
+            t.udp(),
+            "u1",
+            &[("caller", "+15550100002"), ("domain", "carrier.example")],
+            None,
+            &["-p", &p, "-s", service],
+        )
+        .await;
+        assert_sipp_ok(&run, &format!("INVITE {service}"));
+    }
+    assert_eq!(t.server.stats().unknown_did, 2);
+    assert!(t.records.records().is_empty(), "no call was started");
+}
+
+#[tokio::test]
+async fn originate_customer_first_then_agent_and_hang_up_through_the_api() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let phone_port = free_port();
+    register_phone(&t, "alice", ACME, ACME_PW, phone_port).await;
+    let carrier = SippServer::start("uas_answer_reinvite.xml", free_port(), &[], 1).await;
+    t.server
+        .calls()
+        .set_trunks(vec![trunk(t.acme, "carrier", 1, carrier.port, "192.0.2.1")]);
+    let phone = SippServer::start("uas_answer.xml", phone_port, &[], 1).await;
+    let call = t
+        .server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Number {
+                number: CUSTOMER.into(),
+            },
+            second: Endpoint::Agent {
+                agent_id: t.acme_alice,
+            },
+            caller_id: Some(DID.into()),
+            ring_timeout_secs: Some(10),
+        })
+        .await
+        .unwrap();
+    let calls = t.server.calls().clone();
+    let (acme, id) = (t.acme, call.id);
+    eventually(15, "bridged", || {
+        calls
+            .get(acme, id)
+            .is_some_and(|c| c.state == CallState::Bridged)
+    })
+    .await;
+    // Another tenant cannot see or touch it.
+    assert!(calls.get(t.globex, id).is_none());
+    assert_eq!(
+        calls.command(t.globex, id, CallCommand::Hangup).await,
+        Err(CallError::NotFound)
+    );
+    // Give the re-INVITE towards the customer time to complete.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    calls.command(acme, id, CallCommand::Hangup).await.unwrap();
+    assert_sipp_ok(&carrier.finish().await, "customer");
+    assert_sipp_ok(&phone.finish().await, "agent phone");
+    let r = &wait_record(&t, 1).await[0];
+    assert_eq!(r.hangup.cause, HangupCause::Normal);
+    assert_eq!(r.legs.len(), 2);
+    assert_eq!(r.legs[0].party, CUSTOMER);
+    assert!(r.legs[0].trunk_id.is_some());
+    assert_eq!(r.legs[1].agent_id, Some(t.acme_alice));
+}
+
+/// A carrier answering every INVITE with `code`.
+async fn reject_server(code: &str, reason: &str) -> (SippServer, tempfile::TempDir) {
+    let (tmp, path) = scenario_with(
+        "uas_reject.xml",
+        &[("RESPONSE_CODE", code), ("RESPONSE_REASON", reason)],
+    );
+    let server = SippServer::start(path.to_str().unwrap(), free_port(), &[], 1).await;
+    (server, tmp)
+}
+
+async fn originate_to_customer(t: &TestServer, ring_secs: u32) -> Uuid {
+    // The agent leg is dialled only after the customer answers, so these
+    // calls never reach a phone.
+    t.server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Number {
+                number: CUSTOMER.into(),
+            },
+            second: Endpoint::Agent {
+                agent_id: t.acme_alice,
+            },
+            caller_id: None,
+            ring_timeout_secs: Some(ring_secs),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn busy_declined_and_failover_causes() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    // Busy.
+    let (busy, _busy_dir) = reject_server("486", "Busy Here").await;
+    t.server
+        .calls()
+        .set_trunks(vec![trunk(t.acme, "busy", 1, busy.port, "192.0.2.1")]);
+    originate_to_customer(&t, 10).await;
+    assert_sipp_ok(&busy.finish().await, "busy carrier");
+    let r = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(
+        (r.hangup.cause, r.hangup.sip_code),
+        (HangupCause::Busy, Some(486))
+    );
+
+    // Declined.
+    let (decline, _decline_dir) = reject_server("603", "Decline").await;
+    t.server
+        .calls()
+        .set_trunks(vec![trunk(t.acme, "decline", 1, decline.port, "192.0.2.1")]);
+    originate_to_customer(&t, 10).await;
+    assert_sipp_ok(&decline.finish().await, "declining carrier");
+    let r = wait_record(&t, 2).await.pop().unwrap();
+    assert_eq!(
+        (r.hangup.cause, r.hangup.sip_code),
+        (HangupCause::Rejected, Some(603))
+    );
+
+    // 503 on the first trunk: the second one takes the call (it is busy too,
+    // which is the final answer).
+    let (failing, _failing_dir) = reject_server("503", "Service Unavailable").await;
+    let (second, _second_dir) = reject_server("486", "Busy Here").await;
+    let first_trunk = trunk(t.acme, "first", 1, failing.port, "192.0.2.1");
+    let second_trunk = trunk(t.acme, "second", 2, second.port, "192.0.2.2");
+    let second_id = second_trunk.id;
+    t.server.calls().set_trunks(vec![second_trunk, first_trunk]);
+    originate_to_customer(&t, 10).await;
+    assert_sipp_ok(&failing.finish().await, "failing carrier");
+    assert_sipp_ok(&second.finish().await, "second carrier");
+    let r = wait_record(&t, 3).await.pop().unwrap();
+    assert_eq!(
+        (r.hangup.cause, r.hangup.sip_code),
+        (HangupCause::Busy, Some(486))
+    );
+    assert_eq!(
+        r.legs[0].trunk_id,
+        Some(second_id),
+        "failed over to the second trunk"
+    );
+    wait_no_calls(&t, t.acme).await;
+    assert!(
+        t.server
+            .calls()
+            .trunk_status(t.acme)
+            .iter()
+            .all(|s| s.active_channels == 0)
+    );
+}
+
+#[tokio::test]
+async fn ring_timeout_cancels_with_no_answer() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let ringing = SippServer::start("uas_ring_cancel.xml", free_port(), &[], 1).await;
+    t.server
+        .calls()
+        .set_trunks(vec![trunk(t.acme, "ringing", 1, ringing.port, "192.0.2.1")]);
+    let id = originate_to_customer(&t, 5).await;
+    let calls = t.server.calls().clone();
+    let acme = t.acme;
+    eventually(5, "early media", || {
+        calls
+            .get(acme, id)
+            .is_some_and(|c| c.state == CallState::EarlyMedia)
+    })
+    .await;
+    assert_sipp_ok(&ringing.finish().await, "ringing callee");
+    let r = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(r.hangup.cause, HangupCause::NoAnswer);
+    assert_eq!(r.legs[0].leg, LegId::A);
+    assert!(r.legs[0].ringing_at.is_some() && r.legs[0].answered_at.is_none());
+}
+
+#[tokio::test]
+async fn a_full_trunk_refuses_with_congestion_and_sends_nothing() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let ringing = SippServer::start("uas_ring_cancel.xml", free_port(), &[], 1).await;
+    let mut one = trunk(t.acme, "one channel", 1, ringing.port, "192.0.2.1");
+    one.max_channels = 1;
+    t.server.calls().set_trunks(vec![one]);
+    let first = originate_to_customer(&t, 30).await;
+    let calls = t.server.calls().clone();
+    let acme = t.acme;
+    eventually(5, "ringing", || {
+        calls
+            .get(acme, first)
+            .is_some_and(|c| c.state == CallState::EarlyMedia)
+    })
+    .await;
+    // The only channel is taken: the second call is never sent.
+    originate_to_customer(&t, 30).await;
+    let refused = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(
+        (refused.hangup.cause, refused.hangup.sip_code),
+        (HangupCause::Congestion, Some(503))
+    );
+    calls
+        .command(acme, first, CallCommand::Hangup)
+        .await
+        .unwrap();
+    // sipp expected exactly one INVITE, then its CANCEL.
+    assert_sipp_ok(&ringing.finish().await, "ringing callee");
+    let r = wait_record(&t, 2).await.pop().unwrap();
+    assert_eq!(r.hangup.cause, HangupCause::Normal);
+    wait_no_calls(&t, acme).await;
+}
+
+#[tokio::test]
+async fn dial_policy_and_validation_refuse_before_dialling() {
+    let t = start(config()).await;
+    t.calls_dir.block_prefix("+1900");
+    let refused = t
+        .server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Agent {
+                agent_id: t.acme_alice,
+            },
+            second: Endpoint::Number {
+                number: "+19005550100".into(),
+            },
+            caller_id: None,
+            ring_timeout_secs: None,
+        })
+        .await;
+    assert!(matches!(refused, Err(CallError::Forbidden(r)) if r.code == "blocked_prefix"));
+    let bad = t
+        .server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Number {
+                number: "12".into(),
+            },
+            second: Endpoint::Agent {
+                agent_id: t.acme_alice,
+            },
+            caller_id: None,
+            ring_timeout_secs: None,
+        })
+        .await;
+    assert!(matches!(bad, Err(CallError::Invalid(_))));
+    // An agent of another tenant is not an endpoint here.
+    let foreign = t
+        .server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Agent {
+                agent_id: t.globex_alice,
+            },
+            second: Endpoint::Number {
+                number: CUSTOMER.into(),
+            },
+            caller_id: None,
+            ring_timeout_secs: None,
+        })
+        .await;
+    assert!(matches!(foreign, Err(CallError::Invalid(_))));
+    assert!(t.records.records().is_empty());
+}
