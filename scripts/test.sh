@@ -69,6 +69,7 @@ need_component clippy clippy
 # Real SIP peers for the telephony tests; with this set, a missing peer
 # fails those tests instead of skipping them.
 need_apt sip-tester sipp
+need_apt baresip baresip
 export OMNIVOX_REQUIRE_SIP_PEERS=1
 
 step "cargo fmt --all -- --check"
@@ -79,6 +80,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace --locked (OMNIVOX_TEST_BACKEND=sqlite)"
 OMNIVOX_TEST_BACKEND=sqlite cargo test --workspace --locked
+
+step "fuzzing the SIP entry path (scripts/fuzz.sh, ${FUZZ_SECONDS:-60}s)"
+bash scripts/fuzz.sh
 
 if [ -n "${OMNIVOX_TEST_PG:-}" ]; then
     need_apt postgresql-client psql
@@ -112,8 +116,10 @@ END
 $$;
 SQL
 
-    step "cargo test --workspace --locked (OMNIVOX_TEST_BACKEND=postgres)"
-    OMNIVOX_TEST_BACKEND=postgres cargo test --workspace --locked
+    # Only the crates that touch the database run again; the pure crates
+    # and the SIP layer do not depend on the backend.
+    step "cargo test (store, api, server) --locked (OMNIVOX_TEST_BACKEND=postgres)"
+    OMNIVOX_TEST_BACKEND=postgres cargo test --locked -p omnivox-store -p omnivox-api -p omnivox
 else
     printf '\n==> PostgreSQL tests skipped: OMNIVOX_TEST_PG is not set (e.g. OMNIVOX_TEST_PG=postgres://postgres@127.0.0.1:5432/test)\n' >&2
 fi
