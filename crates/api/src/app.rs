@@ -21,6 +21,9 @@ pub struct Application {
     state: AppState,
     first_run: FirstRun,
     shutdown: CancellationToken,
+    /// Tells the CDR writer to flush and stop (after the SIP server).
+    cdr_done: CancellationToken,
+    cdr_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Start-up choices that are not configuration.
@@ -63,18 +66,33 @@ impl Application {
             }
         };
         let shutdown = CancellationToken::new();
+        let cdr_done = CancellationToken::new();
+        let mut cdr_writer = None;
         let sip = if config.sip.enabled {
+            use crate::sip::calls;
+            // Calls a crash left live are closed before new ones can start.
+            calls::close_orphans(&store).await?;
             let directory = crate::sip::StoreDirectory {
                 store: store.clone(),
                 suffix: config.sip.domain_suffix.clone(),
             };
-            let server = omnivox_sip::SipServer::bind(
+            let (recorder, writer) = calls::StoreRecorder::new(store.clone(), cdr_done.clone());
+            cdr_writer = Some(tokio::spawn(writer));
+            let hooks = omnivox_sip::CallHooks {
+                directory: Arc::new(calls::StoreCallDirectory {
+                    store: store.clone(),
+                }),
+                recorder: Arc::new(recorder),
+            };
+            let server = omnivox_sip::SipServer::bind_with(
                 config.sip.server.clone(),
                 directory,
+                hooks,
                 shutdown.child_token(),
             )
             .await
             .with_context(|| format!("binding SIP to {}", config.sip.server.bind))?;
+            calls::reload_trunks(&store, server.calls()).await?;
             Some(Arc::new(server))
         } else {
             None
@@ -100,6 +118,8 @@ impl Application {
             state,
             first_run,
             shutdown,
+            cdr_done,
+            cdr_writer,
         })
     }
 
@@ -141,6 +161,8 @@ impl Application {
             metrics,
             state,
             shutdown,
+            cdr_done,
+            cdr_writer,
             ..
         } = self;
         if let Some(listener) = metrics {
@@ -167,6 +189,11 @@ impl Application {
         if let Some(sip) = &state.sip {
             tokio::spawn(crate::sip::forward_registrations(
                 sip.clone(),
+                state.events.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(crate::sip::calls::forward_notices(
+                sip.calls().clone(),
                 state.events.clone(),
                 shutdown.clone(),
             ));
@@ -197,6 +224,20 @@ impl Application {
         // An import stops after its current batch; it resumes at next start.
         if tokio::time::timeout(grace, importer).await.is_err() {
             tracing::warn!("import worker still busy after the grace period");
+        }
+        // Live calls end with the SIP server's drain (their records are
+        // queued); then the CDR writer flushes and stops.
+        if let Some(sip) = &state.sip {
+            let sip_grace = Duration::from_secs(state.config.sip.server.shutdown.grace_secs + 5);
+            if tokio::time::timeout(sip_grace, sip.wait()).await.is_err() {
+                tracing::warn!("SIP server still busy after its grace period");
+            }
+        }
+        cdr_done.cancel();
+        if let Some(writer) = cdr_writer
+            && tokio::time::timeout(grace, writer).await.is_err()
+        {
+            tracing::warn!("call records still being written after the grace period");
         }
         state.store.clone().close().await;
         Ok(())

@@ -1,36 +1,9 @@
 //! Roles, permissions, tenant isolation and API keys, over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use omnivox_testkit::{PASSWORD, TestApp, spawn_app};
+use omnivox_testkit::{PASSWORD, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-/// Tenant A with an owner, and a second tenant B (made by a super-admin)
-/// with its own owner.
-async fn two_tenants(app: &TestApp) -> (String, String, String, String) {
-    let (a, owner_a) = app.owner().await;
-    // Platform super-admins exist only via the CLI; use the same code path.
-    let cfg = app.config.clone();
-    let admin = omnivox_api::admin::Admin::connect(&cfg).await.unwrap();
-    admin
-        .create_user("root@example.com", "Root", PASSWORD, None, true)
-        .await
-        .unwrap();
-    let root = app.token("root@example.com").await;
-    let b = app
-        .post(
-            "/api/v1/tenants",
-            &root,
-            json!({ "name": "Bravo Collections", "time_zone": "America/Chicago" }),
-        )
-        .await;
-    assert_eq!(b.status, StatusCode::CREATED, "{b:?}");
-    let b_id = b.body["id"].as_str().unwrap().to_owned();
-    let owner_b = app
-        .member(&b_id, &root, "owner-b@example.com", "owner")
-        .await;
-    (a, owner_a, b_id, owner_b)
-}
 
 #[tokio::test]
 async fn every_role_may_do_some_things_and_not_others() {
@@ -125,7 +98,7 @@ async fn every_role_may_do_some_things_and_not_others() {
 #[tokio::test]
 async fn a_tenant_cannot_see_or_touch_another_tenants_data() {
     let app = spawn_app().await;
-    let (a, owner_a, b, owner_b) = two_tenants(&app).await;
+    let (a, owner_a, b, owner_b) = app.two_tenants().await;
     let agent_b = app
         .member(&b, &owner_b, "agent-b@example.com", "agent")
         .await;
@@ -243,7 +216,7 @@ async fn a_tenant_cannot_see_or_touch_another_tenants_data() {
 #[tokio::test]
 async fn api_keys_authenticate_within_their_scope_and_stop_when_revoked() {
     let app = spawn_app().await;
-    let (a, owner_a, b, _) = two_tenants(&app).await;
+    let (a, owner_a, b, _) = app.two_tenants().await;
     let keys = format!("/api/v1/tenants/{a}/api-keys");
 
     let created = app

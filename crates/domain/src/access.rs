@@ -52,10 +52,19 @@ pub enum Permission {
     DncManage,
     /// Record consent and opt-outs for a contact.
     ConsentRecord,
+    /// Read trunks (never their credentials), DIDs and their health.
+    TelephonyRead,
+    /// Create, change and delete trunks and DIDs; set the dialing policy.
+    TelephonyManage,
+    /// See live calls and read call records (CDRs); export them.
+    CallRead,
+    /// Originate, hang up, hold, transfer and send DTMF on calls. Agents
+    /// hold it for their own calls only (checked per call).
+    CallControl,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 17] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -69,6 +78,10 @@ impl Permission {
         Permission::ComplianceRead,
         Permission::DncManage,
         Permission::ConsentRecord,
+        Permission::TelephonyRead,
+        Permission::TelephonyManage,
+        Permission::CallRead,
+        Permission::CallControl,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +99,10 @@ impl Permission {
             Permission::ComplianceRead => "compliance_read",
             Permission::DncManage => "dnc_manage",
             Permission::ConsentRecord => "consent_record",
+            Permission::TelephonyRead => "telephony_read",
+            Permission::TelephonyManage => "telephony_manage",
+            Permission::CallRead => "call_read",
+            Permission::CallControl => "call_control",
         }
     }
 }
@@ -115,11 +132,18 @@ impl Role {
                     | ComplianceRead
                     | DncManage
                     | ConsentRecord
+                    | TelephonyRead
+                    | CallRead
+                    | CallControl
             ),
             // Agents record an opt-out heard on a call; the customer card
             // reaches them through the call, not through list browsing.
-            Role::Agent => matches!(permission, TenantRead | ConsentRecord),
-            Role::Analyst => matches!(permission, TenantRead | ContactRead | ComplianceRead),
+            // Call control is limited to the agent's own calls by the route.
+            Role::Agent => matches!(permission, TenantRead | ConsentRecord | CallControl),
+            Role::Analyst => matches!(
+                permission,
+                TenantRead | ContactRead | ComplianceRead | CallRead
+            ),
             Role::Viewer => matches!(permission, TenantRead),
         }
     }

@@ -71,6 +71,18 @@ id_type!(
     /// One row of the audit log.
     AuditId
 );
+id_type!(
+    /// A SIP trunk to a carrier.
+    TrunkId
+);
+id_type!(
+    /// A phone number (DID) that routes inbound calls to a tenant.
+    DidId
+);
+id_type!(
+    /// One call (its CDR row has the same id).
+    CallId
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,11 @@
 
 pub mod access;
 pub mod call;
+pub mod dial_policy;
 pub mod ids;
 pub mod password;
 pub mod tenant;
+pub mod trunk;
 
 pub use access::{Permission, Role};
-pub use ids::{ApiKeyId, AuditId, SessionId, TenantId, UserId};
+pub use ids::{ApiKeyId, AuditId, CallId, DidId, SessionId, TenantId, TrunkId, UserId};

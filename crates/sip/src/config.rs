@@ -6,7 +6,7 @@
 
 use crate::digest::DigestAlgorithm;
 use crate::error::SipError;
-use crate::guard::IpNet;
+use omnivox_domain::trunk::SourceNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
@@ -113,7 +113,7 @@ impl SipConfig {
             return err("guard.throttle_after_failures must not exceed ban_after_failures");
         }
         for net in &g.trusted_networks {
-            if IpNet::parse(net).is_none() {
+            if net.trim().parse::<SourceNet>().is_err() {
                 return Err(SipError::Config(format!(
                     "guard.trusted_networks: {net:?} is not an address or CIDR network"
                 )));

@@ -58,7 +58,6 @@ pub use digest::{DigestAlgorithm, ha1};
 pub use directory::{Directory, DirectoryError, MemoryDirectory, SipAccount};
 pub use error::SipError;
 pub use fuzz::fuzz_entry;
-pub use guard::IpNet;
 pub use registrar::{
     Binding, Registrar, Registration, RegistrationEvent, RegistrationEventKind, SipTransport,
 };

@@ -441,3 +441,238 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
     assert!(matches!(foreign, Err(CallError::Invalid(_))));
     assert!(t.records.records().is_empty());
 }
+
+/// Lines the sipp scenario logged ("REINVITE sendonly", "DTMF 5").
+fn logged(run: &SippRun, prefix: &str) -> Vec<String> {
+    run.output
+        .lines()
+        .filter_map(|l| {
+            l.split_once(prefix)
+                .map(|(_, rest)| format!("{prefix}{rest}"))
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// A customer (through a trunk) bridged to alice's phone; all three peers
+/// (customer, alice, bob) are `uas_loop.xml` unless `alice_scenario` says
+/// otherwise.
+struct Bridged {
+    t: TestServer,
+    id: Uuid,
+    customer: SippServer,
+    alice: SippServer,
+    bob: SippServer,
+}
+
+async fn bridged_call(alice_scenario: &str, alice_keys: &[(&str, &str)]) -> Bridged {
+    let t = start(config()).await;
+    let (alice_port, bob_port) = (free_port(), free_port());
+    register_phone(&t, "alice", ACME, ACME_PW, alice_port).await;
+    register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
+    let customer = SippServer::start("uas_loop.xml", free_port(), &[], 1).await;
+    t.server.calls().set_trunks(vec![trunk(
+        t.acme,
+        "carrier",
+        1,
+        customer.port,
+        "192.0.2.1",
+    )]);
+    let alice = SippServer::start(alice_scenario, alice_port, alice_keys, 1).await;
+    let bob = SippServer::start("uas_loop.xml", bob_port, &[], 1).await;
+    let id = originate_to_customer(&t, 10).await;
+    wait_state(&t, id, CallState::Bridged).await;
+    Bridged {
+        t,
+        id,
+        customer,
+        alice,
+        bob,
+    }
+}
+
+async fn wait_state(t: &TestServer, id: Uuid, want: CallState) {
+    let calls = t.server.calls().clone();
+    let acme = t.acme;
+    eventually(15, &format!("{want:?}"), || {
+        calls.get(acme, id).is_some_and(|c| c.state == want)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hold_resume_dtmf_and_blind_transfer_through_the_api() {
+    if skip_without_sipp() {
+        return;
+    }
+    let b = bridged_call("uas_loop.xml", &[]).await;
+    let (calls, acme, id) = (b.t.server.calls().clone(), b.t.acme, b.id);
+    calls
+        .command(acme, id, CallCommand::Hold { leg: LegId::A })
+        .await
+        .unwrap();
+    assert_eq!(calls.get(acme, id).unwrap().state, CallState::OnHold);
+    // Holding a held leg is a conflict, not a second re-INVITE.
+    assert!(matches!(
+        calls
+            .command(acme, id, CallCommand::Hold { leg: LegId::A })
+            .await,
+        Err(CallError::Conflict(_))
+    ));
+    calls
+        .command(acme, id, CallCommand::Resume { leg: LegId::A })
+        .await
+        .unwrap();
+    assert_eq!(calls.get(acme, id).unwrap().state, CallState::Bridged);
+    calls
+        .command(
+            acme,
+            id,
+            CallCommand::Dtmf {
+                leg: LegId::A,
+                digits: "1#".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        calls
+            .command(
+                acme,
+                id,
+                CallCommand::Dtmf {
+                    leg: LegId::A,
+                    digits: "x".into()
+                }
+            )
+            .await,
+        Err(CallError::Invalid(_))
+    ));
+    calls
+        .command(
+            acme,
+            id,
+            CallCommand::BlindTransfer {
+                leaving: LegId::B,
+                to: Endpoint::Agent {
+                    agent_id: b.t.acme_bob,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    wait_state(&b.t, id, CallState::Bridged).await;
+    let snap = calls.get(acme, id).unwrap();
+    assert_eq!(snap.legs[1].agent_id, Some(b.t.acme_bob), "{snap:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    calls.command(acme, id, CallCommand::Hangup).await.unwrap();
+
+    let customer = b.customer.finish().await;
+    assert_sipp_ok(&customer, "customer");
+    let alice = b.alice.finish().await;
+    assert_sipp_ok(&alice, "alice");
+    assert_sipp_ok(&b.bob.finish().await, "bob");
+    let reinvites = logged(&customer, "REINVITE ");
+    // Media to alice, hold, resume, media to bob.
+    assert_eq!(
+        reinvites,
+        [
+            "REINVITE sendrecv",
+            "REINVITE sendonly",
+            "REINVITE sendrecv",
+            "REINVITE sendrecv"
+        ],
+        "{}",
+        customer.output
+    );
+    assert_eq!(logged(&customer, "DTMF "), ["DTMF 1", "DTMF #"]);
+    // alice's scenario only ends with a BYE: she left at the transfer.
+    assert!(logged(&alice, "REINVITE ").is_empty());
+    let r = wait_record(&b.t, 1).await.pop().unwrap();
+    assert_eq!(r.legs.len(), 3, "{:?}", r.legs);
+    assert_eq!(r.legs[1].hangup.cause, HangupCause::Transferred);
+    assert_eq!(r.legs[2].agent_id, Some(b.t.acme_bob));
+    assert_eq!(r.transfer_chain, [format!("agent:{}", b.t.acme_bob)]);
+}
+
+#[tokio::test]
+async fn attended_transfer_consults_then_completes() {
+    if skip_without_sipp() {
+        return;
+    }
+    let b = bridged_call("uas_loop.xml", &[]).await;
+    let (calls, acme, id) = (b.t.server.calls().clone(), b.t.acme, b.id);
+    calls
+        .command(
+            acme,
+            id,
+            CallCommand::ConsultStart {
+                transferor: LegId::B,
+                to: Endpoint::Agent {
+                    agent_id: b.t.acme_bob,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let calls2 = calls.clone();
+    eventually(10, "consult answered", || {
+        calls2.get(acme, id).is_some_and(|c| {
+            c.legs
+                .iter()
+                .any(|l| l.leg == LegId::Consult && l.answered_at.is_some())
+        })
+    })
+    .await;
+    calls
+        .command(acme, id, CallCommand::ConsultComplete)
+        .await
+        .unwrap();
+    wait_state(&b.t, id, CallState::Bridged).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    calls.command(acme, id, CallCommand::Hangup).await.unwrap();
+    let customer = b.customer.finish().await;
+    assert_sipp_ok(&customer, "customer");
+    let alice = b.alice.finish().await;
+    assert_sipp_ok(&alice, "alice");
+    assert_sipp_ok(&b.bob.finish().await, "bob");
+    let reinvites = logged(&customer, "REINVITE ");
+    assert_eq!(
+        reinvites,
+        [
+            "REINVITE sendrecv",
+            "REINVITE sendonly",
+            "REINVITE sendrecv"
+        ],
+        "customer: media to alice, held for the consult, media to bob"
+    );
+    // Alice talked to bob (re-INVITE with bob's media), then left.
+    assert_eq!(logged(&alice, "REINVITE "), ["REINVITE sendrecv"]);
+    let r = wait_record(&b.t, 1).await.pop().unwrap();
+    assert_eq!(r.hangup.cause, HangupCause::Normal);
+    assert_eq!(r.legs.len(), 3);
+}
+
+#[tokio::test]
+async fn refer_from_the_phone_transfers_the_customer() {
+    if skip_without_sipp() {
+        return;
+    }
+    let b = bridged_call("uas_refer.xml", &[("refer_to", "bob"), ("domain", ACME)]).await;
+    let (calls, acme, id) = (b.t.server.calls().clone(), b.t.acme, b.id);
+    let calls2 = calls.clone();
+    let bob = b.t.acme_bob;
+    eventually(10, "bob on the call", || {
+        calls2.get(acme, id).is_some_and(|c| {
+            c.state == CallState::Bridged && c.legs.iter().any(|l| l.agent_id == Some(bob))
+        })
+    })
+    .await;
+    assert_sipp_ok(&b.alice.finish().await, "alice (REFER, NOTIFY, BYE)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    calls.command(acme, id, CallCommand::Hangup).await.unwrap();
+    assert_sipp_ok(&b.customer.finish().await, "customer");
+    assert_sipp_ok(&b.bob.finish().await, "bob");
+    let r = wait_record(&b.t, 1).await.pop().unwrap();
+    assert_eq!(r.legs[1].hangup.cause, HangupCause::Transferred);
+}

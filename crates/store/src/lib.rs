@@ -7,10 +7,13 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod cdrs;
 mod connect;
 pub mod consent;
 pub mod contacts;
 pub mod decisions;
+pub mod dial_policies;
+pub mod dids;
 pub mod dnc;
 pub mod entities;
 mod error;
@@ -25,6 +28,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sip_accounts;
 pub mod tenants;
+pub mod trunks;
 pub mod users;
 
 pub use connect::{DbConfig, Store, redact_url};

@@ -220,6 +220,33 @@ impl TestApp {
         (tenant, self.token("owner@example.com").await)
     }
 
+    /// Two tenants: "Acme Calls" (from [`Self::owner`]) and "Bravo
+    /// Collections", made by a platform super-admin (who exists only through
+    /// the CLI; the same code path is used). Returns (tenant A, owner A,
+    /// tenant B, owner B).
+    pub async fn two_tenants(&self) -> (String, String, String, String) {
+        let (a, owner_a) = self.owner().await;
+        let admin = omnivox_api::admin::Admin::connect(&self.config)
+            .await
+            .expect("admin connection");
+        admin
+            .create_user("root@example.com", "Root", PASSWORD, None, true)
+            .await
+            .expect("super-admin");
+        let root = self.token("root@example.com").await;
+        let b = self
+            .post(
+                "/api/v1/tenants",
+                &root,
+                serde_json::json!({ "name": "Bravo Collections", "time_zone": "America/Chicago" }),
+            )
+            .await;
+        assert_eq!(b.status, reqwest::StatusCode::CREATED, "{b:?}");
+        let b = b.body["id"].as_str().expect("tenant id").to_owned();
+        let owner_b = self.member(&b, &root, "owner-b@example.com", "owner").await;
+        (a, owner_a, b, owner_b)
+    }
+
     /// Add a member with `role` to `tenant` (as `admin_token`); returns their token.
     pub async fn member(&self, tenant: &str, admin_token: &str, email: &str, role: &str) -> String {
         let r = self

@@ -431,12 +431,12 @@ pub async fn errors(
     )))
 }
 
-const CSV_PAGE: u64 = 200;
+pub(crate) const CSV_PAGE: u64 = 200;
 
 /// A CSV body streamed page by page: `header`, then what `fetch` makes of
 /// each page until it returns no next cursor. An error ends the stream (the
 /// client sees a truncated download, never a half-written row).
-fn paged_csv<F, Fut>(header: Vec<u8>, fetch: F) -> Body
+pub(crate) fn paged_csv<F, Fut>(header: Vec<u8>, fetch: F) -> Body
 where
     F: Fn(PageRequest) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<(Vec<u8>, Option<String>)>> + Send,
@@ -460,7 +460,7 @@ where
     ))
 }
 
-fn csv_response(name: &str, body: Body) -> Response {
+pub(crate) fn csv_response(name: &str, body: Body) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(

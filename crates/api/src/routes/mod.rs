@@ -4,8 +4,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod calls;
+pub mod cdrs;
 pub mod contacts;
 pub mod decisions;
+pub mod dids;
 pub mod dnc;
 pub mod dto;
 pub mod events;
@@ -15,6 +18,7 @@ pub mod me;
 pub mod members;
 pub mod setup;
 pub mod sip;
+pub mod telephony;
 pub mod tenants;
 
 use crate::auth::principal::authenticate;
@@ -119,7 +123,33 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(sip::set_account, sip::delete_account))
         .routes(routes!(sip::registrations))
+        .routes(routes!(telephony::list_trunks, telephony::create_trunk))
+        .routes(routes!(
+            telephony::get_trunk,
+            telephony::update_trunk,
+            telephony::delete_trunk
+        ))
+        .routes(routes!(dids::list_dids, dids::create_did))
+        .routes(routes!(dids::get_did, dids::update_did, dids::delete_did))
+        .routes(routes!(
+            telephony::get_dial_policy,
+            telephony::put_dial_policy
+        ))
+        .routes(routes!(cdrs::list_cdrs))
+        .routes(routes!(cdrs::export_cdrs))
+        .routes(routes!(cdrs::get_cdr))
         .routes(routes!(events::stream))
+        .routes(routes!(calls::list_calls, calls::originate))
+        .routes(routes!(calls::get_call))
+        .routes(routes!(calls::hangup))
+        .routes(routes!(calls::hold))
+        .routes(routes!(calls::resume))
+        .routes(routes!(calls::transfer))
+        .routes(routes!(calls::consult))
+        .routes(routes!(calls::consult_complete))
+        .routes(routes!(calls::consult_cancel))
+        .routes(routes!(calls::dtmf))
+        .routes(routes!(events::websocket))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

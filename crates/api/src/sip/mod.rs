@@ -1,5 +1,8 @@
 //! Wiring the SIP endpoint to the store: phones authenticate against the
-//! SIP credentials members are given through the API.
+//! SIP credentials members are given through the API; calls use the
+//! store's DIDs, trunks and dial policies and write CDRs ([`calls`]).
+
+pub mod calls;
 
 use omnivox_domain::{TenantId, UserId};
 use omnivox_sip::{Directory, DirectoryError, SipAccount};

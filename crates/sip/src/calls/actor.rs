@@ -6,7 +6,7 @@ use super::model::{
 };
 use super::sdp::{self, Direction as SdpDirection, Origin};
 use super::trunks::{ChannelPermit, TrunkEntry};
-use super::util::{normalize_number, sip_uri};
+use super::util::{format_number, normalize_number, sip_uri};
 use super::{CallCommand, CallNotice, CallsInner, LiveCall};
 use crate::registrar::SipTransport;
 use crate::stats::Counters;
@@ -376,6 +376,20 @@ impl Actor {
                 self.reinvite_own(leg, SdpDirection::SendOnly).await;
             }
             CallAction::Resume { leg } => {
+                // Resume straight onto the party the leg will be bridged
+                // with (after a transfer that is a new one), so the Bridge
+                // that follows has nothing left to do.
+                let peer = other_leg(leg);
+                if self.slot(peer).is_some_and(|io| io.remote.is_some()) {
+                    let shown = self.slot(leg).and_then(|io| io.shown);
+                    let peer_sdp = self
+                        .slot(peer)
+                        .and_then(|io| io.remote.as_ref().map(|s| s.id));
+                    if shown != peer_sdp {
+                        self.sync_media(leg, peer).await;
+                        return;
+                    }
+                }
                 self.reinvite_own(leg, SdpDirection::SendRecv).await;
             }
             CallAction::Dial { leg } => {
@@ -664,13 +678,17 @@ impl Actor {
                 }
             };
             let t = &entry.trunk;
-            let dialled = format!("{}{}", t.tech_prefix, t.number_format.format(number));
+            let dialled = format!(
+                "{}{}",
+                t.tech_prefix,
+                format_number(t.number_format, number)
+            );
             let hostport = format!("{}:{}", t.host, t.port);
             let Ok(callee) = sip_uri(&dialled, &hostport) else {
                 continue;
             };
             let cid = self.caller_id.clone();
-            let cid_formatted = cid.as_deref().map(|c| t.number_format.format(c));
+            let cid_formatted = cid.as_deref().map(|c| format_number(t.number_format, c));
             let from_host = t.from_domain.clone().unwrap_or_else(|| t.host.clone());
             let from_user = match t.caller_id {
                 super::model::CallerIdMode::Pai => t.from_user.clone(),
@@ -683,7 +701,11 @@ impl Actor {
                 super::model::CallerIdMode::Pai | super::model::CallerIdMode::Both
             ) && let Some(c) = &cid
             {
-                let pai = format!("<sip:{}@{}>", NumberFormat::E164Plus.format(c), from_host);
+                let pai = format!(
+                    "<sip:{}@{}>",
+                    format_number(NumberFormat::E164Plus, c),
+                    from_host
+                );
                 headers.push(Header::Other("P-Asserted-Identity".into(), pai));
             }
             let credential = t.username.as_ref().map(|u| Credential {
@@ -998,11 +1020,15 @@ impl Actor {
             return;
         };
         let _ = handle.reply(StatusCode::Accepted).await;
+        // The 202 goes out from the dialog's own task; give it a head start
+        // so the NOTIFY does not overtake it. The subscription ends at once:
+        // the referrer leaves the call with the BYE that follows.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let dialog = self.slot(leg).and_then(|io| io.dialog.clone());
         if let Some(d) = dialog {
             let _ = tokio::time::timeout(
                 IN_DIALOG_TIMEOUT,
-                d.notify_refer(StatusCode::Trying, "active;expires=60"),
+                d.notify_refer(StatusCode::Trying, "terminated;reason=noresource"),
             )
             .await;
         }

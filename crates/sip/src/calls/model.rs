@@ -4,54 +4,16 @@
 
 use crate::config::Secret;
 use crate::directory::DirectoryError;
-use crate::guard::IpNet;
 use crate::registrar::SipTransport;
 use chrono::{DateTime, Utc};
 use omnivox_domain::call::{CallState, Direction, Hangup, LegChange, LegId, LegState};
+use omnivox_domain::trunk::SourceNet;
+pub use omnivox_domain::trunk::{CallerIdMode, NumberFormat};
 use omnivox_domain::{TenantId, UserId};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
 use uuid::Uuid;
-
-/// How the caller's number is presented to a carrier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallerIdMode {
-    /// In the From user part.
-    From,
-    /// In `P-Asserted-Identity`; From carries the trunk's `from_user`.
-    Pai,
-    /// In both.
-    Both,
-}
-
-/// How a carrier wants numbers written in the Request-URI and headers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NumberFormat {
-    /// `+15551234567`.
-    E164Plus,
-    /// `15551234567`.
-    E164,
-    /// NANP ten digits, `5551234567` (other numbers stay E.164 without `+`).
-    National,
-}
-
-impl NumberFormat {
-    /// `e164` (`+` and digits) written for the carrier.
-    pub fn format(self, e164: &str) -> String {
-        let digits = e164.trim_start_matches('+');
-        match self {
-            NumberFormat::E164Plus => format!("+{digits}"),
-            NumberFormat::E164 => digits.to_string(),
-            NumberFormat::National => match digits.strip_prefix('1') {
-                Some(rest) if rest.len() == 10 => rest.to_string(),
-                _ => digits.to_string(),
-            },
-        }
-    }
-}
 
 /// Inbound digest credentials of a trunk (HA1 hashes with the tenant's
 /// SIP domain as realm).
@@ -119,7 +81,7 @@ pub struct Trunk {
 /// `203.0.113.7:5060`, `[2001:db8::7]:5060`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrunkSource {
-    net: IpNet,
+    net: SourceNet,
     port: Option<u16>,
 }
 
@@ -129,12 +91,12 @@ impl TrunkSource {
         let s = s.trim();
         if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
             return Some(Self {
-                net: IpNet::parse(&addr.ip().to_string())?,
+                net: addr.ip().to_string().parse().ok()?,
                 port: Some(addr.port()),
             });
         }
         Some(Self {
-            net: IpNet::parse(s)?,
+            net: s.parse().ok()?,
             port: None,
         })
     }
@@ -142,6 +104,12 @@ impl TrunkSource {
     /// True when `source` is covered.
     pub fn matches(&self, source: std::net::SocketAddr) -> bool {
         self.net.contains(source.ip()) && self.port.is_none_or(|p| p == source.port())
+    }
+}
+
+impl From<SourceNet> for TrunkSource {
+    fn from(net: SourceNet) -> Self {
+        Self { net, port: None }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Numbers and URIs.
 
+use omnivox_domain::trunk::NumberFormat;
 use rsipstack::sip::Uri;
 
 /// A dialled string as E.164 (`+` and 8-15 digits): `+` numbers as they
@@ -25,6 +26,19 @@ pub(crate) fn normalize_number(raw: &str) -> Option<String> {
         digits
     };
     (8..=15).contains(&e164.len()).then(|| format!("+{e164}"))
+}
+
+/// `e164` (`+` and digits) written the way a carrier wants it.
+pub(crate) fn format_number(format: NumberFormat, e164: &str) -> String {
+    let digits = e164.trim_start_matches('+');
+    match format {
+        NumberFormat::E164Plus => format!("+{digits}"),
+        NumberFormat::E164 => digits.to_string(),
+        NumberFormat::National => match digits.strip_prefix('1') {
+            Some(rest) if rest.len() == 10 => rest.to_string(),
+            _ => digits.to_string(),
+        },
+    }
 }
 
 /// `sip:user@host`, rejecting user parts that are not plain tokens.
@@ -64,6 +78,18 @@ mod tests {
         assert_eq!(normalize_number("1234"), None);
         assert_eq!(normalize_number("alice"), None);
         assert_eq!(normalize_number("+1555x"), None);
+    }
+
+    #[test]
+    fn carrier_formats() {
+        let n = "+14155550100";
+        assert_eq!(format_number(NumberFormat::E164Plus, n), n);
+        assert_eq!(format_number(NumberFormat::E164, n), "14155550100");
+        assert_eq!(format_number(NumberFormat::National, n), "4155550100");
+        assert_eq!(
+            format_number(NumberFormat::National, "+442071234567"),
+            "442071234567"
+        );
     }
 
     #[test]

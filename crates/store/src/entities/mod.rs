@@ -5,12 +5,16 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod call_leg;
+pub mod call_record;
 pub mod consent_event;
 pub mod contact;
 pub mod contact_list;
 pub mod contact_phone;
 pub mod custom_field;
 pub mod dial_decision;
+pub mod dial_policy;
+pub mod did;
 pub mod dnc_entry;
 pub mod dnc_registry;
 pub mod idempotency_key;
@@ -25,4 +29,5 @@ pub mod sip_account;
 pub mod system_setting;
 pub mod tenant;
 pub mod tenant_compliance;
+pub mod trunk;
 pub mod user;

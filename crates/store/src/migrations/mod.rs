@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261121_000001_foundation;
 mod m20261121_000002_contacts;
 mod m20261121_000003_sip;
+mod m20261121_000004_telephony;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_foundation::Migration),
             Box::new(m20261121_000002_contacts::Migration),
             Box::new(m20261121_000003_sip::Migration),
+            Box::new(m20261121_000004_telephony::Migration),
         ]
     }
 }

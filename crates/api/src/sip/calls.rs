@@ -1,0 +1,363 @@
+//! Wiring the call layer to the store and the event bus: DIDs, dial
+//! policies and agents' SIP names from the store; the trunk table loaded
+//! from the store (and reloaded when trunks change); call records written
+//! in batches; call notices published as tenant events.
+//!
+//! Call records: a call's row is written `live` when it starts and closed
+//! when it ends, by one writer task that batches whatever is queued into
+//! one transaction (so a busy node writes hundreds of calls per commit).
+//! A crash leaves rows `live`; [`close_orphans`] closes them as
+//! `system_shutdown` at the next start, before any new call can begin.
+
+use omnivox_domain::trunk::Transport;
+use omnivox_domain::{CallId, TenantId, TrunkId, UserId};
+use omnivox_events::EventBus;
+use omnivox_sip::calls::model::BoxFuture;
+use omnivox_sip::{
+    CallDirectory, CallNotice, CallRecord, CallRecorder, CallService, CallSnapshot, DialRefusal,
+    DidRoute, DidTarget, DirectoryError, Secret, SipTransport, Trunk, TrunkCredentials,
+    TrunkSource,
+};
+use omnivox_store::{Scoped, Store, cdrs, dids, trunks};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn dir_err(e: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError(e.to_string())
+}
+
+/// DIDs, dial policies and SIP user names from the store.
+pub struct StoreCallDirectory {
+    pub store: Store,
+}
+
+impl CallDirectory for StoreCallDirectory {
+    fn did_route<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DidRoute>, DirectoryError>> {
+        Box::pin(async move {
+            let Some(row) = dids::route_for_number(self.store.reader(), number)
+                .await
+                .map_err(dir_err)?
+            else {
+                return Ok(None);
+            };
+            let target = match row.target().map_err(dir_err)? {
+                dids::DidTarget::Agent(agent_id) => DidTarget::Agent { agent_id },
+                dids::DidTarget::Number(number) => DidTarget::Number { number },
+            };
+            Ok(Some(DidRoute {
+                tenant_id: TenantId(row.tenant_id),
+                number: row.number,
+                target,
+            }))
+        })
+    }
+
+    fn check_dial<'a>(
+        &'a self,
+        tenant: TenantId,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Result<(), DialRefusal>, DirectoryError>> {
+        Box::pin(async move {
+            let policy = Scoped::new(self.store.reader(), tenant)
+                .dial_policy()
+                .await
+                .map_err(dir_err)?;
+            Ok(policy.check(number).map_err(|b| DialRefusal {
+                code: b.code().to_string(),
+                message: b.message(),
+            }))
+        })
+    }
+
+    fn agent_user<'a>(
+        &'a self,
+        tenant: TenantId,
+        agent: UserId,
+    ) -> BoxFuture<'a, Result<Option<String>, DirectoryError>> {
+        Box::pin(async move {
+            let row = Scoped::new(self.store.reader(), tenant)
+                .sip_account_of(agent)
+                .await
+                .map_err(dir_err)?;
+            Ok(row.map(|r| r.username))
+        })
+    }
+}
+
+/// Loads every tenant's enabled trunks into the call layer. A trunk whose
+/// stored settings cannot be read is left out (and logged), not the rest.
+pub async fn reload_trunks(
+    store: &Store,
+    calls: &CallService,
+) -> Result<usize, omnivox_store::StoreError> {
+    let rows = trunks::all_enabled(store.reader()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        match trunk_from_row(&row) {
+            Ok(t) => out.push(t),
+            Err(e) => {
+                tracing::error!(trunk = %row.id, error = %e, "trunk skipped: unreadable settings")
+            }
+        }
+    }
+    let n = out.len();
+    calls.set_trunks(out);
+    Ok(n)
+}
+
+fn trunk_from_row(row: &trunks::TrunkRow) -> Result<Trunk, omnivox_store::StoreError> {
+    Ok(Trunk {
+        id: row.id,
+        tenant_id: TenantId(row.tenant_id),
+        name: row.name.clone(),
+        host: row.host.clone(),
+        port: u16::try_from(row.port).unwrap_or(5060),
+        transport: match row.transport()? {
+            Transport::Udp => SipTransport::Udp,
+            Transport::Tcp => SipTransport::Tcp,
+        },
+        username: row.username.clone(),
+        password: row
+            .password
+            .as_ref()
+            .map(|p| Secret(p.expose().to_string())),
+        from_user: row.from_user.clone(),
+        from_domain: row.from_domain.clone(),
+        caller_id: row.caller_id_mode()?,
+        number_format: row.number_format()?,
+        tech_prefix: row.tech_prefix.clone(),
+        max_channels: u32::try_from(row.max_channels).unwrap_or(1),
+        max_cps: u32::try_from(row.max_cps).unwrap_or(1),
+        priority: row.priority,
+        allowed_sources: row
+            .allowed_sources()?
+            .into_iter()
+            .map(TrunkSource::from)
+            .collect(),
+        inbound: row.inbound_credentials().map(|c| TrunkCredentials {
+            username: c.username,
+            ha1_md5: c.ha1_md5.expose().to_string(),
+            ha1_sha256: c.ha1_sha256.expose().to_string(),
+        }),
+    })
+}
+
+/// Closes the calls a crash left live (before the SIP endpoint starts).
+pub async fn close_orphans(store: &Store) -> Result<u64, omnivox_store::StoreError> {
+    let n = cdrs::close_orphans(store.writer(), chrono::Utc::now()).await?;
+    if n > 0 {
+        tracing::warn!(
+            calls = n,
+            "calls left live by the last run closed as system_shutdown"
+        );
+    }
+    Ok(n)
+}
+
+enum CdrWrite {
+    Start(cdrs::CallStart),
+    End(Box<cdrs::CallEnd>),
+}
+
+/// Queues call records for the writer task (never blocks a call).
+pub struct StoreRecorder {
+    tx: mpsc::UnboundedSender<CdrWrite>,
+}
+
+impl StoreRecorder {
+    /// The recorder and its writer task. The task runs until `done` fires,
+    /// then writes what is still queued and ends.
+    pub fn new(
+        store: Store,
+        done: CancellationToken,
+    ) -> (Self, impl std::future::Future<Output = ()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, write_cdrs(store, rx, done))
+    }
+}
+
+fn start_of(c: &CallSnapshot) -> cdrs::CallStart {
+    cdrs::CallStart {
+        id: CallId(c.id),
+        tenant: c.tenant_id,
+        direction: match c.direction {
+            omnivox_sip::CallDirection::Inbound => omnivox_domain::call::Direction::Inbound,
+            omnivox_sip::CallDirection::Outbound => omnivox_domain::call::Direction::Outbound,
+        },
+        from_number: c.from.clone(),
+        to_number: c.to.clone(),
+        trunk_id: c.trunk_id.map(TrunkId),
+        did: c.did.clone(),
+        agent_id: c.agent_id,
+        started_at: c.started_at,
+    }
+}
+
+impl CallRecorder for StoreRecorder {
+    fn started(&self, call: &CallSnapshot) {
+        let _ = self.tx.send(CdrWrite::Start(start_of(call)));
+    }
+
+    fn ended(&self, r: CallRecord) {
+        let s = start_of(&r.call);
+        let end = cdrs::CallEnd {
+            id: s.id,
+            tenant: s.tenant,
+            direction: s.direction,
+            from_number: s.from_number,
+            to_number: s.to_number,
+            trunk_id: s.trunk_id,
+            did: s.did,
+            agent_id: s.agent_id,
+            started_at: s.started_at,
+            ringing_at: r.ringing_at,
+            answered_at: r.call.answered_at,
+            ended_at: r.ended_at,
+            cause: r.hangup.cause,
+            sip_code: r.hangup.sip_code,
+            transfer_chain: r.transfer_chain,
+            legs: r
+                .legs
+                .into_iter()
+                .map(|l| cdrs::LegRecord {
+                    leg: l.leg,
+                    seq: l.seq,
+                    direction: l.direction,
+                    peer: l.party,
+                    trunk_id: l.trunk_id.map(TrunkId),
+                    agent_id: l.agent_id,
+                    started_at: l.started_at,
+                    ringing_at: l.ringing_at,
+                    answered_at: l.answered_at,
+                    ended_at: Some(l.ended_at),
+                    cause: Some(l.hangup.cause),
+                    sip_code: l.hangup.sip_code,
+                })
+                .collect(),
+        };
+        let _ = self.tx.send(CdrWrite::End(Box::new(end)));
+    }
+}
+
+/// Most records per transaction.
+const CDR_BATCH: usize = 512;
+
+async fn write_cdrs(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<CdrWrite>,
+    done: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(CDR_BATCH);
+    loop {
+        let last = tokio::select! {
+            n = rx.recv_many(&mut batch, CDR_BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                false
+            }
+            _ = done.cancelled() => {
+                while let Ok(w) = rx.try_recv() {
+                    batch.push(w);
+                }
+                true
+            }
+        };
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        for w in batch.drain(..) {
+            match w {
+                CdrWrite::Start(s) => starts.push(s),
+                CdrWrite::End(e) => ends.push(*e),
+            }
+        }
+        // Retry a failed batch a few times (database restarting); the
+        // records stay in memory meanwhile.
+        for attempt in 1..=5u32 {
+            match write_batch(&store, &starts, &ends).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "writing call records failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                        .await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lost = starts.len() + ends.len(), "call records not written");
+                }
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+async fn write_batch(
+    store: &Store,
+    starts: &[cdrs::CallStart],
+    ends: &[cdrs::CallEnd],
+) -> Result<(), omnivox_store::StoreError> {
+    let tx = store.begin().await?;
+    if !starts.is_empty() {
+        cdrs::open_calls(&tx, starts).await?;
+    }
+    if !ends.is_empty() {
+        cdrs::close_calls(&tx, ends).await?;
+    }
+    omnivox_store::commit(tx).await
+}
+
+/// Publishes call notices on the event bus until `stop`.
+pub async fn forward_notices(calls: CallService, bus: EventBus, stop: CancellationToken) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = calls.subscribe();
+    loop {
+        let notice = tokio::select! {
+            _ = stop.cancelled() => return,
+            n = rx.recv() => n,
+        };
+        match notice {
+            Ok(n) => publish(&bus, n),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "call events dropped before the event bus");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn publish(bus: &EventBus, notice: CallNotice) {
+    let tenant = notice.tenant_id();
+    let (kind, subject, data) = match &notice {
+        CallNotice::Update(u) => (
+            if u.to.is_ended() {
+                "call.ended"
+            } else if u.from == u.to {
+                "call.leg"
+            } else {
+                "call.state"
+            },
+            u.call.id.to_string(),
+            serde_json::to_value(u.as_ref()),
+        ),
+        CallNotice::Dtmf { call_id, .. } => (
+            "call.dtmf",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
+        CallNotice::TrunkHealth { trunk_id, .. } => (
+            "trunk.health",
+            trunk_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
+    };
+    match data {
+        Ok(data) => {
+            bus.publish(tenant, kind.to_string(), Some(subject), data);
+        }
+        Err(e) => tracing::error!(error = %e, "call event not serializable"),
+    }
+}
