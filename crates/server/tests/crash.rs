@@ -1,0 +1,233 @@
+//! Crash safety of calls: the real binary is killed with SIGKILL while a
+//! call is live, then started again. The call's record must be closed as
+//! `system_shutdown` and no ghost call may be left in the API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+const OWNER: &str = "owner@example.com";
+const PASSWORD: &str = "correct horse battery staple 42";
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sipp_installed() -> bool {
+    let found = std::process::Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
+        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
+    );
+    found
+}
+
+fn write_config(dir: &Path, http: u16, sip: u16) -> std::path::PathBuf {
+    let path = dir.join("omnivox.toml");
+    let db = dir.join("omnivox.db");
+    let cfg = format!(
+        r#"
+[http]
+bind = "127.0.0.1:{http}"
+[metrics]
+enabled = false
+[database]
+url = "sqlite://{db}"
+[storage]
+data_dir = "{data}"
+[sip.server]
+bind = "127.0.0.1:{sip}"
+[sip.server.calls]
+trunk_check_secs = 0
+[auth]
+argon2_memory_kib = 64
+argon2_iterations = 1
+[log]
+format = "json"
+level = "warn"
+[bootstrap]
+owner_email = "{OWNER}"
+tenant_name = "Acme Calls"
+"#,
+        db = db.display(),
+        data = dir.join("data").display(),
+    );
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn start(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_omnivox"))
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("OMNIVOX__BOOTSTRAP__OWNER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "server not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs in; returns the token and the owner's tenant id.
+async fn sign_in(client: &reqwest::Client, base: &str) -> (String, String) {
+    let r: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": OWNER, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["access_token"].as_str().expect("token").to_owned();
+    let me: Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = me["memberships"][0]["tenant_id"]
+        .as_str()
+        .expect("tenant")
+        .to_owned();
+    (token, tenant)
+}
+
+async fn get(client: &reqwest::Client, url: String, token: &str) -> (StatusCode, Value) {
+    let r = client.get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_killed_server_closes_its_live_calls_on_restart() {
+    if !sipp_installed() {
+        eprintln!("SKIPPED: sipp is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (http, sip, carrier) = (free_port(), free_port(), free_port());
+    let config = write_config(dir.path(), http, sip);
+    let base = format!("http://127.0.0.1:{http}");
+    let client = reqwest::Client::new();
+
+    // A carrier that rings (183) and never answers.
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sip/tests/sipp/uas_ring_cancel.xml"
+    );
+    let _sipp = Command::new("sipp")
+        .args(["-sf", scenario, "-m", "1", "-timeout", "60s", "-nostdin"])
+        .args(["-i", "127.0.0.1", "-t", "u1", "-p", &carrier.to_string()])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let mut server = start(&config);
+    wait_ready(&client, &base).await;
+    let (token, t) = sign_in(&client, &base).await;
+    let r = client
+        .post(format!("{base}/api/v1/tenants/{t}/trunks"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "carrier", "host": "127.0.0.1", "port": carrier }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r: Value = client
+        .post(format!("{base}/api/v1/tenants/{t}/calls"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "first": { "kind": "number", "number": "+14155550100" },
+            "second": { "kind": "number", "number": "+14155550101" },
+            "ring_timeout_secs": 120
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().expect("call id").to_owned();
+
+    // Ringing, and its live record is written.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, call) = get(
+            &client,
+            format!("{base}/api/v1/tenants/{t}/calls/{id}"),
+            &token,
+        )
+        .await;
+        let (_, cdr) = get(
+            &client,
+            format!("{base}/api/v1/tenants/{t}/cdrs/{id}"),
+            &token,
+        )
+        .await;
+        if call["state"] == "early_media" && cdr["state"] == "live" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{call} {cdr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    server.start_kill().unwrap(); // SIGKILL: no shutdown code runs
+    server.wait().await.unwrap();
+
+    let _server = start(&config);
+    wait_ready(&client, &base).await;
+    let (token, t2) = sign_in(&client, &base).await;
+    assert_eq!(t, t2);
+    let (_, calls) = get(&client, format!("{base}/api/v1/tenants/{t}/calls"), &token).await;
+    assert_eq!(calls["items"], json!([]), "no ghost calls");
+    let (status, _) = get(
+        &client,
+        format!("{base}/api/v1/tenants/{t}/calls/{id}"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, cdr) = get(
+        &client,
+        format!("{base}/api/v1/tenants/{t}/cdrs/{id}"),
+        &token,
+    )
+    .await;
+    assert_eq!(cdr["state"], "ended", "{cdr}");
+    assert_eq!(cdr["cause"], "system_shutdown", "{cdr}");
+    assert!(cdr["ended_at"].is_string(), "{cdr}");
+}
