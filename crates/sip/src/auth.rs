@@ -18,8 +18,10 @@ pub(crate) struct AuthRequest<'a> {
     pub request_uri: &'a Uri,
     /// The realm: the tenant's SIP domain, lower case.
     pub realm: &'a str,
-    /// User part of the identity the request claims.
-    pub user: &'a str,
+    /// User part of the identity the request claims (the To user of a
+    /// REGISTER), which the digest user name must equal; `None` when the
+    /// digest user name is the identity (an INVITE).
+    pub user: Option<&'a str>,
     /// Values of every `Authorization` header.
     pub authorizations: Vec<&'a str>,
     pub source: IpAddr,
@@ -148,8 +150,8 @@ impl Authenticator {
         if nonce_state == NonceState::Invalid {
             return AuthOutcome::Challenge { stale: false };
         }
-        if creds.username != req.user {
-            tracing::info!(source = %req.source, user = %req.user, "digest username differs from the address of record");
+        if req.user.is_some_and(|u| creds.username != u) {
+            tracing::info!(source = %req.source, user = ?req.user, "digest username differs from the address of record");
             guard.auth_failed(req.source, now);
             return AuthOutcome::Forbidden;
         }

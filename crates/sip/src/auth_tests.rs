@@ -100,7 +100,7 @@ impl Fixture {
             method: "REGISTER",
             request_uri: &self.uri,
             realm: "acme.omnivox",
-            user,
+            user: Some(user),
             authorizations: headers,
             source: SRC,
             local: &[SocketAddr::from(([127, 0, 0, 1], 5060))],

@@ -8,8 +8,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-/// One agent's SIP identity. The domain selects the tenant: `alice` at
-/// `acme.omnivox` and `alice` at `globex.omnivox` are different accounts.
+/// Whose credentials an account holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountOwner {
+    /// An agent's phone: may register and place calls.
+    Agent(UserId),
+    /// A carrier trunk's inbound credentials: may send calls in on that
+    /// trunk (to its tenant's DIDs), never register.
+    Trunk(uuid::Uuid),
+}
+
+/// One SIP identity (an agent's phone, or a trunk's inbound credentials).
+/// The domain selects the tenant: `alice` at `acme.omnivox` and `alice` at
+/// `globex.omnivox` are different accounts.
 ///
 /// Only HA1 hashes are kept (see [`crate::ha1`]), computed with the realm
 /// equal to `domain`; the password itself is never stored.
@@ -17,8 +28,8 @@ use std::sync::{Arc, RwLock};
 pub struct SipAccount {
     /// The tenant the identity belongs to.
     pub tenant_id: TenantId,
-    /// The agent (a user with the agent role).
-    pub agent_id: UserId,
+    /// The agent (a user with the agent role) or the trunk.
+    pub owner: AccountOwner,
     /// User part of the address of record (`alice`), case-sensitive.
     pub user: String,
     /// SIP domain of the tenant (`acme.omnivox`), lower case.
@@ -42,11 +53,26 @@ impl SipAccount {
         let domain = domain.to_ascii_lowercase();
         Self {
             tenant_id,
-            agent_id,
+            owner: AccountOwner::Agent(agent_id),
             user: user.to_string(),
             ha1_md5: ha1(DigestAlgorithm::Md5, user, &domain, password),
             ha1_sha256: ha1(DigestAlgorithm::Sha256, user, &domain, password),
             domain,
+        }
+    }
+
+    /// Inbound credentials of a carrier trunk (HA1s computed from
+    /// `password`, which is not kept).
+    pub fn for_trunk(
+        tenant_id: TenantId,
+        trunk_id: uuid::Uuid,
+        user: &str,
+        domain: &str,
+        password: &str,
+    ) -> Self {
+        Self {
+            owner: AccountOwner::Trunk(trunk_id),
+            ..Self::with_password(tenant_id, UserId(uuid::Uuid::nil()), user, domain, password)
         }
     }
 
@@ -63,7 +89,7 @@ impl fmt::Debug for SipAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SipAccount")
             .field("tenant_id", &self.tenant_id)
-            .field("agent_id", &self.agent_id)
+            .field("owner", &self.owner)
             .field("user", &self.user)
             .field("domain", &self.domain)
             .field("ha1_md5", &"<redacted>")

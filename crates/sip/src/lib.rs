@@ -55,7 +55,7 @@ pub use config::{
     SipConfig,
 };
 pub use digest::{DigestAlgorithm, ha1};
-pub use directory::{Directory, DirectoryError, MemoryDirectory, SipAccount};
+pub use directory::{AccountOwner, Directory, DirectoryError, MemoryDirectory, SipAccount};
 pub use error::SipError;
 pub use fuzz::fuzz_entry;
 pub use registrar::{

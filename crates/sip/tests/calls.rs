@@ -466,7 +466,15 @@ struct Bridged {
 }
 
 async fn bridged_call(alice_scenario: &str, alice_keys: &[(&str, &str)]) -> Bridged {
-    let t = start(config()).await;
+    bridged_call_with(config(), alice_scenario, alice_keys).await
+}
+
+async fn bridged_call_with(
+    cfg: omnivox_sip::SipConfig,
+    alice_scenario: &str,
+    alice_keys: &[(&str, &str)],
+) -> Bridged {
+    let t = start(cfg).await;
     let (alice_port, bob_port) = (free_port(), free_port());
     register_phone(&t, "alice", ACME, ACME_PW, alice_port).await;
     register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
@@ -675,4 +683,113 @@ async fn refer_from_the_phone_transfers_the_customer() {
     assert_sipp_ok(&b.bob.finish().await, "bob");
     let r = wait_record(&b.t, 1).await.pop().unwrap();
     assert_eq!(r.legs[1].hangup.cause, HangupCause::Transferred);
+}
+
+#[tokio::test]
+async fn draining_keeps_live_calls_until_the_grace_period_then_hangs_up() {
+    if skip_without_sipp() {
+        return;
+    }
+    let mut cfg = config();
+    cfg.shutdown.grace_secs = 2;
+    let b = bridged_call_with(cfg, "uas_loop.xml", &[]).await;
+    let (t, id) = (&b.t, b.id);
+
+    t.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(t.server.is_draining());
+    // New calls are refused while the live one goes on.
+    assert!(matches!(
+        t.server
+            .calls()
+            .originate(Originate {
+                tenant_id: t.acme,
+                first: Endpoint::Number {
+                    number: CUSTOMER.into(),
+                },
+                second: Endpoint::Agent {
+                    agent_id: t.acme_bob,
+                },
+                caller_id: None,
+                ring_timeout_secs: None,
+            })
+            .await,
+        Err(CallError::Unavailable(_))
+    ));
+    let (_tmp, refused) = scenario_with("uac_refused.xml", &[("RESPONSE_CODE", "503")]);
+    let run = sipp(
+        refused.to_str().unwrap(),
+        t.udp(),
+        "u1",
+        &[("caller", "alice"), ("domain", ACME)],
+        None,
+        &["-s", "15550100001"],
+    )
+    .await;
+    assert_sipp_ok(&run, "INVITE while draining");
+    assert_eq!(
+        t.server.calls().get(t.acme, id).map(|c| c.state),
+        Some(CallState::Bridged)
+    );
+    // At the end of the grace period the call is hung up.
+    t.server.wait().await;
+    assert_sipp_ok(&b.customer.finish().await, "customer");
+    assert_sipp_ok(&b.alice.finish().await, "alice");
+    let r = wait_record(t, 1).await.pop().unwrap();
+    assert_eq!(r.hangup.cause, HangupCause::SystemShutdown);
+}
+
+#[tokio::test]
+async fn a_carrier_from_an_unknown_address_authenticates_with_the_trunks_credentials() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let phone_port = free_port();
+    register_phone(&t, "alice", ACME, ACME_PW, phone_port).await;
+    // The trunk allows no source this test uses: only digest gets in.
+    let carrier = trunk(t.acme, "carrier", 1, 9, "192.0.2.1");
+    t.directory.insert(omnivox_sip::SipAccount::for_trunk(
+        t.acme,
+        carrier.id,
+        "carrier1",
+        ACME,
+        "trunk-secret-1",
+    ));
+    t.server.calls().set_trunks(vec![carrier]);
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Agent {
+            agent_id: t.acme_alice,
+        },
+    });
+    let phone = SippServer::start("uas_answer.xml", phone_port, &[], 1).await;
+    let run = sipp(
+        "uac_call_auth.xml",
+        t.udp(),
+        "u1",
+        &[("caller", "carrier1"), ("domain", ACME)],
+        Some(("carrier1", "trunk-secret-1")),
+        &["-s", "15550100001"],
+    )
+    .await;
+    assert_sipp_ok(&run, "carrier with digest");
+    assert_sipp_ok(&phone.finish().await, "agent phone");
+    let r = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(r.call.did.as_deref(), Some(DID));
+    assert_eq!(r.hangup.cause, HangupCause::Normal);
+
+    // Trunk credentials place calls; they never register.
+    let run = sipp(
+        "register_rejected.xml",
+        t.udp(),
+        "u1",
+        &[("domain", ACME), ("user", "carrier1")],
+        Some(("carrier1", "trunk-secret-1")),
+        &[],
+    )
+    .await;
+    assert_sipp_ok(&run, "REGISTER with trunk credentials is refused");
+    assert!(t.server.registrar().bindings(t.acme, "carrier1").is_empty());
 }

@@ -5,7 +5,7 @@
 pub mod calls;
 
 use omnivox_domain::{TenantId, UserId};
-use omnivox_sip::{Directory, DirectoryError, SipAccount};
+use omnivox_sip::{AccountOwner, Directory, DirectoryError, SipAccount};
 use omnivox_store::{Scoped, Store, tenants};
 
 /// Looks SIP accounts up in the store: the domain names the tenant
@@ -32,17 +32,37 @@ impl Directory for StoreDirectory {
         let Some(tenant) = tenant else {
             return Ok(None);
         };
-        let row = Scoped::new(db, TenantId(tenant.id))
+        let scoped = Scoped::new(db, TenantId(tenant.id));
+        let row = scoped
             .sip_account_by_username(user)
             .await
             .map_err(|e| DirectoryError(e.to_string()))?;
-        Ok(row.map(|r| SipAccount {
-            tenant_id: TenantId(r.tenant_id),
-            agent_id: UserId(r.user_id),
-            user: r.username,
-            domain: domain.to_owned(),
-            ha1_md5: r.ha1_md5,
-            ha1_sha256: r.ha1_sha256,
+        if let Some(r) = row {
+            return Ok(Some(SipAccount {
+                tenant_id: TenantId(r.tenant_id),
+                owner: AccountOwner::Agent(UserId(r.user_id)),
+                user: r.username,
+                domain: domain.to_owned(),
+                ha1_md5: r.ha1_md5,
+                ha1_sha256: r.ha1_sha256,
+            }));
+        }
+        // A carrier authenticating with a trunk's inbound credentials (the
+        // API keeps these names distinct from phones' in a tenant).
+        let trunks = scoped
+            .list_trunks()
+            .await
+            .map_err(|e| DirectoryError(e.to_string()))?;
+        Ok(trunks.into_iter().find_map(|t| {
+            let creds = t.inbound_credentials()?;
+            (t.enabled && creds.username == user).then(|| SipAccount {
+                tenant_id: TenantId(t.tenant_id),
+                owner: AccountOwner::Trunk(t.id),
+                user: creds.username,
+                domain: domain.to_owned(),
+                ha1_md5: creds.ha1_md5.expose().to_owned(),
+                ha1_sha256: creds.ha1_sha256.expose().to_owned(),
+            })
         }))
     }
 }

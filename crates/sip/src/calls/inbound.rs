@@ -15,6 +15,7 @@ use super::actor::{InboundCall, start_inbound};
 use super::model::{DidTarget, Endpoint};
 use super::util::normalize_number;
 use crate::auth::{AuthOutcome, AuthRequest};
+use crate::directory::{AccountOwner, SipAccount};
 use crate::registrar::register::realm_of;
 use crate::router::{ReplySpec, Shared, respond, warning};
 use crate::stats::Counters;
@@ -109,10 +110,30 @@ async fn route(shared: &Shared, tx: &Transaction, source: SocketAddr) -> Routed 
     if !trunks.is_empty() {
         return from_trunk(shared, &trunks, &dialled, &from_user, mf).await;
     }
-    let realm = realm_of(&from.uri.host_with_port.host)
-        .ok_or_else(|| ReplySpec::bad_request("invalid domain in From"))?;
-    let tenant = authenticate(shared, tx, source, &realm, &from_user).await?;
-    from_phone(shared, tenant, &dialled, &from_user, mf).await
+    // The realm names the tenant: the Request-URI's domain when it has one
+    // (`sip:+1555...@acme.omnivox`, carriers with credentials), else the
+    // From domain (phones dialling the server's address).
+    let realm = match &req.uri.host_with_port.host {
+        rsipstack::sip::Host::Domain(_) => realm_of(&req.uri.host_with_port.host),
+        rsipstack::sip::Host::IpAddr(_) => None,
+    }
+    .or_else(|| realm_of(&from.uri.host_with_port.host))
+    .ok_or_else(|| ReplySpec::bad_request("invalid domain in From"))?;
+    let account = authenticate(shared, tx, source, &realm).await?;
+    match account.owner {
+        AccountOwner::Agent(_) => {
+            from_phone(shared, account.tenant_id, &dialled, &account.user, mf).await
+        }
+        AccountOwner::Trunk(id) => {
+            // A carrier authenticated with its trunk's inbound credentials.
+            let trunk = calls
+                .trunks
+                .get(id)
+                .filter(|t| t.trunk.tenant_id == account.tenant_id)
+                .ok_or_else(|| ReplySpec::new(StatusCode::Forbidden))?;
+            from_trunk(shared, &[trunk], &dialled, &from_user, mf).await
+        }
+    }
 }
 
 async fn from_trunk(
@@ -204,14 +225,14 @@ async fn from_phone(
     })
 }
 
-/// Digest authentication of a phone's INVITE (407 challenges).
+/// Digest authentication of an INVITE from a phone or a carrier (407
+/// challenges). The identity is the digest user name.
 async fn authenticate(
     shared: &Shared,
     tx: &Transaction,
     source: SocketAddr,
     realm: &str,
-    user: &str,
-) -> Result<TenantId, ReplySpec> {
+) -> Result<Box<SipAccount>, ReplySpec> {
     let req = &tx.original;
     let now = Instant::now();
     let unix = crate::nonce::unix_now();
@@ -227,7 +248,7 @@ async fn authenticate(
         method: "INVITE",
         request_uri: &req.uri,
         realm,
-        user,
+        user: None,
         authorizations,
         source: source.ip(),
         local: &shared.local_addrs,
@@ -237,7 +258,7 @@ async fn authenticate(
         .authenticate(&auth_req, &shared.guard, now, unix)
         .await
     {
-        AuthOutcome::Authenticated(account) => Ok(account.tenant_id),
+        AuthOutcome::Authenticated(account) => Ok(account),
         AuthOutcome::Challenge { stale } => {
             match shared.auth.challenges(realm, source.ip(), stale, unix) {
                 Ok(challenges) => {

@@ -183,7 +183,6 @@ impl TrunkTable {
             .collect()
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, id: Uuid) -> Option<Arc<TrunkEntry>> {
         self.all().iter().find(|e| e.trunk.id == id).cloned()
     }

@@ -5,7 +5,7 @@ mod bindings;
 pub(crate) mod register;
 
 use crate::config::RegistrarConfig;
-use crate::directory::SipAccount;
+use crate::directory::{AccountOwner, SipAccount};
 pub use bindings::Binding;
 pub(crate) use bindings::{AorBindings, ContactEntry, ContactSpec, RegisterError, RegisterRequest};
 use omnivox_domain::{TenantId, UserId};
@@ -239,17 +239,22 @@ impl Registrar {
         now: Instant,
         wall: SystemTime,
     ) -> Result<Vec<(Binding, u32)>, RegisterError> {
+        let AccountOwner::Agent(agent_id) = account.owner else {
+            return Err(RegisterError::BadRequest(
+                "trunk credentials cannot register",
+            ));
+        };
         let key = AorKey {
             tenant: account.tenant_id,
             user: account.user.clone(),
         };
         let mut map = self.shard(&key);
         let rec = map.entry(key.clone()).or_insert_with(|| AorRecord {
-            agent_id: account.agent_id,
+            agent_id,
             domain: account.domain.clone(),
             bindings: AorBindings::default(),
         });
-        rec.agent_id = account.agent_id;
+        rec.agent_id = agent_id;
         rec.domain.clone_from(&account.domain);
         let result = rec.bindings.apply(req, &self.inner.rules, now, wall);
         let current = rec.bindings.current(now);
@@ -383,11 +388,11 @@ mod tests {
         assert_eq!(reg.registrations(acme.tenant_id)[0].domain, "acme.omnivox");
         let e = events.try_recv().unwrap();
         assert_eq!(
-            (e.kind, e.tenant_id, e.agent_id),
+            (e.kind, e.tenant_id, AccountOwner::Agent(e.agent_id)),
             (
                 RegistrationEventKind::Registered,
                 acme.tenant_id,
-                acme.agent_id
+                acme.owner
             )
         );
         let e = events.try_recv().unwrap();

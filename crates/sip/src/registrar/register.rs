@@ -3,6 +3,7 @@
 
 use super::{ContactEntry, ContactSpec, RegisterError, RegisterRequest, SipTransport};
 use crate::auth::{AuthOutcome, AuthRequest};
+use crate::directory::AccountOwner;
 use crate::router::{ReplySpec, Shared, warning};
 use crate::stats::Counters;
 use rsipstack::sip::headers::untyped::ToTypedHeader;
@@ -53,7 +54,7 @@ pub(crate) async fn handle(
         method: "REGISTER",
         request_uri: &req.uri,
         realm: &realm,
-        user,
+        user: Some(user),
         authorizations,
         source: source.ip(),
         local: &shared.local_addrs,
@@ -63,7 +64,9 @@ pub(crate) async fn handle(
         .authenticate(&auth_req, &shared.guard, now, unix)
         .await
     {
-        AuthOutcome::Authenticated(a) => a,
+        AuthOutcome::Authenticated(a) if matches!(a.owner, AccountOwner::Agent(_)) => a,
+        // A trunk's inbound credentials are for calls only.
+        AuthOutcome::Authenticated(_) => return ReplySpec::new(StatusCode::Forbidden),
         AuthOutcome::Challenge { stale } => {
             return match shared.auth.challenges(&realm, source.ip(), stale, unix) {
                 Ok(challenges) => {
