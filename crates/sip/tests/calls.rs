@@ -793,3 +793,57 @@ async fn a_carrier_from_an_unknown_address_authenticates_with_the_trunks_credent
     assert_sipp_ok(&run, "REGISTER with trunk credentials is refused");
     assert!(t.server.registrar().bindings(t.acme, "carrier1").is_empty());
 }
+
+#[tokio::test]
+async fn a_phone_dials_out_through_the_trunk_but_not_to_premium_numbers() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    t.calls_dir.block_prefix("+1900");
+    let carrier = SippServer::start("uas_answer.xml", free_port(), &[], 1).await;
+    t.server
+        .calls()
+        .set_trunks(vec![trunk(t.acme, "carrier", 1, carrier.port, "192.0.2.1")]);
+    let run = sipp(
+        "uac_call_auth.xml",
+        t.udp(),
+        "u1",
+        &[("caller", "alice"), ("domain", ACME)],
+        Some(("alice", ACME_PW)),
+        &["-s", "+15550100002"],
+    )
+    .await;
+    assert_sipp_ok(&run, "alice calls a customer");
+    assert_sipp_ok(&carrier.finish().await, "carrier");
+    let r = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(r.call.to, CUSTOMER);
+    assert_eq!(r.call.agent_id, Some(t.acme_alice));
+    assert!(r.legs[1].trunk_id.is_some());
+
+    let (_tmp, refused) = scenario_with("uac_refused_auth.xml", &[("RESPONSE_CODE", "403")]);
+    let run = sipp(
+        refused.to_str().unwrap(),
+        t.udp(),
+        "u1",
+        &[("caller", "alice"), ("domain", ACME)],
+        Some(("alice", ACME_PW)),
+        &["-s", "+19005550100"],
+    )
+    .await;
+    assert_sipp_ok(&run, "premium number refused");
+    assert_eq!(t.server.stats().dial_policy_refusals, 1);
+    // Globex's credentials do not dial out on acme's trunk.
+    let (_tmp2, refused) = scenario_with("uac_refused_auth.xml", &[("RESPONSE_CODE", "403")]);
+    let run = sipp(
+        refused.to_str().unwrap(),
+        t.udp(),
+        "u1",
+        &[("caller", "alice"), ("domain", ACME)],
+        Some(("alice", GLOBEX_PW)),
+        &["-s", "+15550100002"],
+    )
+    .await;
+    assert_sipp_ok(&run, "wrong tenant's password refused");
+    assert_eq!(t.records.records().len(), 1);
+}

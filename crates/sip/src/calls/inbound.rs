@@ -19,7 +19,7 @@ use crate::directory::{AccountOwner, SipAccount};
 use crate::registrar::register::realm_of;
 use crate::router::{ReplySpec, Shared, respond, warning};
 use crate::stats::Counters;
-use omnivox_domain::TenantId;
+use omnivox_domain::{TenantId, UserId};
 use rsipstack::sip::headers::untyped::ToTypedHeader;
 use rsipstack::sip::{Header, HeadersExt, ProxyAuthenticate, RetryAfter, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
@@ -121,8 +121,16 @@ async fn route(shared: &Shared, tx: &Transaction, source: SocketAddr) -> Routed 
     .ok_or_else(|| ReplySpec::bad_request("invalid domain in From"))?;
     let account = authenticate(shared, tx, source, &realm).await?;
     match account.owner {
-        AccountOwner::Agent(_) => {
-            from_phone(shared, account.tenant_id, &dialled, &account.user, mf).await
+        AccountOwner::Agent(agent) => {
+            from_phone(
+                shared,
+                account.tenant_id,
+                agent,
+                &dialled,
+                &account.user,
+                mf,
+            )
+            .await
         }
         AccountOwner::Trunk(id) => {
             // A carrier authenticated with its trunk's inbound credentials.
@@ -184,12 +192,12 @@ async fn from_trunk(
 async fn from_phone(
     shared: &Shared,
     tenant: TenantId,
+    caller_agent: UserId,
     dialled: &str,
     from_user: &str,
     max_forwards: u8,
 ) -> Routed {
     let calls = &shared.calls.inner;
-    let caller_agent = calls.registrar.agent_of(tenant, from_user);
     let target = if let Some(agent_id) = calls.registrar.agent_of(tenant, dialled) {
         Endpoint::Agent { agent_id }
     } else if let Some(number) = normalize_number(dialled) {
@@ -220,7 +228,7 @@ async fn from_phone(
         target,
         caller_id: None,
         trunk_id: None,
-        caller_agent,
+        caller_agent: Some(caller_agent),
         max_forwards,
     })
 }
