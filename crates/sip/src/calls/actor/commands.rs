@@ -1,0 +1,94 @@
+//! API commands on a live call.
+
+use super::events::send_dtmf;
+use super::*;
+
+impl Actor {
+    pub(super) async fn run_command(&mut self, command: CallCommand) -> Result<(), CallError> {
+        match command {
+            CallCommand::Hangup => {
+                self.apply(CallEvent::Hangup {
+                    cause: HangupCause::Normal,
+                })
+                .await
+            }
+            CallCommand::Hold { leg } => {
+                self.require_state(leg, LegState::Answered)?;
+                self.reinvite_own(leg, SdpDirection::SendOnly).await;
+                self.apply(CallEvent::Leg {
+                    leg,
+                    event: LegEvent::Hold,
+                })
+                .await
+            }
+            CallCommand::Resume { leg } => {
+                self.require_state(leg, LegState::Held)?;
+                self.reinvite_own(leg, SdpDirection::SendRecv).await;
+                self.apply(CallEvent::Leg {
+                    leg,
+                    event: LegEvent::Resume,
+                })
+                .await
+            }
+            CallCommand::BlindTransfer { leaving, to } => {
+                self.check_endpoint(&to).await?;
+                self.pending[slot_index(leaving)] = Some(to);
+                let r = self.apply(CallEvent::BlindTransfer { leaving }).await;
+                if r.is_err() {
+                    self.pending[slot_index(leaving)] = None;
+                }
+                r
+            }
+            CallCommand::ConsultStart { transferor, to } => {
+                self.check_endpoint(&to).await?;
+                self.pending[slot_index(LegId::Consult)] = Some(to);
+                let r = self.apply(CallEvent::ConsultStart { transferor }).await;
+                if r.is_err() {
+                    self.pending[slot_index(LegId::Consult)] = None;
+                }
+                r
+            }
+            CallCommand::ConsultComplete => self.apply(CallEvent::ConsultComplete).await,
+            CallCommand::ConsultCancel => self.apply(CallEvent::ConsultCancel).await,
+            CallCommand::Dtmf { leg, digits } => {
+                let valid = !digits.is_empty()
+                    && digits.len() <= 32
+                    && digits
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'));
+                if !valid {
+                    return Err(CallError::Invalid(
+                        "digits must be 1-32 of 0-9 * # A-D".into(),
+                    ));
+                }
+                self.require_answered(leg)?;
+                let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) else {
+                    return Err(CallError::Conflict("the leg has no dialog".into()));
+                };
+                send_dtmf(d, digits).await;
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn require_state(&self, leg: LegId, want: LegState) -> Result<(), CallError> {
+        match self.call.leg(leg).map(|l| l.state()) {
+            Some(s) if s == want => Ok(()),
+            Some(s) => Err(CallError::Conflict(format!(
+                "leg {leg:?} is {s}, not {want}"
+            ))),
+            None => Err(CallError::Conflict(format!("no leg {leg:?}"))),
+        }
+    }
+
+    pub(super) fn require_answered(&self, leg: LegId) -> Result<(), CallError> {
+        match self.call.leg(leg).map(|l| l.state()) {
+            Some(s) if s.is_answered() => Ok(()),
+            _ => Err(CallError::Conflict(format!("leg {leg:?} is not answered"))),
+        }
+    }
+
+    pub(super) async fn check_endpoint(&self, to: &Endpoint) -> Result<(), CallError> {
+        check_endpoint(&self.inner, self.tenant, to).await
+    }
+}

@@ -1,0 +1,804 @@
+//! One call: the actor task, its legs, and the IO for the machine's actions.
+//!
+//! `mod.rs` holds the actor's state, the machine's actions, the run loop and
+//! the entry points; [`legs`] dials and ends legs, [`events`] reacts to what
+//! the legs do, [`commands`] runs API commands, [`start`] begins calls.
+
+mod commands;
+mod events;
+mod legs;
+mod start;
+
+pub(crate) use start::{InboundCall, check_endpoint, originate, start_inbound};
+
+use super::model::{
+    CallDirection, CallError, CallRecord, CallSnapshot, CallUpdate, Endpoint, LegRecord,
+    LegSnapshot, NumberFormat, Originate,
+};
+use super::sdp::{self, Direction as SdpDirection, Origin};
+use super::trunks::{ChannelPermit, TrunkEntry};
+use super::util::{format_number, normalize_number, sip_uri};
+use super::{CallCommand, CallNotice, CallsInner, LiveCall};
+use crate::registrar::SipTransport;
+use crate::stats::Counters;
+use chrono::{DateTime, Utc};
+use omnivox_domain::call::{
+    Call, CallAction, CallEvent, CallState, Direction, EndMethod, Hangup, HangupCause, LegEvent,
+    LegId, LegState, TimeoutKind,
+};
+use omnivox_domain::{TenantId, UserId};
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{ContentType, Header, Request, StatusCode, Transport};
+use rsipstack::transport::SipAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Longest wait for the answer to a re-INVITE or INFO we send.
+const IN_DIALOG_TIMEOUT: Duration = Duration::from_secs(8);
+/// Longest wait for the final response after our CANCEL.
+const CANCEL_GRACE: Duration = Duration::from_secs(34);
+
+/// An API command with its reply channel.
+pub(crate) struct Command {
+    pub command: CallCommand,
+    pub reply: oneshot::Sender<Result<(), CallError>>,
+}
+
+/// Everything the actor reacts to.
+pub(crate) enum Msg {
+    Command(Command),
+    /// A dialog state of the leg numbered `seq`.
+    Dialog {
+        seq: u32,
+        state: Box<DialogState>,
+    },
+    /// The INVITE transaction of an outbound leg ended.
+    InviteDone {
+        seq: u32,
+        outcome: InviteOutcome,
+    },
+    HangupAll(HangupCause),
+}
+
+pub(crate) enum InviteOutcome {
+    Answered(Vec<u8>),
+    Failed(u16),
+}
+
+/// What a leg is connected to.
+#[derive(Clone, Debug)]
+enum Party {
+    /// A leg that called in (a trunk or a phone).
+    Caller,
+    Agent {
+        agent_id: UserId,
+    },
+    Number {
+        number: String,
+        /// Trunks left to try, in order.
+        trunks: Vec<Arc<TrunkEntry>>,
+    },
+}
+
+/// A session description received from a leg, with an id that changes only
+/// when its media (c= and m= lines) change.
+#[derive(Clone, Debug)]
+struct Sdp {
+    id: u64,
+    key: String,
+    body: Vec<u8>,
+}
+
+struct LegIo {
+    seq: u32,
+    dialog: Option<InviteDialog>,
+    direction: Direction,
+    party: Party,
+    label: String,
+    agent_id: Option<UserId>,
+    trunk_id: Option<Uuid>,
+    _permit: Option<ChannelPermit>,
+    origin: Origin,
+    remote: Option<Sdp>,
+    /// Id of the peer description this leg has now, and what we sent it.
+    shown: Option<u64>,
+    shown_body: Option<Vec<u8>>,
+    started: DateTime<Utc>,
+    ringing: Option<DateTime<Utc>>,
+    answered: Option<DateTime<Utc>>,
+    ring_deadline: Option<Instant>,
+    cancel_deadline: Option<Instant>,
+    /// The offer to send (outbound legs, kept for failover).
+    offer: Vec<u8>,
+}
+
+pub(crate) struct Actor {
+    inner: Arc<CallsInner>,
+    id: Uuid,
+    tenant: TenantId,
+    call: Call,
+    slots: [Option<LegIo>; 3],
+    rx: mpsc::UnboundedReceiver<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
+    snapshot: Arc<Mutex<CallSnapshot>>,
+    /// Who to dial for the next `Dial` action and for B after A answers.
+    pending: [Option<Endpoint>; 3],
+    caller_id: Option<String>,
+    ring_timeout: Duration,
+    next_seq: u32,
+    next_sdp: u64,
+    records: Vec<LegRecord>,
+    transfer_chain: Vec<String>,
+    ringing_at: Option<DateTime<Utc>>,
+    max_forwards: u8,
+}
+
+fn slot_index(leg: LegId) -> usize {
+    match leg {
+        LegId::A => 0,
+        LegId::B => 1,
+        LegId::Consult => 2,
+    }
+}
+
+const SLOTS: [LegId; 3] = [LegId::A, LegId::B, LegId::Consult];
+
+fn media_key(body: &[u8]) -> String {
+    std::str::from_utf8(body)
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.starts_with("c=") || l.starts_with("m="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+fn content_type_sdp() -> Header {
+    Header::ContentType(ContentType::new("application/sdp"))
+}
+
+/// The SIP code a terminated dialog stands for.
+fn terminated_code(reason: &TerminatedReason) -> Option<u16> {
+    match reason {
+        TerminatedReason::Timeout => Some(408),
+        TerminatedReason::UacCancel => Some(487),
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => Some(486),
+        TerminatedReason::UasDecline => Some(603),
+        TerminatedReason::ProxyAuthRequired => Some(407),
+        TerminatedReason::ProxyError(c)
+        | TerminatedReason::UacOther(c)
+        | TerminatedReason::UasOther(c) => Some(c.code()),
+        TerminatedReason::UacBye | TerminatedReason::UasBye => None,
+    }
+}
+
+/// Failures after which the next trunk is tried (RFC 3261 §16.7 style:
+/// the carrier failed, not the number).
+fn fails_over(code: u16) -> bool {
+    code == 408 || (500..=599).contains(&code)
+}
+
+impl Actor {
+    fn new(
+        inner: Arc<CallsInner>,
+        tenant: TenantId,
+        direction: CallDirection,
+        call: Call,
+        ring_timeout: Duration,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = Uuid::now_v7();
+        let snapshot = Arc::new(Mutex::new(CallSnapshot {
+            id,
+            tenant_id: tenant,
+            direction,
+            state: call.state(),
+            from: String::new(),
+            to: String::new(),
+            did: None,
+            agent_id: None,
+            trunk_id: None,
+            started_at: Utc::now(),
+            answered_at: None,
+            legs: Vec::new(),
+        }));
+        Self {
+            inner,
+            id,
+            tenant,
+            call,
+            slots: [None, None, None],
+            rx,
+            tx,
+            snapshot,
+            pending: [None, None, None],
+            caller_id: None,
+            ring_timeout,
+            next_seq: 0,
+            next_sdp: 0,
+            records: Vec::new(),
+            transfer_chain: Vec::new(),
+            ringing_at: None,
+            max_forwards: 70,
+        }
+    }
+
+    fn register(&self) {
+        self.inner.lock_live().insert(
+            self.id,
+            LiveCall {
+                tenant: self.tenant,
+                tx: self.tx.clone(),
+                snapshot: self.snapshot.clone(),
+            },
+        );
+    }
+
+    fn slot(&self, leg: LegId) -> Option<&LegIo> {
+        self.slots[slot_index(leg)].as_ref()
+    }
+
+    fn slot_mut(&mut self, leg: LegId) -> Option<&mut LegIo> {
+        self.slots[slot_index(leg)].as_mut()
+    }
+
+    fn find_seq(&self, seq: u32) -> Option<LegId> {
+        SLOTS
+            .into_iter()
+            .find(|l| self.slot(*l).is_some_and(|io| io.seq == seq))
+    }
+
+    fn new_leg(&mut self, direction: Direction, party: Party, label: String) -> LegIo {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let session = u64::from(seq) + (self.id.as_u128() as u64 & 0xffff_ffff) * 16;
+        LegIo {
+            seq,
+            dialog: None,
+            direction,
+            party,
+            label,
+            agent_id: None,
+            trunk_id: None,
+            _permit: None,
+            origin: Origin::new(session, self.inner.local.ip()),
+            remote: None,
+            shown: None,
+            shown_body: None,
+            started: Utc::now(),
+            ringing: None,
+            answered: None,
+            ring_deadline: None,
+            cancel_deadline: None,
+            offer: Vec::new(),
+        }
+    }
+
+    fn remember_sdp(&mut self, leg: LegId, body: &[u8]) {
+        if body.is_empty() {
+            return;
+        }
+        let key = media_key(body);
+        let next = self.next_sdp + 1;
+        let Some(io) = self.slot_mut(leg) else { return };
+        match &mut io.remote {
+            Some(s) if s.key == key => s.body = body.to_vec(),
+            _ => {
+                io.remote = Some(Sdp {
+                    id: next,
+                    key,
+                    body: body.to_vec(),
+                });
+                self.next_sdp = next;
+            }
+        }
+    }
+
+    /// Spawns the task that tags the dialog's states with the leg's number.
+    fn watch_dialog(&self, seq: u32, mut states: mpsc::UnboundedReceiver<DialogState>) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(state) = states.recv().await {
+                if tx
+                    .send(Msg::Dialog {
+                        seq,
+                        state: Box::new(state),
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+
+    // ----- the machine -----------------------------------------------------
+
+    /// Feeds the machine and performs what it asks.
+    async fn apply(&mut self, event: CallEvent) -> Result<(), CallError> {
+        let t = match self.call.apply(event) {
+            Ok(t) => {
+                tracing::debug!(call = %self.id, ?event, actions = ?t.actions, "call event");
+                t
+            }
+            Err(e) => {
+                tracing::debug!(call = %self.id, error = %e, "call event refused");
+                return Err(CallError::Conflict(e.to_string()));
+            }
+        };
+        for change in &t.legs {
+            if change.to.is_answered()
+                && let Some(io) = self.slot_mut(change.leg)
+                && io.answered.is_none()
+            {
+                io.answered = Some(Utc::now());
+            }
+        }
+        for action in &t.actions {
+            self.perform(*action).await;
+        }
+        self.publish(CallUpdate {
+            from: t.from,
+            to: t.to,
+            legs: t.legs,
+            call: self.refresh_snapshot(),
+        });
+        Ok(())
+    }
+
+    async fn perform(&mut self, action: CallAction) {
+        match action {
+            CallAction::Provisional { leg, code, has_sdp } => {
+                let body = if has_sdp {
+                    self.peer_body_for(leg)
+                } else {
+                    None
+                };
+                if let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) {
+                    let headers = body.as_ref().map(|_| vec![content_type_sdp()]);
+                    // 180 without a body, 183 with the peer's early media.
+                    let _ = code;
+                    if let Err(e) = d.ringing(headers, body) {
+                        tracing::debug!(call = %self.id, error = %e, "provisional not sent");
+                    }
+                }
+            }
+            CallAction::Answer { leg } => {
+                let body = self.peer_body_for(leg);
+                if let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) {
+                    let headers = body.as_ref().map(|_| vec![content_type_sdp()]);
+                    if let Err(e) = d.accept(headers, body) {
+                        tracing::debug!(call = %self.id, error = %e, "200 OK not sent");
+                    }
+                }
+            }
+            CallAction::Bridge { a, b } => {
+                self.sync_media(a, b).await;
+                self.sync_media(b, a).await;
+            }
+            CallAction::Hold { leg } => {
+                self.reinvite_own(leg, SdpDirection::SendOnly).await;
+            }
+            CallAction::Resume { leg } => {
+                // Resume straight onto the party the leg will be bridged
+                // with (after a transfer that is a new one), so the Bridge
+                // that follows has nothing left to do.
+                let peer = other_leg(leg);
+                if self.slot(peer).is_some_and(|io| io.remote.is_some()) {
+                    let shown = self.slot(leg).and_then(|io| io.shown);
+                    let peer_sdp = self
+                        .slot(peer)
+                        .and_then(|io| io.remote.as_ref().map(|s| s.id));
+                    if shown != peer_sdp {
+                        self.sync_media(leg, peer).await;
+                        return;
+                    }
+                }
+                self.reinvite_own(leg, SdpDirection::SendRecv).await;
+            }
+            CallAction::Dial { leg } => {
+                let Some(target) = self.pending[slot_index(leg)].take() else {
+                    tracing::error!(call = %self.id, ?leg, "dial without a target");
+                    return;
+                };
+                let offer_from = match leg {
+                    // The consult leg talks to the transferor; a blind
+                    // transfer's new leg to the party that stays.
+                    LegId::Consult => self.transferor().unwrap_or(LegId::B),
+                    other => other_leg(other),
+                };
+                let offer = self.slot(offer_from).and_then(|io| io.remote.clone());
+                self.transfer_chain.push(endpoint_label(&target));
+                if let Err(code) = self.dial(leg, target, offer).await {
+                    self.feed_leg(leg, LegEvent::Failure { sip_code: code })
+                        .await;
+                }
+            }
+            CallAction::ConsultReplaces { leg } => {
+                let consult = self.slots[slot_index(LegId::Consult)].take();
+                self.slots[slot_index(leg)] = consult;
+            }
+            CallAction::End {
+                leg,
+                hangup,
+                method,
+            } => self.end_leg(leg, hangup, method),
+            CallAction::PlayRingback { .. } | CallAction::EarlyMedia { .. } => {
+                // Media arrives with the media engine; the caller hears its
+                // own ringback (or the carrier's early media) meanwhile.
+            }
+        }
+    }
+
+    fn transferor(&self) -> Option<LegId> {
+        // During an attended transfer the transferor is the leg not held.
+        [LegId::A, LegId::B].into_iter().find(|l| {
+            self.call
+                .leg(*l)
+                .is_some_and(|leg| leg.state() == LegState::Answered)
+        })
+    }
+
+    /// Applies a leg event; an event the machine refuses is logged only.
+    async fn feed_leg(&mut self, leg: LegId, event: LegEvent) {
+        let _ = Box::pin(self.apply(CallEvent::Leg { leg, event })).await;
+    }
+
+    /// The peer's description rewritten for `leg` (noting that `leg` has it).
+    fn peer_body_for(&mut self, leg: LegId) -> Option<Vec<u8>> {
+        let peer = match leg {
+            LegId::Consult => self.transferor()?,
+            l => {
+                let other = other_leg(l);
+                if self.slot(LegId::Consult).is_some()
+                    && self.call.leg(other).map(|x| x.state()) == Some(LegState::Held)
+                {
+                    LegId::Consult
+                } else {
+                    other
+                }
+            }
+        };
+        let sdp = self.slot(peer)?.remote.clone()?;
+        let io = self.slot_mut(leg)?;
+        let body = io.origin.rewrite(&sdp.body, None);
+        io.shown = Some(sdp.id);
+        io.shown_body = Some(body.clone());
+        Some(body)
+    }
+
+    /// Gives `leg` the current description of `peer` when it has an older
+    /// one (re-INVITE), so their media meet.
+    async fn sync_media(&mut self, leg: LegId, peer: LegId) {
+        let Some(sdp) = self.slot(peer).and_then(|io| io.remote.clone()) else {
+            return;
+        };
+        let Some(io) = self.slot_mut(leg) else { return };
+        if io.shown == Some(sdp.id) {
+            return;
+        }
+        let body = io.origin.rewrite(&sdp.body, Some(SdpDirection::SendRecv));
+        io.shown = Some(sdp.id);
+        io.shown_body = Some(body.clone());
+        self.reinvite(leg, body).await;
+    }
+
+    /// Re-INVITEs `leg` with what it was last sent, in `direction`.
+    async fn reinvite_own(&mut self, leg: LegId, direction: SdpDirection) {
+        let Some(io) = self.slot_mut(leg) else { return };
+        let Some(last) = io.shown_body.clone() else {
+            return;
+        };
+        let body = io.origin.rewrite(&last, Some(direction));
+        io.shown_body = Some(body.clone());
+        self.reinvite(leg, body).await;
+    }
+
+    async fn reinvite(&mut self, leg: LegId, body: Vec<u8>) -> bool {
+        let Some(dialog) = self.slot(leg).and_then(|io| io.dialog.clone()) else {
+            return false;
+        };
+        let sent = tokio::time::timeout(
+            IN_DIALOG_TIMEOUT,
+            dialog.reinvite(Some(vec![content_type_sdp()]), Some(body)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(Some(resp)))
+                if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
+            {
+                let answer = resp.body.clone();
+                self.remember_sdp(leg, &answer);
+                true
+            }
+            other => {
+                let code = match other {
+                    Ok(Ok(Some(r))) => Some(r.status_code.code()),
+                    _ => None,
+                };
+                tracing::info!(call = %self.id, ?leg, ?code, "re-INVITE not accepted");
+                false
+            }
+        }
+    }
+}
+
+impl Actor {
+    fn refresh_snapshot(&self) -> CallSnapshot {
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        snap.state = self.call.state();
+        snap.legs = SLOTS
+            .into_iter()
+            .filter_map(|l| {
+                let io = self.slot(l)?;
+                let state = self.call.leg(l)?.state();
+                Some(LegSnapshot {
+                    leg: l,
+                    direction: io.direction,
+                    state,
+                    party: io.label.clone(),
+                    agent_id: io.agent_id,
+                    trunk_id: io.trunk_id,
+                    started_at: io.started,
+                    ringing_at: io.ringing,
+                    answered_at: io.answered,
+                })
+            })
+            .collect();
+        let ids: Vec<_> = snap.legs.iter().map(|l| (l.agent_id, l.trunk_id)).collect();
+        for (agent, trunk) in ids {
+            if snap.agent_id.is_none() {
+                snap.agent_id = agent;
+            }
+            if trunk.is_some() {
+                snap.trunk_id = trunk;
+            }
+        }
+        if snap.answered_at.is_none() && self.call.state() == CallState::Bridged {
+            snap.answered_at = Some(Utc::now());
+        }
+        snap.clone()
+    }
+
+    fn publish(&self, update: CallUpdate) {
+        self.publish_notice(CallNotice::Update(Box::new(update)));
+    }
+
+    fn publish_notice(&self, notice: CallNotice) {
+        let _ = self.inner.notices.send(notice);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|io| match (io.cancel_deadline, io.ring_deadline) {
+                (Some(c), _) => Some(c),
+                (None, r) => r,
+            })
+            .min()
+    }
+
+    async fn on_deadline(&mut self, now: Instant) {
+        for leg in SLOTS {
+            let Some(io) = self.slot(leg) else { continue };
+            if io.cancel_deadline.is_some_and(|d| d <= now) {
+                // No final response after our CANCEL: count it as 487.
+                self.feed_leg(leg, LegEvent::Failure { sip_code: 487 })
+                    .await;
+                if let Some(LegState::Ended(h)) = self.call.leg(leg).map(|l| l.state()) {
+                    self.finish_leg(leg, h);
+                } else {
+                    self.finish_leg(leg, Hangup::new(HangupCause::Cancelled));
+                }
+            } else if io.ring_deadline.is_some_and(|d| d <= now) {
+                if let Some(io) = self.slot_mut(leg) {
+                    io.ring_deadline = None;
+                }
+                self.feed_leg(
+                    leg,
+                    LegEvent::Timeout {
+                        kind: TimeoutKind::NoAnswer,
+                    },
+                )
+                .await;
+                // The machine moved the leg to Cancelling; the CANCEL is ours.
+                if let Some(LegState::Cancelling { cause }) = self.call.leg(leg).map(|l| l.state())
+                {
+                    self.end_leg(leg, Hangup::new(cause), EndMethod::Cancel);
+                }
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.call.state().is_ended() && self.slots.iter().all(Option::is_none)
+    }
+
+    /// Runs until the call has ended and every leg is closed.
+    async fn run(mut self) {
+        let stop = self.inner.stop.clone();
+        let _drain = self.inner.drain.token();
+        loop {
+            self.release_ended_legs();
+            if self.done() {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.on_msg(msg).await,
+                    None => break,
+                },
+                _ = sleep => self.on_deadline(Instant::now()).await,
+                _ = stop.cancelled() => {
+                    let _ = self.apply(CallEvent::Hangup { cause: HangupCause::SystemShutdown }).await;
+                    break;
+                }
+            }
+        }
+        self.close();
+    }
+
+    /// Legs the machine has ended (told of a failure, or ended by a
+    /// hangup) leave their slots, except those still waiting for the final
+    /// response to our CANCEL.
+    fn release_ended_legs(&mut self) {
+        for leg in SLOTS {
+            let Some(io) = self.slot(leg) else { continue };
+            match self.call.leg(leg).map(|l| l.state()) {
+                Some(LegState::Ended(h)) if io.cancel_deadline.is_none() => self.finish_leg(leg, h),
+                None => self.finish_leg(leg, Hangup::new(HangupCause::Normal)),
+                _ => {}
+            }
+        }
+    }
+
+    async fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Command(Command { command, reply }) => {
+                let r = self.run_command(command).await;
+                let _ = reply.send(r);
+            }
+            Msg::Dialog { seq, state } => self.on_dialog(seq, *state).await,
+            Msg::InviteDone { seq, outcome } => {
+                let answered_a = self
+                    .call
+                    .leg(LegId::A)
+                    .is_some_and(|l| l.state().is_answered());
+                self.on_invite_done(seq, outcome).await;
+                // Originated call: once A answers, dial B.
+                let now_a = self
+                    .call
+                    .leg(LegId::A)
+                    .is_some_and(|l| l.state().is_answered());
+                if !answered_a && now_a {
+                    self.dial_second().await;
+                }
+            }
+            Msg::HangupAll(cause) => {
+                let _ = self.apply(CallEvent::Hangup { cause }).await;
+            }
+        }
+    }
+
+    async fn dial_second(&mut self) {
+        let Some(target) = self.pending[slot_index(LegId::B)].take() else {
+            return;
+        };
+        let offer = self.slot(LegId::A).and_then(|io| io.remote.clone());
+        let r = self.dial(LegId::B, target, offer).await;
+        self.feed_leg(LegId::B, LegEvent::Invite).await;
+        if let Err(code) = r {
+            self.feed_leg(LegId::B, LegEvent::Failure { sip_code: code })
+                .await;
+        }
+    }
+
+    fn close(mut self) {
+        for leg in SLOTS {
+            if self.slot(leg).is_some() {
+                let h = match self.call.leg(leg).map(|l| l.state()) {
+                    Some(LegState::Ended(h)) => h,
+                    _ => Hangup::new(HangupCause::SystemShutdown),
+                };
+                self.finish_leg(leg, h);
+            }
+        }
+        let hangup = match self.call.state() {
+            CallState::Ended(h) => h,
+            _ => Hangup::new(HangupCause::SystemShutdown),
+        };
+        self.inner.lock_live().remove(&self.id);
+        let call = self.refresh_snapshot();
+        self.records.sort_by_key(|r| r.seq);
+        self.inner.recorder.ended(CallRecord {
+            call,
+            ringing_at: self.ringing_at,
+            ended_at: Utc::now(),
+            hangup,
+            transfer_chain: std::mem::take(&mut self.transfer_chain),
+            legs: std::mem::take(&mut self.records),
+        });
+    }
+}
+
+fn other_leg(leg: LegId) -> LegId {
+    match leg {
+        LegId::A => LegId::B,
+        LegId::B | LegId::Consult => LegId::A,
+    }
+}
+
+fn endpoint_label(e: &Endpoint) -> String {
+    match e {
+        Endpoint::Agent { agent_id } => format!("agent:{agent_id}"),
+        Endpoint::Number { number } => number.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events::parse_dtmf_info;
+    use super::*;
+
+    fn info(ct: &str, body: &str) -> Request {
+        let text = format!(
+            "INFO sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n\
+             From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 2 INFO\r\n\
+             Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        Request::try_from(text.as_str()).unwrap()
+    }
+
+    #[test]
+    fn dtmf_info_bodies() {
+        assert_eq!(
+            parse_dtmf_info(&info(
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n"
+            )),
+            Some('5')
+        );
+        assert_eq!(
+            parse_dtmf_info(&info("application/dtmf-relay", "Signal= #\r\n")),
+            Some('#')
+        );
+        assert_eq!(parse_dtmf_info(&info("application/dtmf", "a")), Some('A'));
+        assert_eq!(parse_dtmf_info(&info("application/dtmf", "55")), None);
+        assert_eq!(
+            parse_dtmf_info(&info("application/dtmf-relay", "Signal=x")),
+            None
+        );
+        assert_eq!(parse_dtmf_info(&info("text/plain", "5")), None);
+    }
+
+    #[test]
+    fn failover_codes() {
+        assert!(fails_over(503) && fails_over(500) && fails_over(408));
+        assert!(!fails_over(486) && !fails_over(404) && !fails_over(603));
+    }
+
+    #[test]
+    fn media_key_ignores_origin() {
+        let a = b"v=0\r\no=x 1 1 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let b = b"v=0\r\no=x 1 2 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let c = b"v=0\r\no=x 1 2 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4002 RTP/AVP 0\r\n";
+        assert_eq!(media_key(a), media_key(b));
+        assert_ne!(media_key(a), media_key(c));
+    }
+}
