@@ -847,3 +847,46 @@ async fn a_phone_dials_out_through_the_trunk_but_not_to_premium_numbers() {
     assert_sipp_ok(&run, "wrong tenant's password refused");
     assert_eq!(t.records.records().len(), 1);
 }
+
+#[tokio::test]
+async fn the_caller_giving_up_cancels_the_ringing_agent() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let phone_port = free_port();
+    register_phone(&t, "alice", ACME, ACME_PW, phone_port).await;
+    let carrier_port = free_port();
+    t.server.calls().set_trunks(vec![trunk(
+        t.acme,
+        "carrier",
+        1,
+        9,
+        &format!("127.0.0.1:{carrier_port}"),
+    )]);
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Agent {
+            agent_id: t.acme_alice,
+        },
+    });
+    // The phone rings with early media and expects Omnivox's CANCEL.
+    let phone = SippServer::start("uas_ring_cancel.xml", phone_port, &[], 1).await;
+    let p = carrier_port.to_string();
+    let run = sipp(
+        "uac_cancel.xml",
+        t.udp(),
+        "u1",
+        &[("caller", "+15550100002"), ("domain", "carrier.example")],
+        None,
+        &["-p", &p, "-s", "15550100001"],
+    )
+    .await;
+    assert_sipp_ok(&run, "carrier gives up");
+    assert_sipp_ok(&phone.finish().await, "phone cancelled");
+    let r = wait_record(&t, 1).await.pop().unwrap();
+    assert_eq!(r.hangup.cause, HangupCause::Cancelled);
+    assert!(r.legs.iter().all(|l| l.answered_at.is_none()));
+    wait_no_calls(&t, t.acme).await;
+}
