@@ -601,6 +601,7 @@ async fn hold_resume_dtmf_and_blind_transfer_through_the_api() {
     assert_eq!(r.legs[1].hangup.cause, HangupCause::Transferred);
     assert_eq!(r.legs[2].agent_id, Some(b.t.acme_bob));
     assert_eq!(r.transfer_chain, [format!("agent:{}", b.t.acme_bob)]);
+    wait_no_calls(&b.t, acme).await;
 }
 
 #[tokio::test]
@@ -659,6 +660,7 @@ async fn attended_transfer_consults_then_completes() {
     let r = wait_record(&b.t, 1).await.pop().unwrap();
     assert_eq!(r.hangup.cause, HangupCause::Normal);
     assert_eq!(r.legs.len(), 3);
+    wait_no_calls(&b.t, acme).await;
 }
 
 #[tokio::test]

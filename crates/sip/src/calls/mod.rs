@@ -254,6 +254,12 @@ impl CallService {
             .collect()
     }
 
+    /// SIP dialogs the node keeps (two per bridged call; a dialog that
+    /// ended is dropped once its last transaction is done).
+    pub fn dialog_count(&self) -> usize {
+        self.inner.dialogs.len()
+    }
+
     /// Number of live calls on this node.
     pub fn live_count(&self) -> usize {
         self.inner.lock_live().len()

@@ -243,9 +243,10 @@ impl Actor {
     /// Ends the IO of `leg` as the machine said.
     pub(super) fn end_leg(&mut self, leg: LegId, hangup: Hangup, method: EndMethod) {
         let Some(io) = self.slot_mut(leg) else { return };
-        let dialog = io.dialog.clone();
+        let dialog = io.dialog.take();
         match method {
             EndMethod::Cancel => {
+                io.dialog = dialog.clone();
                 io.cancel_deadline = Some(Instant::now() + CANCEL_GRACE);
                 io.ring_deadline = None;
                 if let Some(d) = dialog {
@@ -260,15 +261,23 @@ impl Actor {
                 return;
             }
             EndMethod::Respond { code } => {
-                if let Some(d) = &dialog {
-                    let code = StatusCode::from(code);
-                    let _ = d.reject(Some(code), None);
+                if let Some(d) = dialog {
+                    let _ = d.reject(Some(StatusCode::from(code)), None);
+                    // The final response is retransmitted by the INVITE
+                    // transaction until the ACK; leave the dialog that long.
+                    let dialogs = self.inner.dialogs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(REJECTED_DIALOG_LINGER).await;
+                        dialogs.remove_dialog(&d.id());
+                    });
                 }
             }
             EndMethod::Bye => {
-                if let Some(d) = dialog.clone() {
+                if let Some(d) = dialog {
+                    let dialogs = self.inner.dialogs.clone();
                     tokio::spawn(async move {
                         let _ = d.bye().await;
+                        dialogs.remove_dialog(&d.id());
                     });
                 }
             }
@@ -276,19 +285,15 @@ impl Actor {
         self.finish_leg(leg, hangup);
     }
 
-    /// Records a leg that has ended and frees its slot.
+    /// Records a leg that has ended and frees its slot and its dialog (a
+    /// dialog still busy with our BYE or final response was taken out of
+    /// the leg by [`Self::end_leg`] and is removed when that is done).
     pub(super) fn finish_leg(&mut self, leg: LegId, hangup: Hangup) {
         let Some(io) = self.slots[slot_index(leg)].take() else {
             return;
         };
         if let Some(d) = &io.dialog {
-            let dialogs = self.inner.dialogs.clone();
-            let d = d.clone();
-            // Give the BYE or final response time to be retransmitted.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(32)).await;
-                dialogs.remove_dialog(&d.id());
-            });
+            self.inner.dialogs.remove_dialog(&d.id());
         }
         self.records.push(LegRecord {
             leg,

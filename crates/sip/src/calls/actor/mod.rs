@@ -41,6 +41,8 @@ use uuid::Uuid;
 
 /// Longest wait for the answer to a re-INVITE or INFO we send.
 const IN_DIALOG_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a rejected inbound dialog stays for its ACK.
+const REJECTED_DIALOG_LINGER: Duration = Duration::from_secs(5);
 /// Longest wait for the final response after our CANCEL.
 const CANCEL_GRACE: Duration = Duration::from_secs(34);
 
