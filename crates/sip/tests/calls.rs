@@ -892,3 +892,36 @@ async fn the_caller_giving_up_cancels_the_ringing_agent() {
     assert!(r.legs.iter().all(|l| l.answered_at.is_none()));
     wait_no_calls(&t, t.acme).await;
 }
+
+#[tokio::test]
+async fn options_checks_mark_a_silent_trunk_down() {
+    if skip_without_sipp() {
+        return;
+    }
+    let mut cfg = config();
+    cfg.calls.trunk_check_secs = 1;
+    let t = start(cfg).await;
+    let mut notices = t.server.calls().subscribe();
+    let alive = SippServer::start("uas_options.xml", free_port(), &[], 100).await;
+    // Nothing listens on the dead trunk's port.
+    let dead = trunk(t.acme, "dead", 1, free_port(), "192.0.2.1");
+    let live = trunk(t.acme, "alive", 2, alive.port, "192.0.2.2");
+    let (dead_id, live_id) = (dead.id, live.id);
+    t.server.calls().set_trunks(vec![dead, live]);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let down = loop {
+        let n = tokio::time::timeout_at(deadline, notices.recv())
+            .await
+            .expect("no trunk health event")
+            .unwrap();
+        if let omnivox_sip::CallNotice::TrunkHealth { trunk_id, up, .. } = n {
+            break (trunk_id, up);
+        }
+    };
+    assert_eq!(down, (dead_id, false));
+    let status = t.server.calls().trunk_status(t.acme);
+    let up_of = |id| status.iter().find(|s| s.id == id).map(|s| s.up);
+    assert_eq!((up_of(dead_id), up_of(live_id)), (Some(false), Some(true)));
+    drop(alive);
+}
