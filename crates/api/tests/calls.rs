@@ -10,20 +10,6 @@ use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::Duration;
 
-fn sipp_installed() -> bool {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
-        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
-    );
-    found
-}
-
 /// sipp answering `calls` calls on 127.0.0.1 with `uas_loop.xml` (answers,
 /// then takes re-INVITEs and INFO until BYE).
 fn sipp_uas(port: u16, calls: u32, work: &std::path::Path) -> tokio::process::Child {
@@ -42,14 +28,6 @@ fn sipp_uas(port: u16, calls: u32, work: &std::path::Path) -> tokio::process::Ch
         .kill_on_drop(true)
         .spawn()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn call_state(app: &TestApp, t: &str, token: &str, id: &str) -> Option<String> {
@@ -80,14 +58,13 @@ fn number(n: &str) -> Value {
 
 #[tokio::test]
 async fn originate_control_hang_up_and_read_the_cdr() {
-    if !sipp_installed() {
-        eprintln!("SKIPPED: sipp is not installed");
+    if !omnivox_testkit::sipp_available() {
         return;
     }
     let app = spawn_app().await;
     let (t, owner, t2, owner2) = app.two_tenants().await;
     let (t2, owner2) = (t2.as_str(), owner2.as_str());
-    let port = free_port();
+    let port = omnivox_testkit::free_udp_port();
     let work = tempfile::tempdir().unwrap();
     // Two calls reach the carrier: the customer, then the second party.
     let mut carrier = sipp_uas(port, 2, work.path());

@@ -9,20 +9,6 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-fn sipp_installed() -> bool {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
-        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
-    );
-    found
-}
-
 /// One REGISTER call of the sip crate's scenario; returns sipp's exit code.
 async fn register(target: SocketAddr, domain: &str, user: &str, password: &str) -> i32 {
     let scenario = concat!(
@@ -64,8 +50,7 @@ async fn register(target: SocketAddr, domain: &str, user: &str, password: &str) 
 
 #[tokio::test]
 async fn a_member_phone_registers_with_credentials_set_through_the_api() {
-    if !sipp_installed() {
-        eprintln!("SKIPPED: sipp is not installed");
+    if !omnivox_testkit::sipp_available() {
         return;
     }
     let app = spawn_app().await;

@@ -13,28 +13,6 @@ use tokio::process::{Child, Command};
 const OWNER: &str = "owner@example.com";
 const PASSWORD: &str = "correct horse battery staple 42";
 
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sipp_installed() -> bool {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
-        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
-    );
-    found
-}
-
 fn write_config(dir: &Path, http: u16, sip: u16) -> std::path::PathBuf {
     let path = dir.join("omnivox.toml");
     let db = dir.join("omnivox.db");
@@ -130,12 +108,11 @@ async fn get(client: &reqwest::Client, url: String, token: &str) -> (StatusCode,
 
 #[tokio::test]
 async fn a_killed_server_closes_its_live_calls_on_restart() {
-    if !sipp_installed() {
-        eprintln!("SKIPPED: sipp is not installed");
+    if !omnivox_testkit::sipp_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (http, sip, carrier) = (free_port(), free_port(), free_port());
+    let (http, sip, carrier) = (omnivox_testkit::free_udp_port(), omnivox_testkit::free_udp_port(), omnivox_testkit::free_udp_port());
     let config = write_config(dir.path(), http, sip);
     let base = format!("http://127.0.0.1:{http}");
     let client = reqwest::Client::new();

@@ -228,6 +228,91 @@ fn uri_acceptable(digest_uri: &str, request_uri: &Uri, local: &[SocketAddr]) -> 
     same || ours
 }
 
+/// Who asks for credentials: the registrar (401, `WWW-Authenticate`,
+/// `Authorization`) or the call layer acting as a proxy would (407,
+/// `Proxy-Authenticate`, `Proxy-Authorization`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Challenger {
+    Registrar,
+    Proxy,
+}
+
+/// Authenticates `req` from `source` in `realm` (the digest user name must
+/// be `user` when given) and turns every other outcome into the response
+/// to send: a challenge, 403, 400, or 503 with Retry-After.
+pub(crate) async fn check(
+    shared: &crate::router::Shared,
+    req: &rsipstack::sip::Request,
+    challenger: Challenger,
+    realm: &str,
+    user: Option<&str>,
+    source: SocketAddr,
+) -> Result<Box<SipAccount>, crate::router::ReplySpec> {
+    use crate::router::ReplySpec;
+    use rsipstack::sip::{Header, ProxyAuthenticate, RetryAfter, StatusCode, WwwAuthenticate};
+    let now = Instant::now();
+    let unix = crate::nonce::unix_now();
+    let authorizations = req
+        .headers
+        .iter()
+        .filter_map(|h| match (challenger, h) {
+            (Challenger::Registrar, Header::Authorization(a)) => Some(a.value()),
+            (Challenger::Proxy, Header::ProxyAuthorization(a)) => Some(a.value()),
+            _ => None,
+        })
+        .collect();
+    let method = req.method.to_string();
+    let auth_req = AuthRequest {
+        method: &method,
+        request_uri: &req.uri,
+        realm,
+        user,
+        authorizations,
+        source: source.ip(),
+        local: &shared.local_addrs,
+    };
+    match shared
+        .auth
+        .authenticate(&auth_req, &shared.guard, now, unix)
+        .await
+    {
+        AuthOutcome::Authenticated(account) => Ok(account),
+        AuthOutcome::Challenge { stale } => {
+            match shared.auth.challenges(realm, source.ip(), stale, unix) {
+                Ok(challenges) => {
+                    Counters::inc(&shared.guard.counters.auth_challenges);
+                    let code = match challenger {
+                        Challenger::Registrar => StatusCode::Unauthorized,
+                        Challenger::Proxy => StatusCode::ProxyAuthenticationRequired,
+                    };
+                    let mut spec = ReplySpec::new(code);
+                    for c in challenges {
+                        spec = spec.with(match challenger {
+                            Challenger::Registrar => {
+                                Header::WwwAuthenticate(WwwAuthenticate::new(c))
+                            }
+                            Challenger::Proxy => {
+                                Header::ProxyAuthenticate(ProxyAuthenticate::new(c))
+                            }
+                        });
+                    }
+                    Err(spec)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot issue a SIP nonce");
+                    Err(ReplySpec::new(StatusCode::ServerInternalError))
+                }
+            }
+        }
+        AuthOutcome::Forbidden => Err(ReplySpec::new(StatusCode::Forbidden)),
+        AuthOutcome::BadRequest(why) => Err(ReplySpec::bad_request(why)),
+        AuthOutcome::Unavailable => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+            .with(Header::RetryAfter(RetryAfter::new("5")))),
+        AuthOutcome::Throttled(secs) => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+            .with(Header::RetryAfter(RetryAfter::new(secs.to_string())))),
+    }
+}
+
 #[cfg(test)]
 #[path = "auth_tests.rs"]
 mod tests;

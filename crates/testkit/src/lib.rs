@@ -322,3 +322,32 @@ pub async fn read(r: reqwest::Response) -> Resp {
         body,
     }
 }
+
+/// Whether sipp (Debian `sip-tester`) can run. With
+/// `OMNIVOX_REQUIRE_SIP_PEERS` set (the test script sets it after installing
+/// sipp) a missing sipp is a failure; otherwise the caller skips.
+pub fn sipp_available() -> bool {
+    let found = std::process::Command::new("sipp")
+        .arg("-v")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
+        "sipp is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
+    );
+    if !found {
+        eprintln!("SKIPPED: sipp is not installed (Debian package sip-tester)");
+    }
+    found
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago (for a peer that must
+/// listen on a known port).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}

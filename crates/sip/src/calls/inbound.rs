@@ -14,18 +14,17 @@
 use super::actor::{InboundCall, start_inbound};
 use super::model::{DidTarget, Endpoint};
 use super::util::normalize_number;
-use crate::auth::{AuthOutcome, AuthRequest};
-use crate::directory::{AccountOwner, SipAccount};
+use crate::auth::{self, Challenger};
+use crate::directory::AccountOwner;
 use crate::registrar::register::realm_of;
 use crate::router::{ReplySpec, Shared, respond, warning};
 use crate::stats::Counters;
 use omnivox_domain::{TenantId, UserId};
 use rsipstack::sip::headers::untyped::ToTypedHeader;
-use rsipstack::sip::{Header, HeadersExt, ProxyAuthenticate, RetryAfter, StatusCode};
+use rsipstack::sip::{Header, HeadersExt, RetryAfter, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Where an accepted INVITE goes, or the response refusing it.
@@ -119,7 +118,16 @@ async fn route(shared: &Shared, tx: &Transaction, source: SocketAddr) -> Routed 
     }
     .or_else(|| realm_of(&from.uri.host_with_port.host))
     .ok_or_else(|| ReplySpec::bad_request("invalid domain in From"))?;
-    let account = authenticate(shared, tx, source, &realm).await?;
+    // The digest user name is the identity (a phone's or a trunk's).
+    let account = auth::check(
+        shared,
+        &tx.original,
+        Challenger::Proxy,
+        &realm,
+        None,
+        source,
+    )
+    .await?;
     match account.owner {
         AccountOwner::Agent(agent) => {
             from_phone(
@@ -231,63 +239,4 @@ async fn from_phone(
         caller_agent: Some(caller_agent),
         max_forwards,
     })
-}
-
-/// Digest authentication of an INVITE from a phone or a carrier (407
-/// challenges). The identity is the digest user name.
-async fn authenticate(
-    shared: &Shared,
-    tx: &Transaction,
-    source: SocketAddr,
-    realm: &str,
-) -> Result<Box<SipAccount>, ReplySpec> {
-    let req = &tx.original;
-    let now = Instant::now();
-    let unix = crate::nonce::unix_now();
-    let authorizations = req
-        .headers
-        .iter()
-        .filter_map(|h| match h {
-            Header::ProxyAuthorization(a) => Some(a.value()),
-            _ => None,
-        })
-        .collect();
-    let auth_req = AuthRequest {
-        method: "INVITE",
-        request_uri: &req.uri,
-        realm,
-        user: None,
-        authorizations,
-        source: source.ip(),
-        local: &shared.local_addrs,
-    };
-    match shared
-        .auth
-        .authenticate(&auth_req, &shared.guard, now, unix)
-        .await
-    {
-        AuthOutcome::Authenticated(account) => Ok(account),
-        AuthOutcome::Challenge { stale } => {
-            match shared.auth.challenges(realm, source.ip(), stale, unix) {
-                Ok(challenges) => {
-                    Counters::inc(&shared.guard.counters.auth_challenges);
-                    let mut spec = ReplySpec::new(StatusCode::ProxyAuthenticationRequired);
-                    for c in challenges {
-                        spec = spec.with(Header::ProxyAuthenticate(ProxyAuthenticate::new(c)));
-                    }
-                    Err(spec)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot issue a SIP nonce");
-                    Err(ReplySpec::new(StatusCode::ServerInternalError))
-                }
-            }
-        }
-        AuthOutcome::Forbidden => Err(ReplySpec::new(StatusCode::Forbidden)),
-        AuthOutcome::BadRequest(why) => Err(ReplySpec::bad_request(why)),
-        AuthOutcome::Unavailable => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
-            .with(Header::RetryAfter(RetryAfter::new("5")))),
-        AuthOutcome::Throttled(secs) => Err(ReplySpec::new(StatusCode::ServiceUnavailable)
-            .with(Header::RetryAfter(RetryAfter::new(secs.to_string())))),
-    }
 }

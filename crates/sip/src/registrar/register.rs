@@ -2,14 +2,14 @@
 //! back to a response (RFC 3261 §10.3).
 
 use super::{ContactEntry, ContactSpec, RegisterError, RegisterRequest, SipTransport};
-use crate::auth::{AuthOutcome, AuthRequest};
+use crate::auth::{self, Challenger};
 use crate::directory::AccountOwner;
 use crate::router::{ReplySpec, Shared, warning};
 use crate::stats::Counters;
 use rsipstack::sip::headers::untyped::ToTypedHeader;
 use rsipstack::sip::{
     Contact, Date, Header, HeadersExt, Host, MinExpires, Param, Request, RetryAfter, Scheme,
-    StatusCode, Unsupported, WwwAuthenticate, typed,
+    StatusCode, Unsupported, typed,
 };
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
@@ -41,58 +41,20 @@ pub(crate) async fn handle(
     }
 
     let now = Instant::now();
-    let unix = crate::nonce::unix_now();
-    let authorizations = req
-        .headers
-        .iter()
-        .filter_map(|h| match h {
-            Header::Authorization(a) => Some(a.value()),
-            _ => None,
-        })
-        .collect();
-    let auth_req = AuthRequest {
-        method: "REGISTER",
-        request_uri: &req.uri,
-        realm: &realm,
-        user: Some(user),
-        authorizations,
-        source: source.ip(),
-        local: &shared.local_addrs,
-    };
-    let account = match shared
-        .auth
-        .authenticate(&auth_req, &shared.guard, now, unix)
-        .await
+    let account = match auth::check(
+        shared,
+        req,
+        Challenger::Registrar,
+        &realm,
+        Some(user),
+        source,
+    )
+    .await
     {
-        AuthOutcome::Authenticated(a) if matches!(a.owner, AccountOwner::Agent(_)) => a,
+        Ok(a) if matches!(a.owner, AccountOwner::Agent(_)) => a,
         // A trunk's inbound credentials are for calls only.
-        AuthOutcome::Authenticated(_) => return ReplySpec::new(StatusCode::Forbidden),
-        AuthOutcome::Challenge { stale } => {
-            return match shared.auth.challenges(&realm, source.ip(), stale, unix) {
-                Ok(challenges) => {
-                    Counters::inc(&shared.guard.counters.auth_challenges);
-                    let mut spec = ReplySpec::new(StatusCode::Unauthorized);
-                    for c in challenges {
-                        spec = spec.with(Header::WwwAuthenticate(WwwAuthenticate::new(c)));
-                    }
-                    spec
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot issue a SIP nonce");
-                    ReplySpec::new(StatusCode::ServerInternalError)
-                }
-            };
-        }
-        AuthOutcome::Forbidden => return ReplySpec::new(StatusCode::Forbidden),
-        AuthOutcome::BadRequest(why) => return ReplySpec::bad_request(why),
-        AuthOutcome::Unavailable => {
-            return ReplySpec::new(StatusCode::ServiceUnavailable)
-                .with(Header::RetryAfter(RetryAfter::new("5")));
-        }
-        AuthOutcome::Throttled(secs) => {
-            return ReplySpec::new(StatusCode::ServiceUnavailable)
-                .with(Header::RetryAfter(RetryAfter::new(secs.to_string())));
-        }
+        Ok(_) => return ReplySpec::new(StatusCode::Forbidden),
+        Err(refusal) => return refusal,
     };
 
     let register = match parse_register(req, source, transport) {

@@ -357,7 +357,7 @@ impl Actor {
 
     async fn perform(&mut self, action: CallAction) {
         match action {
-            CallAction::Provisional { leg, code, has_sdp } => {
+            CallAction::Provisional { leg, has_sdp, .. } => {
                 let body = if has_sdp {
                     self.peer_body_for(leg)
                 } else {
@@ -365,8 +365,8 @@ impl Actor {
                 };
                 if let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) {
                     let headers = body.as_ref().map(|_| vec![content_type_sdp()]);
-                    // 180 without a body, 183 with the peer's early media.
-                    let _ = code;
+                    // 180 without a body, 183 with the peer's early media
+                    // (rsipstack picks the code from the body).
                     if let Err(e) = d.ringing(headers, body) {
                         tracing::debug!(call = %self.id, error = %e, "provisional not sent");
                     }
