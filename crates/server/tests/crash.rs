@@ -112,7 +112,11 @@ async fn a_killed_server_closes_its_live_calls_on_restart() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (http, sip, carrier) = (omnivox_testkit::free_udp_port(), omnivox_testkit::free_udp_port(), omnivox_testkit::free_udp_port());
+    let (http, sip, carrier) = (
+        omnivox_testkit::free_udp_port(),
+        omnivox_testkit::free_udp_port(),
+        omnivox_testkit::free_udp_port(),
+    );
     let config = write_config(dir.path(), http, sip);
     let base = format!("http://127.0.0.1:{http}");
     let client = reqwest::Client::new();
