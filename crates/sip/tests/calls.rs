@@ -40,6 +40,15 @@ fn trunk(tenant: TenantId, name: &str, priority: i32, carrier_port: u16, source:
     }
 }
 
+/// Routes [`DID`] to `agent` of `tenant`.
+fn did_to(t: &TestServer, tenant: TenantId, agent: omnivox_domain::UserId) {
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: tenant,
+        number: DID.into(),
+        target: DidTarget::Agent { agent_id: agent },
+    });
+}
+
 /// Registers `user` of `domain` with its contact on 127.0.0.1:`port`.
 async fn register_phone(t: &TestServer, user: &str, domain: &str, pw: &str, port: u16) {
     let keys = [("domain", domain), ("user", user), ("expires", "600")];
@@ -84,13 +93,7 @@ async fn inbound_did_rings_the_registered_agent_and_bye_ends_both_legs() {
         9,
         &format!("127.0.0.1:{carrier_port}"),
     )]);
-    t.calls_dir.add_did(DidRoute {
-        tenant_id: t.acme,
-        number: DID.into(),
-        target: DidTarget::Agent {
-            agent_id: t.acme_alice,
-        },
-    });
+    did_to(&t, t.acme, t.acme_alice);
     let mut notices = t.server.calls().subscribe();
     let phone = SippServer::start("uas_answer.xml", phone_port, &[], 1).await;
     let p = carrier_port.to_string();
@@ -148,13 +151,7 @@ async fn unknown_dids_and_other_tenants_dids_get_404() {
         9,
         &format!("127.0.0.1:{carrier_port}"),
     )]);
-    t.calls_dir.add_did(DidRoute {
-        tenant_id: t.globex,
-        number: DID.into(),
-        target: DidTarget::Agent {
-            agent_id: t.globex_alice,
-        },
-    });
+    did_to(&t, t.globex, t.globex_alice);
     let (_tmp, scenario) = scenario_with("uac_refused.xml", &[("RESPONSE_CODE", "404")]);
     let p = carrier_port.to_string();
     for service in ["15550100001", "15550109999"] {
@@ -759,13 +756,7 @@ async fn a_carrier_from_an_unknown_address_authenticates_with_the_trunks_credent
         "trunk-secret-1",
     ));
     t.server.calls().set_trunks(vec![carrier]);
-    t.calls_dir.add_did(DidRoute {
-        tenant_id: t.acme,
-        number: DID.into(),
-        target: DidTarget::Agent {
-            agent_id: t.acme_alice,
-        },
-    });
+    did_to(&t, t.acme, t.acme_alice);
     let phone = SippServer::start("uas_answer.xml", phone_port, &[], 1).await;
     let run = sipp(
         "uac_call_auth.xml",
@@ -866,13 +857,7 @@ async fn the_caller_giving_up_cancels_the_ringing_agent() {
         9,
         &format!("127.0.0.1:{carrier_port}"),
     )]);
-    t.calls_dir.add_did(DidRoute {
-        tenant_id: t.acme,
-        number: DID.into(),
-        target: DidTarget::Agent {
-            agent_id: t.acme_alice,
-        },
-    });
+    did_to(&t, t.acme, t.acme_alice);
     // The phone rings with early media and expects Omnivox's CANCEL.
     let phone = SippServer::start("uas_ring_cancel.xml", phone_port, &[], 1).await;
     let p = carrier_port.to_string();
