@@ -910,3 +910,54 @@ async fn options_checks_mark_a_silent_trunk_down() {
     assert_eq!((up_of(dead_id), up_of(live_id)), (Some(false), Some(true)));
     drop(alive);
 }
+
+#[tokio::test]
+async fn agent_first_click_to_call_rings_the_agent_then_the_customer() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let alice_port = free_port();
+    register_phone(&t, "alice", ACME, ACME_PW, alice_port).await;
+    let customer = SippServer::start("uas_loop.xml", free_port(), &[], 1).await;
+    t.server.calls().set_trunks(vec![trunk(
+        t.acme,
+        "carrier",
+        1,
+        customer.port,
+        "192.0.2.1",
+    )]);
+    let alice = SippServer::start("uas_loop.xml", alice_port, &[], 1).await;
+    let call = t
+        .server
+        .calls()
+        .originate(Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Agent {
+                agent_id: t.acme_alice,
+            },
+            second: Endpoint::Number {
+                number: CUSTOMER.into(),
+            },
+            caller_id: Some(DID.into()),
+            ring_timeout_secs: Some(10),
+        })
+        .await
+        .unwrap();
+    wait_state(&t, call.id, CallState::Bridged).await;
+    let snap = t.server.calls().get(t.acme, call.id).unwrap();
+    assert_eq!(snap.legs[0].agent_id, Some(t.acme_alice));
+    assert_eq!(snap.legs[1].party, CUSTOMER);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.server
+        .calls()
+        .command(t.acme, call.id, CallCommand::Hangup)
+        .await
+        .unwrap();
+    let alice = alice.finish().await;
+    assert_sipp_ok(&alice, "alice");
+    assert_sipp_ok(&customer.finish().await, "customer");
+    // The agent got a placeholder offer first, then the customer's media.
+    assert_eq!(logged(&alice, "REINVITE "), ["REINVITE sendrecv"]);
+    wait_no_calls(&t, t.acme).await;
+}
