@@ -79,9 +79,7 @@ impl Application {
             let (recorder, writer) = calls::StoreRecorder::new(store.clone(), cdr_done.clone());
             cdr_writer = Some(tokio::spawn(writer));
             let hooks = omnivox_sip::CallHooks {
-                directory: Arc::new(calls::StoreCallDirectory {
-                    store: store.clone(),
-                }),
+                directory: Arc::new(calls::StoreCallDirectory::new(store.clone())),
                 recorder: Arc::new(recorder),
             };
             let server = omnivox_sip::SipServer::bind_with(

@@ -26,9 +26,59 @@ fn dir_err(e: impl std::fmt::Display) -> DirectoryError {
     DirectoryError(e.to_string())
 }
 
-/// DIDs, dial policies and SIP user names from the store.
+/// DIDs, dial policies and SIP user names from the store. DID routes and
+/// dial policies are cached for [`LOOKUP_TTL`] (every call needs them; a
+/// change applies within that time).
 pub struct StoreCallDirectory {
-    pub store: Store,
+    store: Store,
+    dids: TtlMap<String, Option<DidRoute>>,
+    policies: TtlMap<TenantId, omnivox_domain::dial_policy::DialPolicy>,
+}
+
+impl StoreCallDirectory {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            dids: TtlMap::default(),
+            policies: TtlMap::default(),
+        }
+    }
+}
+
+/// How long a DID route or dial policy read from the store is reused.
+pub const LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A small map whose entries expire after [`LOOKUP_TTL`].
+struct TtlMap<K, V> {
+    entries: std::sync::Mutex<std::collections::HashMap<K, (std::time::Instant, V)>>,
+}
+
+impl<K, V> Default for TtlMap<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> TtlMap<K, V> {
+    /// Most entries kept; the map is emptied when it would grow past this.
+    const MAX: usize = 100_000;
+
+    fn get(&self, key: &K) -> Option<V> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < LOOKUP_TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, (std::time::Instant::now(), value));
+    }
 }
 
 impl CallDirectory for StoreCallDirectory {
@@ -37,21 +87,27 @@ impl CallDirectory for StoreCallDirectory {
         number: &'a str,
     ) -> BoxFuture<'a, Result<Option<DidRoute>, DirectoryError>> {
         Box::pin(async move {
+            if let Some(hit) = self.dids.get(&number.to_owned()) {
+                return Ok(hit);
+            }
             let Some(row) = dids::route_for_number(self.store.reader(), number)
                 .await
                 .map_err(dir_err)?
             else {
+                self.dids.put(number.to_owned(), None);
                 return Ok(None);
             };
             let target = match row.target().map_err(dir_err)? {
                 dids::DidTarget::Agent(agent_id) => DidTarget::Agent { agent_id },
                 dids::DidTarget::Number(number) => DidTarget::Number { number },
             };
-            Ok(Some(DidRoute {
+            let route = DidRoute {
                 tenant_id: TenantId(row.tenant_id),
                 number: row.number,
                 target,
-            }))
+            };
+            self.dids.put(number.to_owned(), Some(route.clone()));
+            Ok(Some(route))
         })
     }
 
@@ -61,10 +117,17 @@ impl CallDirectory for StoreCallDirectory {
         number: &'a str,
     ) -> BoxFuture<'a, Result<Result<(), DialRefusal>, DirectoryError>> {
         Box::pin(async move {
-            let policy = Scoped::new(self.store.reader(), tenant)
-                .dial_policy()
-                .await
-                .map_err(dir_err)?;
+            let policy = match self.policies.get(&tenant) {
+                Some(p) => p,
+                None => {
+                    let p = Scoped::new(self.store.reader(), tenant)
+                        .dial_policy()
+                        .await
+                        .map_err(dir_err)?;
+                    self.policies.put(tenant, p.clone());
+                    p
+                }
+            };
             Ok(policy.check(number).map_err(|b| DialRefusal {
                 code: b.code().to_string(),
                 message: b.message(),
@@ -244,6 +307,10 @@ impl CallRecorder for StoreRecorder {
 
 /// Most records per transaction.
 const CDR_BATCH: usize = 512;
+/// How long the writer waits after the first record of a batch for more:
+/// the most a crash can lose of calls that just started (they are then
+/// simply not listed; nothing is left `live`).
+const CDR_GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 
 async fn write_cdrs(
     store: Store,
@@ -257,6 +324,16 @@ async fn write_cdrs(
                 if n == 0 {
                     return;
                 }
+                // Let a busy node gather more records into this commit.
+                tokio::select! {
+                    _ = tokio::time::sleep(CDR_GATHER) => {}
+                    _ = done.cancelled() => {}
+                }
+                while batch.len() < CDR_BATCH
+                    && let Ok(w) = rx.try_recv()
+                {
+                    batch.push(w);
+                }
                 false
             }
             _ = done.cancelled() => {
@@ -266,14 +343,7 @@ async fn write_cdrs(
                 true
             }
         };
-        let mut starts = Vec::new();
-        let mut ends = Vec::new();
-        for w in batch.drain(..) {
-            match w {
-                CdrWrite::Start(s) => starts.push(s),
-                CdrWrite::End(e) => ends.push(*e),
-            }
-        }
+        let (starts, ends) = split_batch(batch.drain(..));
         // Retry a failed batch a few times (database restarting); the
         // records stay in memory meanwhile.
         for attempt in 1..=5u32 {
@@ -293,6 +363,26 @@ async fn write_cdrs(
             return;
         }
     }
+}
+
+/// Starts and ends of a batch; a call that started and ended within the
+/// batch is written once, closed (closing writes the whole row).
+fn split_batch(
+    batch: impl Iterator<Item = CdrWrite>,
+) -> (Vec<cdrs::CallStart>, Vec<cdrs::CallEnd>) {
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    for w in batch {
+        match w {
+            CdrWrite::Start(s) => starts.push(s),
+            CdrWrite::End(e) => ends.push(*e),
+        }
+    }
+    if !ends.is_empty() {
+        let ended: std::collections::HashSet<CallId> = ends.iter().map(|e| e.id).collect();
+        starts.retain(|s| !ended.contains(&s.id));
+    }
+    (starts, ends)
 }
 
 async fn write_batch(

@@ -346,12 +346,15 @@ impl Actor {
         for action in &t.actions {
             self.perform(*action).await;
         }
-        self.publish(CallUpdate {
-            from: t.from,
-            to: t.to,
-            legs: t.legs,
-            call: self.refresh_snapshot(),
-        });
+        let snapshot = self.refresh_snapshot();
+        if t.from != t.to || !t.legs.is_empty() {
+            self.publish(CallUpdate {
+                from: t.from,
+                to: t.to,
+                legs: t.legs,
+                call: snapshot,
+            });
+        }
         Ok(())
     }
 
