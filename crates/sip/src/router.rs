@@ -108,6 +108,13 @@ pub(crate) async fn run(
             tasks.spawn(refuse(s, tx, Refusal::Draining));
             continue;
         }
+        // In-dialog requests (a BYE above all) are never shed: refusing
+        // them under load would keep calls up and make the load worse.
+        if has_to_tag(&tx) {
+            let t = tasks.clone();
+            drain.spawn(async move { handle(s, tx, t).await });
+            continue;
+        }
         match pending.clone().try_acquire_owned() {
             Ok(permit) => {
                 let t = tasks.clone();

@@ -76,7 +76,8 @@ async fn ping(inner: &CallsInner, entry: &TrunkEntry) -> Option<u16> {
         uri: uri.clone(),
         params: vec![],
     };
-    let req = endpoint.make_request(Method::Options, uri, via, from, to, 1, None);
+    let call_id = rsipstack::sip::headers::CallId::from(rsipstack::transaction::make_uuid_v4());
+    let req = endpoint.make_request(Method::Options, uri, via, from, to, 1, Some(call_id));
     let key = TransactionKey::from_request(&req, TransactionRole::Client).ok()?;
     let mut tx = Transaction::new_client(key, req, endpoint, None);
     tx.destination = Some(SipAddr {

@@ -182,7 +182,11 @@ async fn from_trunk(
     let caller = normalize_number(from_user);
     let target = match route.target {
         DidTarget::Agent { agent_id } => Endpoint::Agent { agent_id },
-        DidTarget::Number { number } => Endpoint::Number { number },
+        DidTarget::Number { number } => {
+            // A forwarded DID dials out too: the tenant's dial policy applies.
+            check_policy(shared, route.tenant_id, &number).await?;
+            Endpoint::Number { number }
+        }
     };
     Ok(InboundCall {
         tenant: route.tenant_id,
@@ -209,19 +213,8 @@ async fn from_phone(
     let target = if let Some(agent_id) = calls.registrar.agent_of(tenant, dialled) {
         Endpoint::Agent { agent_id }
     } else if let Some(number) = normalize_number(dialled) {
-        match calls.directory.check_dial(tenant, &number).await {
-            Ok(Ok(())) => Endpoint::Number { number },
-            Ok(Err(refusal)) => {
-                Counters::inc(&shared.guard.counters.dial_policy_refusals);
-                tracing::info!(code = %refusal.code, "call refused by the dial policy");
-                return Err(ReplySpec::new(StatusCode::Forbidden).with(warning(&refusal.message)));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "dial policy lookup failed");
-                return Err(ReplySpec::new(StatusCode::ServiceUnavailable)
-                    .with(Header::RetryAfter(RetryAfter::new("5"))));
-            }
-        }
+        check_policy(shared, tenant, &number).await?;
+        Endpoint::Number { number }
     } else {
         return Err(ReplySpec::new(StatusCode::NotFound).with(warning("unknown destination")));
     };
@@ -239,4 +232,28 @@ async fn from_phone(
         caller_agent: Some(caller_agent),
         max_forwards,
     })
+}
+
+/// The tenant's dial policy for `number`: 403 with the reason, or 503 when
+/// it cannot be read.
+async fn check_policy(shared: &Shared, tenant: TenantId, number: &str) -> Result<(), ReplySpec> {
+    match shared
+        .calls
+        .inner
+        .directory
+        .check_dial(tenant, number)
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refusal)) => {
+            Counters::inc(&shared.guard.counters.dial_policy_refusals);
+            tracing::info!(code = %refusal.code, "call refused by the dial policy");
+            Err(ReplySpec::new(StatusCode::Forbidden).with(warning(&refusal.message)))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dial policy lookup failed");
+            Err(ReplySpec::new(StatusCode::ServiceUnavailable)
+                .with(Header::RetryAfter(RetryAfter::new("5"))))
+        }
+    }
 }

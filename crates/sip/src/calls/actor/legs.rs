@@ -147,6 +147,7 @@ impl Actor {
             content_type: Some("application/sdp".into()),
             offer: Some(offer),
             contact: self.contact_uri("omnivox"),
+            call_id: Some(new_call_id()),
             headers: Some(vec![self.max_forwards_header()]),
             ..Default::default()
         })
@@ -222,6 +223,7 @@ impl Actor {
                 content_type: Some("application/sdp".into()),
                 offer: Some(offer),
                 contact: self.contact_uri("omnivox"),
+                call_id: Some(new_call_id()),
                 credential,
                 headers: Some(headers),
                 ..Default::default()
@@ -309,4 +311,10 @@ impl Actor {
             hangup,
         });
     }
+}
+
+/// A Call-ID for a leg Omnivox starts: random and without a host part, so
+/// it names neither the node nor the SIP library (topology hiding).
+pub(super) fn new_call_id() -> String {
+    rsipstack::transaction::make_uuid_v4()
 }
