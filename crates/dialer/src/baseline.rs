@@ -34,7 +34,9 @@ impl PacingPolicy for Preview {
         let eligible = obs
             .agents
             .iter()
-            .filter(|a| a.state == AgentState::Ready && !a.leaving && a.in_state_s >= self.preview_s)
+            .filter(|a| {
+                a.state == AgentState::Ready && !a.leaving && a.in_state_s >= self.preview_s
+            })
             .count();
         eligible.saturating_sub(obs.calls.len() + obs.waiting.len()) as u32
     }

@@ -263,7 +263,10 @@ impl Estimator {
                 }
                 // Nothing has ended yet: start from the elapsed times.
                 let m = elapsed.iter().map(|e| e.max(1.0).ln()).sum::<f64>() / elapsed.len() as f64;
-                LogNormal { mu: m + 1.0, sigma: 1.0 }
+                LogNormal {
+                    mu: m + 1.0,
+                    sigma: 1.0,
+                }
             }
         };
         if elapsed.is_empty() {
@@ -320,7 +323,15 @@ pub fn done_within(d: &LogNormal, e: f64, r: f64) -> f64 {
     if r <= 0.0 {
         return 0.0;
     }
-    let f0 = d.cdf(e);
+    done_within_from(d, d.cdf(e), e, r)
+}
+
+/// [`done_within`] with `f0 = d.cdf(e)` already known (the same duration
+/// asked about at several horizons).
+pub fn done_within_from(d: &LogNormal, f0: f64, e: f64, r: f64) -> f64 {
+    if r <= 0.0 {
+        return 0.0;
+    }
     let surv = 1.0 - f0;
     if surv < 1e-9 {
         // Overdue beyond anything the fit expects: assume it ends soon.
@@ -390,7 +401,10 @@ mod tests {
             let started = (i % 20) as f64 * 30.0;
             let elapsed = 600.0 - started;
             if t <= elapsed {
-                e.observe(&Outcome::TalkEnded { at_s: 0.0, talk_s: t });
+                e.observe(&Outcome::TalkEnded {
+                    at_s: 0.0,
+                    talk_s: t,
+                });
             } else {
                 ongoing.push(elapsed);
             }
@@ -398,16 +412,16 @@ mod tests {
         let naive = e.talk().unwrap().mean();
         let fixed = e.talk_censored(&ongoing).unwrap().mean();
         assert!(naive < 100.0, "naive {naive}");
-        assert!((fixed - 120.0).abs() < (naive - 120.0).abs(), "fixed {fixed}");
+        assert!(
+            (fixed - 120.0).abs() < (naive - 120.0).abs(),
+            "fixed {fixed}"
+        );
     }
 
     #[test]
     fn remaining_time() {
         let d = LogNormal::from_mean_cv(15.0, 0.0);
-        let d = LogNormal {
-            sigma: 0.02,
-            ..d
-        };
+        let d = LogNormal { sigma: 0.02, ..d };
         assert!(done_within(&d, 10.0, 6.0) > 0.99);
         assert!(done_within(&d, 10.0, 4.0) < 0.01);
     }

@@ -21,6 +21,8 @@ pub mod predictive;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+#[cfg(test)]
+mod sim_tests;
 pub mod stats;
 pub mod vicidial;
 
@@ -35,10 +37,14 @@ pub use vicidial::{AdaptMode, VicidialAdaptive};
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum DialerError {
-    #[error("unknown pacing policy {0:?} (predictive, progressive, preview[:SECONDS], ratio:LEVEL, vicidial_adaptive:hard_limit|average|tapered)")]
+    #[error(
+        "unknown pacing policy {0:?} (predictive, progressive, preview[:SECONDS], ratio:LEVEL, vicidial_adaptive:hard_limit|average|tapered)"
+    )]
     UnknownPolicy(String),
     #[error("invalid scenario: {0}")]
     Scenario(String),
+    #[error("writing results: {0}")]
+    Output(String),
 }
 
 /// Build a policy by name: `predictive`, `progressive`, `preview` or

@@ -10,26 +10,37 @@
 //! - demand by `tau`: answered calls already waiting, each call in flight
 //!   answered within `tau` given its age, the other new calls of this tick;
 //! - supply by `tau + grace`: ready agents, and each busy agent free by then
-//!   given its state and time in state (talk then wrap, wrap, pause; the
-//!   learned pause rate lowers it; leaving agents never come back).
+//!   given its state and time in state (the rest of the talk then wrap,
+//!   the rest of the wrap, the rest of a pause; the learned pause rate
+//!   lowers it; leaving agents never come back).
 //!
 //! The call drops when demand reaches supply. Demand minus supply is a sum
-//! of independent Bernoulli terms: computed exactly (a tail-truncated
-//! Poisson-binomial) when small, by a normal approximation when large.
-//! Calls are added while that drop probability stays under a threshold
-//! `theta`, never fewer than progressive would place.
+//! of independent Bernoulli terms: computed exactly (a Poisson-binomial kept
+//! a few cells past the drop point) when small, by a normal approximation
+//! when large. Calls are added while
+//!
+//! - the new call's drop probability stays under a threshold `theta`, and
+//! - the chance that it drops together with as many other calls as the
+//!   rolling 15-minute window still takes under `window_cap` stays under
+//!   `window_risk` (the windows ending now and over the next minutes,
+//!   which keep the recent drops and lose their oldest answers);
+//!
+//! and never fewer than progressive would place. A team so small that one
+//! drop would take a window over the cap is paced progressively.
 //!
 //! `theta` is steered by three loops:
-//! - fast: the predicted drop share of recent answers tracks the aim;
+//! - fast: the predicted drop share of recent answers tracks the aim
+//!   (frozen while the window holds pacing back, so it does not wind up);
 //! - calibration: realized drops over predicted drops (`kappa`) corrects
 //!   what the model misses (calls placed at later ticks competing);
-//! - budget: the aim is the target times `aim_share`, raised a little when
-//!   the regulatory windows (rolling 30 days, 24 hours) have room and cut
-//!   as they run short, and cut hard when one more drop would push the
-//!   rolling 15-minute window over `window_cap`. With no budget left it
-//!   places only calls with no predicted risk: it becomes progressive.
+//! - budget: the aim is the target times `aim_share`, corrected by what the
+//!   regulatory windows (rolling 30 days, rolling 24 hours, from
+//!   [`AbandonLedger`]) have left: overspending is paid back within half an
+//!   hour, savings are spent over two hours up to `max_aim_share` of the
+//!   target. With no room left at `hard_share` of the target it places only
+//!   calls with no predicted risk: it turns progressive.
 
-use crate::estimator::{Estimator, done_within};
+use crate::estimator::{Estimator, done_within, done_within_from};
 use crate::ledger::AbandonLedger;
 use crate::observe::{AgentState, Observation, Outcome, PacingPolicy};
 use crate::stats::{LogNormal, normal_cdf};
@@ -40,30 +51,24 @@ use crate::stats::{LogNormal, normal_cdf};
 pub struct PredictiveConfig {
     /// The share of the abandonment target to aim at (room for chance).
     pub aim_share: f64,
-    /// The most any rolling `window_s` may abandon.
+    /// Savings from quieter hours raise the aim up to this share of the
+    /// target, never to the target itself.
+    pub max_aim_share: f64,
+    /// The most any rolling 15-minute window may abandon.
     pub window_cap: f64,
-    /// The largest chance a new call may add of filling the rolling
-    /// window's remaining drops (the call dropping along with as many others
-    /// as the window still takes).
+    /// The largest chance a new call may carry of pushing a rolling window
+    /// over `window_cap`: of dropping together with as many others as the
+    /// window still takes.
     pub window_risk: f64,
-    /// Raise the threshold by this share per ready agent that the calls
-    /// in flight are not expected to reach (their idle time is certain).
-    pub idle_boost: f64,
-    /// The largest chance a new call may drop together with another.
-    pub pair_risk: f64,
-    pub window_a: f64,
-    pub window_b: f64,
-    pub window_floor: f64,
+    /// The answer rate assumed for the coming minutes of a window, as a
+    /// share of the last hour's.
+    pub window_rate_share: f64,
     /// Over- or under-spending is paid back over this many seconds.
     pub budget_horizon_s: f64,
     /// Regulatory windows with at least this many answers and no room left
-    /// at the target stop all risky calls.
+    /// at `hard_share` of the target stop all risky calls.
     pub hard_min_answers: u64,
-    /// Value calls by the chance the agent they take would otherwise still
-    /// be idle this many seconds after the answer (0: no weighting).
-    pub idle_delta_s: f64,
-    /// How strongly that value moves the threshold (0: not at all).
-    pub idle_weight: f64,
+    pub hard_share: f64,
     /// Half-life of the learned statistics (seconds).
     pub half_life_s: f64,
     /// Quadrature nodes over the new call's ring time.
@@ -89,28 +94,24 @@ impl Default for PredictiveConfig {
     fn default() -> Self {
         PredictiveConfig {
             aim_share: 0.85,
+            max_aim_share: 0.9,
             window_cap: 0.05,
-            window_risk: 0.003,
-            idle_boost: 0.0,
-            pair_risk: 1.0,
-            window_a: 0.5,
-            window_b: 3.5,
-            window_floor: 0.15,
+            window_risk: 1e-5,
+            window_rate_share: 0.8,
             budget_horizon_s: 7200.0,
             hard_min_answers: 200,
-            idle_delta_s: 9.0,
-            idle_weight: 0.0,
+            hard_share: 0.95,
             half_life_s: 900.0,
             quad_points: 6,
             amd_false_positive: 0.0,
             max_dials_per_agent: 2.0,
-            exact_limit: 6000,
+            exact_limit: 2500,
             min_dials: 40,
-            min_answers: 12,
-            min_talks: 8,
+            min_answers: 30,
+            min_talks: 20,
             fast_half_life_s: 120.0,
             fast_gain: 0.01,
-            calib_half_life_s: 7200.0,
+            calib_half_life_s: 1800.0,
         }
     }
 }
@@ -193,7 +194,11 @@ impl Node {
             return self.dist.get(k..).map(|t| t.iter().sum()).unwrap_or(0.0);
         }
         if self.var < 1e-12 {
-            return if self.mean >= k as f64 - 1e-9 { 1.0 } else { 0.0 };
+            return if self.mean >= k as f64 - 1e-9 {
+                1.0
+            } else {
+                0.0
+            };
         }
         1.0 - normal_cdf((k as f64 - 0.5 - self.mean) / self.var.sqrt())
     }
@@ -225,10 +230,18 @@ struct Supply<'a> {
 /// How a busy agent may come free, precomputed per tick.
 #[derive(Debug, Clone, Copy)]
 enum Busy {
-    /// Talking for `e`: free after the rest of the talk plus wrap.
-    Talk { e: f64 },
-    Wrap { e: f64 },
-    Pause { e: f64 },
+    /// Talking for `e` (`f0`: the talk CDF at `e`): free after the rest of
+    /// the talk plus wrap.
+    Talk {
+        e: f64,
+        f0: f64,
+    },
+    Wrap {
+        e: f64,
+    },
+    Pause {
+        e: f64,
+    },
 }
 
 /// The predictive policy. See the module documentation.
@@ -245,44 +258,20 @@ pub struct Predictive {
     calib_real: f64,
     calib_pred: f64,
     nodes: Vec<Node>,
-    idle_nodes: Vec<Node>,
     busy: Vec<Busy>,
     elapsed: Vec<f64>,
-    pub debug_q: Option<Vec<(f64, f64)>>,
+    /// Ages of the calls in flight with their counts.
+    ages: Vec<(f64, u32)>,
+    /// Answers of the last window: (answer time, dropped).
+    recent: std::collections::VecDeque<(f64, bool)>,
     /// Drops the rolling window still takes under its cap.
     window_slots: i64,
-    /// Recent new calls per second (this policy's own decisions).
-    dial_rate: f64,
+    /// A single drop would take the rolling window over its cap.
+    tiny_team: bool,
 }
 
 impl Predictive {
-    pub fn new(mut cfg: PredictiveConfig) -> Self {
-        if let Ok(v) = std::env::var("PCFG") {
-            for kv in v.split(',') {
-                if let Some((k, val)) = kv.split_once('=') {
-                    let x: f64 = val.parse().unwrap_or(0.0);
-                    match k {
-                        "aim" => cfg.aim_share = x,
-                        "cap" => cfg.window_cap = x,
-                        "wr" => cfg.window_risk = x,
-                        "wa" => cfg.window_a = x,
-                        "pr" => cfg.pair_risk = x,
-                        "boost" => cfg.idle_boost = x,
-                        "wb" => cfg.window_b = x,
-                        "wf" => cfg.window_floor = x,
-                        "horizon" => cfg.budget_horizon_s = x,
-                        "delta" => cfg.idle_delta_s = x,
-                        "iw" => cfg.idle_weight = x,
-                        "q" => cfg.quad_points = x as usize,
-                        "hl" => cfg.half_life_s = x,
-                        "gain" => cfg.fast_gain = x,
-                        "fasthl" => cfg.fast_half_life_s = x,
-                        "exact" => cfg.exact_limit = x as usize,
-                        _ => {}
-                    }
-                }
-            }
-        }
+    pub fn new(cfg: PredictiveConfig) -> Self {
         let est = Estimator::new(cfg.half_life_s);
         Predictive {
             cfg,
@@ -296,12 +285,12 @@ impl Predictive {
             calib_real: 0.0,
             calib_pred: 0.0,
             nodes: Vec::new(),
-            idle_nodes: Vec::new(),
             busy: Vec::new(),
-            dial_rate: 0.0,
             window_slots: i64::MAX,
-            debug_q: None,
+            tiny_team: false,
             elapsed: Vec::new(),
+            ages: Vec::new(),
+            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -324,20 +313,31 @@ impl Predictive {
     }
 
     fn learn(&mut self, obs: &Observation<'_>) {
-        let ledger = self
-            .ledger
-            .get_or_insert_with(|| AbandonLedger::new(obs.abandon_target, self.cfg.amd_false_positive));
+        let ledger = self.ledger.get_or_insert_with(|| {
+            AbandonLedger::new(obs.abandon_target, self.cfg.amd_false_positive)
+        });
         for o in obs.outcomes {
             self.est.observe(o);
             match *o {
-                Outcome::Connected { at_s, waited_s } => ledger.record_answer(at_s - waited_s, false),
+                Outcome::Connected { at_s, waited_s } => {
+                    ledger.record_answer(at_s - waited_s, false);
+                    self.recent.push_back((at_s - waited_s, false));
+                }
                 Outcome::Dropped { at_s, waited_s } => {
                     ledger.record_answer(at_s - waited_s, true);
+                    self.recent.push_back((at_s - waited_s, true));
                     self.calib_real += 1.0;
                 }
                 Outcome::MachineDetected { at_s } => ledger.record_machine(at_s),
                 _ => {}
             }
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(t, _)| t < obs.now_s - WINDOW_S)
+        {
+            self.recent.pop_front();
         }
         self.est.advance(obs.now_s);
         self.est.prepare();
@@ -374,29 +374,63 @@ impl Predictive {
         let ans_rate = (hour.answers as f64 / span).max(1e-3);
         // The regulatory windows: pay back (or spend) the difference from
         // the aim over the next `budget_horizon_s`.
-        let expect = (ans_rate * self.cfg.budget_horizon_s).max(20.0);
         let slack = |r: &crate::ledger::AbandonRate, share: f64| {
             let den = r.answers as f64 + r.amd_humans;
             share * den - (r.drops as f64 + r.amd_humans)
         };
         let us = ledger.us_30d(now);
         let uk = ledger.uk_24h(now);
-        let mut aim =
-            (aim_base + slack(&us, aim_base).min(slack(&uk, aim_base)) / expect).clamp(0.0, target);
+        let room = slack(&us, aim_base).min(slack(&uk, aim_base));
+        // Overspending is paid back four times faster than savings are spent.
+        let horizon = if room < 0.0 {
+            self.cfg.budget_horizon_s / 4.0
+        } else {
+            self.cfg.budget_horizon_s
+        };
+        let expect = (ans_rate * horizon).max(20.0);
+        let mut aim = (aim_base + room / expect).clamp(0.0, target * self.cfg.max_aim_share);
         // Out of budget at the target itself: only riskless calls.
-        let hard = slack(&us, target).min(slack(&uk, target));
+        let hard =
+            slack(&us, target * self.cfg.hard_share).min(slack(&uk, target * self.cfg.hard_share));
         if us.answers.min(uk.answers) >= self.cfg.hard_min_answers && hard < 1.0 {
             aim = aim.min(aim_base * 0.05);
         }
-        // The rolling window: the drops it can still take, spread over the
-        // answers of the next window, less a margin for drops already on
-        // their way.
-        let w = ledger.last_15min(now);
-        let window_answers = w.answers as f64 + ans_rate * (WINDOW_S - elapsed).max(0.0);
-        let allowed = (self.cfg.window_cap * window_answers).floor() - w.drops as f64;
-        self.window_slots = allowed.max(0.0) as i64;
-        let mult = ((allowed - self.cfg.window_a) / self.cfg.window_b).clamp(self.cfg.window_floor, 1.0);
-        aim * mult
+        // The rolling windows ending now and over the next minutes: how
+        // many more drops each takes under the cap. They keep the recent
+        // drops but lose their oldest answers, and new answers may come
+        // slower (`window_rate_share`) while the window holds pacing back.
+        let rate = ans_rate * self.cfg.window_rate_share;
+        let start = self.start_s.unwrap_or(now);
+        let mut slots = f64::INFINITY;
+        let mut cap_drops = f64::INFINITY;
+        for h in [0.0, 150.0, 300.0, 450.0, 600.0, 750.0] {
+            // The window (end - 900, end]; none ends before the first full one.
+            let end = (now + h).max(start + WINDOW_S);
+            let from = end - WINDOW_S;
+            let (mut a, mut d) = (0.0, 0.0);
+            for &(t, dropped) in self.recent.iter().rev() {
+                if t < from {
+                    break;
+                }
+                a += 1.0;
+                if dropped {
+                    d += 1.0;
+                }
+            }
+            let answers = a + rate * (end - now);
+            let cap = (self.cfg.window_cap * answers).floor();
+            cap_drops = cap_drops.min(cap);
+            slots = slots.min(cap - d);
+        }
+        // A team so small that the window holds fewer than two drops: any
+        // second drop within it goes over, so stay in the strict mode.
+        self.window_slots = if cap_drops < 2.0 {
+            0
+        } else {
+            slots.max(0.0) as i64
+        };
+        self.tiny_team = cap_drops < 1.0;
+        aim
     }
 
     fn build_nodes(&mut self, obs: &Observation<'_>) -> Option<()> {
@@ -423,7 +457,7 @@ impl Predictive {
             let e = a.in_state_s.max(0.0);
             match a.state {
                 AgentState::Ready => ready += 1,
-                AgentState::Talking => self.busy.push(Busy::Talk { e }),
+                AgentState::Talking => self.busy.push(Busy::Talk { e, f0: talk.cdf(e) }),
                 AgentState::Wrap => self.busy.push(Busy::Wrap { e }),
                 AgentState::Paused => {
                     if pause.is_some() {
@@ -433,53 +467,55 @@ impl Predictive {
             }
         }
         let base_c = obs.waiting.len() as i64 - ready;
-        let delta = self.cfg.idle_delta_s;
-        let mut nodes = std::mem::take(&mut self.nodes);
-        let mut idle = std::mem::take(&mut self.idle_nodes);
-        idle.resize_with(if delta > 0.0 { q } else { 0 }, Node::default);
-        for i in 0..q {
-            let tau = self.est.ring_quantile((i as f64 + 0.5) / q as f64);
-            let ctx = Supply {
-                talk: &talk,
-                wrap: wrap.as_ref(),
-                wrap_mean,
-                pause: pause.as_ref(),
-                stay,
-            };
-            self.fill(&mut nodes[i], obs, base_c, tau, tau + obs.grace_s, &ctx);
-            if let Some(node) = idle.get_mut(i) {
-                self.fill(node, obs, base_c, tau + delta, tau + delta, &ctx);
-                node.p_new = self.est.answered_by(tau + delta);
+        // Calls placed at the same tick share an age: one lookup for each.
+        self.ages.clear();
+        let mut sorted: Vec<f64> = obs.calls.iter().map(|c| c.age_s).collect();
+        sorted.sort_by(f64::total_cmp);
+        for a in sorted {
+            match self.ages.last_mut() {
+                Some((last, n)) if *last == a => *n += 1,
+                _ => self.ages.push((a, 1)),
             }
-            nodes[i].p_new = self.est.answered_by(tau);
+        }
+        let ctx = Supply {
+            talk: &talk,
+            wrap: wrap.as_ref(),
+            wrap_mean,
+            pause: pause.as_ref(),
+            stay,
+        };
+        let mut nodes = std::mem::take(&mut self.nodes);
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let tau = self.est.ring_quantile((i as f64 + 0.5) / q as f64);
+            self.fill(node, base_c, tau, tau + obs.grace_s, &ctx);
+            node.p_new = self.est.answered_by(tau);
         }
         self.nodes = nodes;
-        self.idle_nodes = idle;
         Some(())
     }
 
     /// Demand answered by `demand_t` against agents free by `supply_t`.
-    fn fill(
-        &self,
-        node: &mut Node,
-        obs: &Observation<'_>,
-        base_c: i64,
-        demand_t: f64,
-        supply_t: f64,
-        sup: &Supply<'_>,
-    ) {
+    fn fill(&self, node: &mut Node, base_c: i64, demand_t: f64, supply_t: f64, sup: &Supply<'_>) {
         node.clear();
         node.c = base_c;
-        for call in obs.calls {
-            node.push(self.est.answer_within(call.age_s, demand_t));
+        for &(age, n) in &self.ages {
+            let p = self.est.answer_within(age, demand_t);
+            for _ in 0..n {
+                node.push(p);
+            }
         }
         for b in &self.busy {
             let f = match *b {
-                Busy::Talk { e } => sup.stay * done_within(sup.talk, e, supply_t - sup.wrap_mean),
+                Busy::Talk { e, f0 } => {
+                    sup.stay * done_within_from(sup.talk, f0, e, supply_t - sup.wrap_mean)
+                }
                 Busy::Wrap { e } => {
                     sup.stay * sup.wrap.map(|w| done_within(w, e, supply_t)).unwrap_or(1.0)
                 }
-                Busy::Pause { e } => sup.pause.map(|p| done_within(p, e, supply_t)).unwrap_or(0.0),
+                Busy::Pause { e } => sup
+                    .pause
+                    .map(|p| done_within(p, e, supply_t))
+                    .unwrap_or(0.0),
             };
             // A supply term: -1 with probability f, i.e. -1 + Bernoulli(1 - f).
             if f > 1e-9 {
@@ -490,34 +526,18 @@ impl Predictive {
         node.init(self.cfg.exact_limit);
     }
 
-    /// P(the agent a new call would take stays idle otherwise): the value
-    /// of the call.
-    fn idle_value(&self) -> f64 {
-        if self.idle_nodes.is_empty() {
-            return 1.0;
-        }
-        let n = self.idle_nodes.len() as f64;
-        self.idle_nodes.iter().map(|x| 1.0 - x.p_drop()).sum::<f64>() / n
-    }
-
     fn marginal(&self) -> f64 {
         let n = self.nodes.len().max(1) as f64;
         self.nodes.iter().map(Node::p_drop).sum::<f64>() / n
     }
 
-    /// P(this call and at least one other drop together).
-    fn pair_risk(&self) -> f64 {
-        let n = self.nodes.len().max(1) as f64;
-        self.nodes.iter().map(|x| x.p_tail(1)).sum::<f64>() / n
-    }
-
-    /// P(this call and enough others drop together to fill the rolling
-    /// window's remaining slots); 0 when the window has room to spare.
+    /// P(this call drops along with as many others as the rolling window
+    /// still takes, pushing it over its cap); 0 while it has room to spare.
     fn window_risk(&self) -> f64 {
-        if self.window_slots > TAIL as i64 + 1 {
+        if self.window_slots > TAIL as i64 {
             return 0.0;
         }
-        let extra = (self.window_slots - 1).max(0) as usize;
+        let extra = self.window_slots.max(0) as usize;
         let n = self.nodes.len().max(1) as f64;
         self.nodes.iter().map(|x| x.p_tail(extra)).sum::<f64>() / n
     }
@@ -533,50 +553,37 @@ impl PacingPolicy for Predictive {
         self.learn(obs);
         let floor = obs.unmatched_ready() as u32;
         if !self.warm() || self.build_nodes(obs).is_none() {
-            if let Some(v) = self.debug_q.as_mut() { for _ in 0..floor { v.push((-1.0, -1.0)); } }
             return floor;
         }
         let target = obs.abandon_target.max(1e-6);
         let aim_base = target * self.cfg.aim_share;
         let aim = self.aim(obs);
+        if self.tiny_team {
+            // Any drop would break the window: progressive, the only pacing
+            // without risk.
+            return floor;
+        }
         let theta_eff = self.theta * (aim / aim_base);
         let agents = obs.agents.iter().filter(|a| !a.leaving).count() as f64;
         let cap = (self.cfg.max_dials_per_agent * agents).ceil() as u32 + 2;
         let pa = self.est.answer_rate();
-        let ready = obs
-            .agents
-            .iter()
-            .filter(|a| a.state == AgentState::Ready && !a.leaving)
-            .count() as f64;
-        let coming: f64 = obs
-            .calls
-            .iter()
-            .map(|c| self.est.answer_within(c.age_s, 1e4))
-            .sum();
-        let excess0 = ready - obs.waiting.len() as f64 - coming;
         let mut k = 0u32;
+        let mut held = false;
         while k < cap {
             let q = self.marginal();
-            let excess = (excess0 - k as f64 * pa).max(0.0);
-            let value = self.idle_value();
-            let theta_k = theta_eff
-                * (1.0 + self.cfg.idle_boost * excess)
-                * (self.cfg.idle_weight * (value - 0.5)).exp();
-            if k >= floor
-                && (q > theta_k
-                    || self.window_risk() > self.cfg.window_risk
-                    || self.pair_risk() > self.cfg.pair_risk)
-            {
-                break;
-            }
-            if self.debug_q.is_some() {
-                let extra = self.nodes.iter().map(|x| x.p_tail(1)).sum::<f64>() / self.nodes.len() as f64;
-                if let Some(v) = self.debug_q.as_mut() { v.push((q, extra)); }
+            if k >= floor {
+                if q > theta_eff {
+                    break;
+                }
+                if self.window_risk() > self.cfg.window_risk {
+                    held = true;
+                    break;
+                }
             }
             self.fast_drop += pa * q;
             self.fast_ans += pa;
             self.calib_pred += pa * q;
-            for node in self.nodes.iter_mut().chain(self.idle_nodes.iter_mut()) {
+            for node in &mut self.nodes {
                 node.add_new();
             }
             k += 1;
@@ -586,7 +593,7 @@ impl PacingPolicy for Predictive {
         // aim down, so it does not wind up.
         let kappa = ((self.calib_real + 1.0) / (self.calib_pred + 1.0)).clamp(0.3, 5.0);
         let goal = aim_base / kappa;
-        if self.fast_ans > 3.0 && aim >= 0.7 * aim_base {
+        if self.fast_ans > 3.0 && aim >= 0.7 * aim_base && !held {
             let ratio = self.fast_drop / self.fast_ans;
             let step = if ratio > 1e-9 {
                 (goal / ratio).ln().clamp(-3.0, 3.0)
@@ -595,25 +602,6 @@ impl PacingPolicy for Predictive {
             };
             self.theta = (self.theta * (self.cfg.fast_gain * step).exp()).clamp(1e-4, 0.3);
         }
-        let placed = k.max(floor);
-        let tick = obs.tick_s.max(1e-3);
-        let f = 0.5f64.powf(tick / 30.0);
-        self.dial_rate = self.dial_rate * f + (1.0 - f) * placed as f64 / tick;
-        if let Ok(v) = std::env::var("PTRACE2") {
-            let t0: f64 = v.parse().unwrap_or(0.0);
-            if obs.now_s >= t0 && obs.now_s <= t0 + 40.0 {
-                let st: Vec<String> = obs.agents.iter().filter(|a| a.state != AgentState::Talking).map(|a| format!("{:?}{:.0}", a.state, a.in_state_s)).collect();
-                let ages: Vec<String> = obs.calls.iter().map(|c| format!("{:.0}", c.age_s)).collect();
-                eprintln!("t {:.0} k {} floor {} th {:.4} waiting {} calls [{}] agents {:?} talking {} outc {:?}", obs.now_s, k, floor, theta_eff, obs.waiting.len(), ages.join(","), st, obs.count(AgentState::Talking),
-                  obs.outcomes.iter().filter_map(|o| match o { Outcome::Dropped{..} => Some("DROP"), Outcome::DialEnded{answered: true, ..} => Some("ANS"), _ => None }).collect::<Vec<_>>());
-            }
-        }
-        if std::env::var("PTRACE").is_ok() && (obs.now_s as u64) % 60 == 0 {
-            let w = self.ledger.as_mut().map(|l| l.last_15min(obs.now_s));
-            eprintln!("t {:6.0} theta {:.4} eff {:.4} aim {:.4} kappa {:.2} fast {:.4} k {} floor {} calls {} ready {} w15 {:?} pa {:.3}",
-                obs.now_s, self.theta, theta_eff, aim, kappa, self.fast_drop / self.fast_ans.max(1e-9), k, floor, obs.calls.len(),
-                obs.count(AgentState::Ready), w.map(|w| (w.answers, w.drops)), pa);
-        }
-        placed
+        k.max(floor)
     }
 }

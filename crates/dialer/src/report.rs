@@ -48,9 +48,11 @@ pub const DEFAULT_POLICIES: &[&str] = &[
     "predictive",
     "progressive",
     "preview",
+    "ratio:1.1",
     "ratio:1.2",
+    "ratio:1.3",
     "ratio:1.5",
-    "ratio:2",
+    "ratio:1.8",
     "ratio:2.5",
     "vicidial_adaptive:hard_limit",
     "vicidial_adaptive:average",
@@ -84,4 +86,43 @@ pub fn run_policy(sc: &Scenario, policy: &str) -> Result<PolicyResult, DialerErr
         idle_between_calls_p95_s: field(|m| m.idle_between_calls_p95_s),
         max_run_s,
     })
+}
+
+/// `omnivox sim`: run every scenario file with every policy (the default
+/// set when `policies` is empty), optionally on other `seeds`, and write one
+/// JSON object per line and (scenario, policy) to `out`.
+pub fn run_cli(
+    scenarios: &[std::path::PathBuf],
+    policies: &[String],
+    seeds: Option<&[i64]>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), DialerError> {
+    let policies: Vec<String> = if policies.is_empty() {
+        DEFAULT_POLICIES.iter().map(|p| p.to_string()).collect()
+    } else {
+        policies.to_vec()
+    };
+    // Reject a bad name before spending time on the others.
+    for p in &policies {
+        policy_from_name(p)?;
+    }
+    let mut loaded = Vec::with_capacity(scenarios.len());
+    for path in scenarios {
+        let mut sc = Scenario::load(path)?;
+        if let Some(s) = seeds {
+            if s.is_empty() {
+                return Err(DialerError::Scenario("--seeds must not be empty".into()));
+            }
+            sc.seeds = s.to_vec();
+        }
+        loaded.push(sc);
+    }
+    for sc in &loaded {
+        for p in &policies {
+            let r = run_policy(sc, p)?;
+            let line = serde_json::to_string(&r).map_err(|e| DialerError::Output(e.to_string()))?;
+            writeln!(out, "{line}").map_err(|e| DialerError::Output(e.to_string()))?;
+        }
+    }
+    Ok(())
 }

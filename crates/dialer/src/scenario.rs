@@ -139,8 +139,10 @@ impl Scenario {
     pub fn load(path: &std::path::Path) -> Result<Self, DialerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| DialerError::Scenario(format!("{}: {e}", path.display())))?;
-        let mut s = Self::from_toml(&text)
-            .map_err(|e| DialerError::Scenario(format!("{}: {e}", path.display())))?;
+        let mut s = Self::from_toml(&text).map_err(|e| match e {
+            DialerError::Scenario(m) => DialerError::Scenario(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         if s.name.is_empty() {
             s.name = path
                 .file_stem()
@@ -181,7 +183,10 @@ impl Scenario {
             return bad(format!("shift_s must be positive, got {}", self.shift_s));
         }
         if !(self.dial_tick_s > 0.0 && self.dial_tick_s.is_finite()) {
-            return bad(format!("dial_tick_s must be positive, got {}", self.dial_tick_s));
+            return bad(format!(
+                "dial_tick_s must be positive, got {}",
+                self.dial_tick_s
+            ));
         }
         if !(self.grace_s >= 0.0 && self.grace_s.is_finite()) {
             return bad(format!("grace_s must be >= 0, got {}", self.grace_s));
@@ -209,7 +214,9 @@ impl Scenario {
                 if (0.0..=1.0).contains(&v) {
                     Ok(())
                 } else {
-                    Err(DialerError::Scenario(format!("{name} must be in [0, 1], got {v}")))
+                    Err(DialerError::Scenario(format!(
+                        "{name} must be in [0, 1], got {v}"
+                    )))
                 }
             };
             prob("p_answer", p.p_answer)?;
@@ -219,7 +226,9 @@ impl Scenario {
                 if v > 0.0 && v.is_finite() {
                     Ok(())
                 } else {
-                    Err(DialerError::Scenario(format!("{name} must be positive, got {v}")))
+                    Err(DialerError::Scenario(format!(
+                        "{name} must be positive, got {v}"
+                    )))
                 }
             };
             pos("ring_mean_s", p.ring_mean_s)?;
@@ -229,7 +238,9 @@ impl Scenario {
                 if v >= 0.0 && v.is_finite() {
                     Ok(())
                 } else {
-                    Err(DialerError::Scenario(format!("{name} must be >= 0, got {v}")))
+                    Err(DialerError::Scenario(format!(
+                        "{name} must be >= 0, got {v}"
+                    )))
                 }
             };
             nonneg("ring_cv", p.ring_cv)?;

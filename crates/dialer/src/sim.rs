@@ -19,7 +19,9 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use serde::Serialize;
 
-use crate::observe::{AgentObs, AgentState, CallObs, Observation, Outcome, PacingPolicy, WaitingObs};
+use crate::observe::{
+    AgentObs, AgentState, CallObs, Observation, Outcome, PacingPolicy, WaitingObs,
+};
 use crate::scenario::{Params, Scenario};
 use crate::stats::{LogNormal, percentile};
 
@@ -363,7 +365,8 @@ impl<'a> Sim<'a> {
     fn longest_idle(&self) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
         for (i, a) in self.agents.iter().enumerate() {
-            if a.state == AState::Ready && !a.leaving && best.is_none_or(|(_, t)| a.ready_since < t) {
+            if a.state == AState::Ready && !a.leaving && best.is_none_or(|(_, t)| a.ready_since < t)
+            {
                 best = Some((i, a.ready_since));
             }
         }

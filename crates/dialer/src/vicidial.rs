@@ -107,10 +107,9 @@ impl VicidialAdaptive {
 
     fn recalc_level(&mut self, obs: &Observation<'_>) {
         let n = self.samples.len().max(1) as f64;
-        let (r, w, t) = self
-            .samples
-            .iter()
-            .fold((0.0, 0.0, 0.0), |acc, s| (acc.0 + s.0, acc.1 + s.1, acc.2 + s.2));
+        let (r, w, t) = self.samples.iter().fold((0.0, 0.0, 0.0), |acc, s| {
+            (acc.0 + s.0, acc.1 + s.1, acc.2 + s.2)
+        });
         let (ready_avg, waiting_avg, agents_avg) = (r / n, w / n, t / n);
         let diff = ready_avg - waiting_avg;
         let mul = if diff != 0.0 && agents_avg != 0.0 {
@@ -123,8 +122,7 @@ impl VicidialAdaptive {
         if level < 1.0 {
             level = 1.0;
         }
-        if self.snap_calls_one > 20
-            && self.snap_drops_one as f64 / self.snap_calls_one as f64 > 0.5
+        if self.snap_calls_one > 20 && self.snap_drops_one as f64 / self.snap_calls_one as f64 > 0.5
         {
             level /= 2.0;
         }

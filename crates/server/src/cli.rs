@@ -35,6 +35,22 @@ pub enum Command {
     /// Operator commands.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Run the dialer pacing simulator (bench/dialer schema) and print one
+    /// JSON object per scenario and policy: means and 95 % intervals over
+    /// the seeds.
+    Sim {
+        /// Scenario TOML files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// A pacing policy, repeatable (predictive, progressive, preview[:S],
+        /// ratio:L, vicidial_adaptive:hard_limit|average|tapered); default:
+        /// ours and every baseline.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Run these seeds instead of the scenarios' own, e.g. 1,2,3.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Option<Vec<i64>>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

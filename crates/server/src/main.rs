@@ -33,6 +33,15 @@ fn main() -> anyhow::Result<()> {
             println!("configuration is valid:\n{cfg:#?}");
             Ok(())
         }
+        Command::Sim {
+            scenarios,
+            policies,
+            seeds,
+        } => {
+            let mut out = std::io::stdout().lock();
+            omnivox_dialer::report::run_cli(&scenarios, &policies, seeds.as_deref(), &mut out)?;
+            Ok(())
+        }
         Command::Migrate => runtime()?.block_on(async {
             let cfg = Config::load(cli.config.as_deref())?;
             telemetry::init(&cfg.log)?;
