@@ -1009,6 +1009,13 @@ trusted_networks = ["127.0.0.1/32"]
 max_calls = 20000
 ring_timeout_secs = 30
 trunk_check_secs = 0
+
+# Every call leg takes an RTP port pair: the held calls need 2 pairs each.
+# sipp sends no RTP here, so the silence timeout is off.
+[sip.server.media]
+port_min = 10000
+port_max = 59999
+rtp_timeout_secs = 0
 EOF
 
     # The server runs from the temp dir so it picks up no local config/data.

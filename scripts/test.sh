@@ -72,6 +72,13 @@ need_apt sip-tester sipp
 need_apt baresip baresip
 export OMNIVOX_REQUIRE_SIP_PEERS=1
 
+# Speech synthesis and audio tools for the answering-machine corpus
+# (scripts/amd-corpus); with this set, the corpus test fails instead of
+# skipping when they are missing.
+need_apt espeak-ng espeak-ng
+need_apt sox sox
+export OMNIVOX_REQUIRE_AUDIO_TOOLS=1
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -68,6 +68,15 @@ impl Application {
         let shutdown = CancellationToken::new();
         let cdr_done = CancellationToken::new();
         let mut cdr_writer = None;
+        // Recordings a crash cut short are made valid and listed before any
+        // call can start (see `crate::recordings`).
+        let recordings =
+            omnivox_media::record::LocalStore::new(crate::state::recordings_dir(&config))
+                .context("recordings directory")?;
+        let repaired = crate::recordings::repair_orphans(&store, &recordings).await?;
+        if repaired > 0 {
+            tracing::warn!(repaired, "recordings cut by the last run repaired");
+        }
         let sip = if config.sip.enabled {
             use crate::sip::calls;
             // Calls a crash left live are closed before new ones can start.
@@ -81,6 +90,7 @@ impl Application {
             let hooks = omnivox_sip::CallHooks {
                 directory: Arc::new(calls::StoreCallDirectory::new(store.clone())),
                 recorder: Arc::new(recorder),
+                recordings: Some(Arc::new(recordings)),
             };
             let server = omnivox_sip::SipServer::bind_with(
                 config.sip.server.clone(),
@@ -183,6 +193,10 @@ impl Application {
             });
         }
         tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::recordings::retention_task(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
         if let Some(sip) = &state.sip {
             tokio::spawn(crate::sip::forward_registrations(

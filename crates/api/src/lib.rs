@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod imports;
 pub mod middleware;
+pub mod recordings;
 pub mod routes;
 pub mod sip;
 pub mod state;

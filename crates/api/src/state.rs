@@ -33,6 +33,8 @@ pub struct Inner {
     pub events: omnivox_events::EventBus,
     /// The SIP endpoint, when enabled.
     pub sip: Option<Arc<omnivox_sip::SipServer>>,
+    /// Call recordings' files (`<data_dir>/recordings`).
+    pub recordings: omnivox_media::record::LocalStore,
 }
 
 impl Deref for AppState {
@@ -50,6 +52,8 @@ impl AppState {
         sip: Option<Arc<omnivox_sip::SipServer>>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Self> {
+        let recordings = omnivox_media::record::LocalStore::new(recordings_dir(&config))
+            .map_err(|e| anyhow::anyhow!("recordings directory: {e}"))?;
         let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         Ok(Self(Arc::new(Inner {
@@ -63,8 +67,14 @@ impl AppState {
             shutdown,
             events: omnivox_events::EventBus::default(),
             sip,
+            recordings,
             config,
             store,
         })))
     }
+}
+
+/// Where call recordings are stored.
+pub fn recordings_dir(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("recordings")
 }

@@ -4,31 +4,10 @@
 //! and other tenants and agents kept out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use omnivox_testkit::{TestApp, spawn_app};
+use omnivox_testkit::{TestApp, sipp_uas_loop, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::Duration;
-
-/// sipp answering `calls` calls on 127.0.0.1 with `uas_loop.xml` (answers,
-/// then takes re-INVITEs and INFO until BYE).
-fn sipp_uas(port: u16, calls: u32, work: &std::path::Path) -> tokio::process::Child {
-    let scenario = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../sip/tests/sipp/uas_loop.xml"
-    );
-    tokio::process::Command::new("sipp")
-        .args(["-sf", scenario, "-m", &calls.to_string(), "-timeout", "30s"])
-        .args(["-nostdin", "-trace_err", "-i", "127.0.0.1", "-t", "u1"])
-        .args(["-p", &port.to_string()])
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
 
 async fn call_state(app: &TestApp, t: &str, token: &str, id: &str) -> Option<String> {
     let r = app
@@ -67,7 +46,7 @@ async fn originate_control_hang_up_and_read_the_cdr() {
     let port = omnivox_testkit::free_udp_port();
     let work = tempfile::tempdir().unwrap();
     // Two calls reach the carrier: the customer, then the second party.
-    let mut carrier = sipp_uas(port, 2, work.path());
+    let mut carrier = sipp_uas_loop(port, 2, work.path());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let trunk = app

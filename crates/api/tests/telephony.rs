@@ -773,6 +773,21 @@ async fn cdrs_list_filter_page_detail_and_export() {
     )
     .await
     .unwrap();
+    cdrs::set_leg_quality(
+        &tx,
+        &[cdrs::LegQuality {
+            tenant,
+            call: c1,
+            seq: 1,
+            mos: 4.2,
+            r_factor: 85.5,
+            jitter_ms: 3.25,
+            loss_percent: 0.5,
+            rtt_ms: None,
+        }],
+    )
+    .await
+    .unwrap();
     commit(tx).await.unwrap();
     // A crash left c2 and c3 live.
     let now = t0 + Duration::minutes(30);
@@ -850,6 +865,11 @@ async fn cdrs_list_filter_page_detail_and_export() {
     assert_eq!(one.body["legs"].as_array().unwrap().len(), 2);
     assert_eq!(one.body["legs"][1]["leg"], "b");
     assert_eq!(one.body["legs"][1]["peer"], "+14155550111");
+    assert_eq!(
+        one.body["legs"][1]["quality"],
+        json!({ "mos": 4.2, "r_factor": 85.5, "jitter_ms": 3.25, "loss_percent": 0.5, "rtt_ms": null })
+    );
+    assert!(one.body["legs"][0]["quality"].is_null());
     let orphan = app.get(&format!("{base}/{c2}"), &owner).await;
     assert_eq!(orphan.body["cause"], "system_shutdown");
     assert_eq!(orphan.body["duration_ms"], 20 * 60 * 1000);

@@ -20,10 +20,13 @@
 //! when large. Calls are added while
 //!
 //! - the new call's drop probability stays under a threshold `theta`, and
-//! - the chance that it drops together with as many other calls as the
-//!   rolling 15-minute window still takes under `window_cap` stays under
-//!   `window_risk` (the windows ending now and over the next minutes,
-//!   which keep the recent drops and lose their oldest answers);
+//! - the chance that, with it placed, more calls drop than the rolling
+//!   15-minute windows still take under `window_cap` stays under
+//!   `window_risk` (divided by kappa^(slots + 1), see below). The windows
+//!   are those ending now and over the next minutes, which keep the recent
+//!   drops and lose their oldest answers. At each node's time the excess of
+//!   demand over supply bounds the drops from below, so the largest node
+//!   counts, not the mean;
 //!
 //! and never fewer than progressive would place. A team so small that one
 //! drop would take a window over the cap is paced progressively.
@@ -88,16 +91,18 @@ pub struct PredictiveConfig {
     pub fast_gain: f64,
     /// Calibration half-life.
     pub calib_half_life_s: f64,
+    /// How much the calibration factor inflates the cluster tail (0: not).
+    pub tail_calib: f64,
 }
 
 impl Default for PredictiveConfig {
     fn default() -> Self {
         PredictiveConfig {
-            aim_share: 0.85,
-            max_aim_share: 0.9,
+            aim_share: 0.6,
+            max_aim_share: 0.8,
             window_cap: 0.05,
             window_risk: 1e-5,
-            window_rate_share: 0.8,
+            window_rate_share: 0.65,
             budget_horizon_s: 7200.0,
             hard_min_answers: 200,
             hard_share: 0.95,
@@ -112,13 +117,15 @@ impl Default for PredictiveConfig {
             fast_half_life_s: 120.0,
             fast_gain: 0.01,
             calib_half_life_s: 1800.0,
+            tail_calib: 1.0,
         }
     }
 }
 
 const WINDOW_S: f64 = 900.0;
-/// How many drops beyond the new call's own the exact tail keeps.
-const TAIL: usize = 4;
+/// At most this many drops beyond the new call's own are told apart by the
+/// exact tail; the last cell holds everything above (an upper bound).
+const TAIL_MAX: usize = 12;
 
 /// One node's demand-minus-supply: `c + sum of Bernoulli(p_i)`.
 #[derive(Debug, Clone, Default)]
@@ -150,14 +157,14 @@ impl Node {
     }
 
     /// Set up the distribution of the sum; `exact_limit` picks the method.
-    /// The exact distribution is kept up to `m + TAIL`, the last cell
+    /// The exact distribution is kept up to `m + tail`, the last cell
     /// holding everything above.
-    fn init(&mut self, exact_limit: usize) {
+    fn init(&mut self, exact_limit: usize, tail: usize) {
         self.m = -self.c;
         self.mean = self.probs.iter().sum();
         self.var = self.probs.iter().map(|p| p * (1.0 - p)).sum();
-        let cells = (self.m.max(0) as usize) + TAIL + 1;
-        self.exact = self.probs.len() * cells <= exact_limit;
+        let cells = (self.m.max(0) as usize) + tail + 1;
+        self.exact = (self.probs.len() + 4) * cells <= exact_limit;
         if self.exact {
             self.dist.clear();
             self.dist.resize(cells, 0.0);
@@ -183,14 +190,15 @@ impl Node {
     }
 
     /// P(sum >= m + extra): at least `extra + 1` calls find no agent (the
-    /// new one among them). `extra` <= TAIL.
+    /// new one among them). Past the kept cells the last one, which holds
+    /// everything above, gives an upper bound.
     fn p_tail(&self, extra: usize) -> f64 {
         let k = self.m + extra as i64;
         if k <= 0 {
             return 1.0;
         }
         if self.exact {
-            let k = k as usize;
+            let k = (k as usize).min(self.dist.len().saturating_sub(1));
             return self.dist.get(k..).map(|t| t.iter().sum()).unwrap_or(0.0);
         }
         if self.var < 1e-12 {
@@ -401,26 +409,35 @@ impl Predictive {
         // slower (`window_rate_share`) while the window holds pacing back.
         let rate = ans_rate * self.cfg.window_rate_share;
         let start = self.start_s.unwrap_or(now);
-        let mut slots = f64::INFINITY;
-        let mut cap_drops = f64::INFINITY;
-        for h in [0.0, 150.0, 300.0, 450.0, 600.0, 750.0] {
+        // Windows ending now and over the next minutes; one pass over the
+        // recent answers counts them all.
+        const GRID: [f64; 10] = [
+            0.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 750.0,
+        ];
+        let mut from = [0.0; GRID.len()];
+        let mut ahead = [0.0; GRID.len()];
+        for (j, h) in GRID.iter().enumerate() {
             // The window (end - 900, end]; none ends before the first full one.
             let end = (now + h).max(start + WINDOW_S);
-            let from = end - WINDOW_S;
-            let (mut a, mut d) = (0.0, 0.0);
-            for &(t, dropped) in self.recent.iter().rev() {
-                if t < from {
-                    break;
-                }
-                a += 1.0;
-                if dropped {
-                    d += 1.0;
+            from[j] = end - WINDOW_S;
+            ahead[j] = end - now;
+        }
+        let mut a = [0.0f64; GRID.len()];
+        let mut d = [0.0f64; GRID.len()];
+        for &(t, dropped) in self.recent.iter() {
+            for j in 0..GRID.len() {
+                if t >= from[j] {
+                    a[j] += 1.0;
+                    d[j] += f64::from(u8::from(dropped));
                 }
             }
-            let answers = a + rate * (end - now);
-            let cap = (self.cfg.window_cap * answers).floor();
+        }
+        let mut slots = f64::INFINITY;
+        let mut cap_drops = f64::INFINITY;
+        for j in 0..GRID.len() {
+            let cap = (self.cfg.window_cap * (a[j] + rate * ahead[j])).floor();
             cap_drops = cap_drops.min(cap);
-            slots = slots.min(cap - d);
+            slots = slots.min(cap - d[j]);
         }
         // A team so small that the window holds fewer than two drops: any
         // second drop within it goes over, so stay in the strict mode.
@@ -523,7 +540,8 @@ impl Predictive {
                 node.push(1.0 - f);
             }
         }
-        node.init(self.cfg.exact_limit);
+        let tail = (self.window_slots + 1).clamp(1, TAIL_MAX as i64) as usize;
+        node.init(self.cfg.exact_limit, tail);
     }
 
     fn marginal(&self) -> f64 {
@@ -531,15 +549,22 @@ impl Predictive {
         self.nodes.iter().map(Node::p_drop).sum::<f64>() / n
     }
 
-    /// P(this call drops along with as many others as the rolling window
-    /// still takes, pushing it over its cap); 0 while it has room to spare.
+    /// The chance that, with this call placed, more calls drop than the
+    /// rolling window still takes. At each node's time `t` the calls
+    /// answered by `t` (this one included when it is) that no agent
+    /// freed by `t + grace` can serve all drop, wherever they answered in
+    /// between: a lower bound on the drops, so the largest over the nodes
+    /// is taken rather than their mean.
     fn window_risk(&self) -> f64 {
-        if self.window_slots > TAIL as i64 {
-            return 0.0;
-        }
-        let extra = self.window_slots.max(0) as usize;
-        let n = self.nodes.len().max(1) as f64;
-        self.nodes.iter().map(|x| x.p_tail(extra)).sum::<f64>() / n
+        let s = self.window_slots.max(0) as usize;
+        self.nodes
+            .iter()
+            .map(|x| {
+                let above = x.p_tail(s + 1);
+                let at = (x.p_tail(s) - above).max(0.0);
+                above + x.p_new * at
+            })
+            .fold(0.0, f64::max)
     }
 }
 
@@ -552,12 +577,15 @@ impl PacingPolicy for Predictive {
         self.start_s.get_or_insert(obs.now_s);
         self.learn(obs);
         let floor = obs.unmatched_ready() as u32;
-        if !self.warm() || self.build_nodes(obs).is_none() {
+        if !self.warm() {
             return floor;
         }
         let target = obs.abandon_target.max(1e-6);
         let aim_base = target * self.cfg.aim_share;
         let aim = self.aim(obs);
+        if self.build_nodes(obs).is_none() {
+            return floor;
+        }
         if self.tiny_team {
             // Any drop would break the window: progressive, the only pacing
             // without risk.
@@ -569,13 +597,21 @@ impl PacingPolicy for Predictive {
         let pa = self.est.answer_rate();
         let mut k = 0u32;
         let mut held = false;
+        // The model misses some drops (kappa > 1): a cluster of `s + 1`
+        // drops is then likelier by about kappa^(s + 1).
+        let kappa_now = ((self.calib_real + 1.0) / (self.calib_pred + 1.0)).clamp(0.3, 5.0);
+        let slots = self.window_slots.clamp(0, TAIL_MAX as i64) as i32;
+        let risk_cap = self.cfg.window_risk
+            / kappa_now
+                .max(1.0)
+                .powf(self.cfg.tail_calib * f64::from(slots + 1));
         while k < cap {
             let q = self.marginal();
             if k >= floor {
                 if q > theta_eff {
                     break;
                 }
-                if self.window_risk() > self.cfg.window_risk {
+                if self.window_risk() > risk_cap {
                     held = true;
                     break;
                 }
@@ -592,8 +628,8 @@ impl PacingPolicy for Predictive {
         // corrected by the calibration. Frozen while the budget holds the
         // aim down, so it does not wind up.
         let kappa = ((self.calib_real + 1.0) / (self.calib_pred + 1.0)).clamp(0.3, 5.0);
-        let goal = aim_base / kappa;
-        if self.fast_ans > 3.0 && aim >= 0.7 * aim_base && !held {
+        let goal = aim / kappa;
+        if self.fast_ans > 3.0 && aim >= 0.5 * aim_base && !held {
             let ratio = self.fast_drop / self.fast_ans;
             let step = if ratio > 1e-9 {
                 (goal / ratio).ln().clamp(-3.0, 3.0)
@@ -603,5 +639,75 @@ impl PacingPolicy for Predictive {
             self.theta = (self.theta * (self.cfg.fast_gain * step).exp()).clamp(1e-4, 0.3);
         }
         k.max(floor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(c: i64, probs: &[f64], tail: usize) -> Node {
+        let mut n = Node {
+            c,
+            probs: probs.to_vec(),
+            ..Node::default()
+        };
+        n.init(10_000, tail);
+        n
+    }
+
+    #[test]
+    fn exact_tail_matches_enumeration_and_bounds_beyond_kept_cells() {
+        // Two agents short of supply (c = -2) against three calls.
+        let probs = [0.5, 0.4, 0.3];
+        let n = node(-2, &probs, 1);
+        // P(sum >= 2) by enumeration.
+        let mut p2 = 0.0;
+        let mut p3 = 0.0;
+        for mask in 0..8u32 {
+            let mut p = 1.0;
+            for (i, q) in probs.iter().enumerate() {
+                p *= if mask & (1 << i) != 0 { *q } else { 1.0 - q };
+            }
+            let k = mask.count_ones();
+            if k >= 2 {
+                p2 += p;
+            }
+            if k >= 3 {
+                p3 += p;
+            }
+        }
+        assert!((n.p_drop() - p2).abs() < 1e-12);
+        assert!((n.p_tail(1) - p3).abs() < 1e-12);
+        // Past the kept cells the answer is an upper bound, never 0.
+        assert!(n.p_tail(5) >= 0.0 && n.p_tail(5) <= n.p_tail(1) + 1e-12);
+        assert!((n.p_tail(5) - p3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn window_risk_takes_the_worst_node() {
+        let mut p = Predictive::new(PredictiveConfig::default());
+        p.window_slots = 0;
+        // One node with no risk, one where the new call surely finds no
+        // agent if it is answered (p = 0.5): the mean over the nodes would
+        // halve the risk, the guard must not.
+        let mut safe = node(-3, &[0.1], 1);
+        safe.p_new = 0.5;
+        let mut bad = node(0, &[], 1);
+        bad.p_new = 0.5;
+        p.nodes = vec![safe, bad.clone()];
+        assert!((p.window_risk() - 0.5).abs() < 1e-12, "{}", p.window_risk());
+        // With one slot left two drops are needed: alone the new call
+        // cannot break the window...
+        p.window_slots = 1;
+        let mut b2 = node(0, &[], 2);
+        b2.p_new = 0.5;
+        p.nodes = vec![b2];
+        assert!(p.window_risk().abs() < 1e-12, "{}", p.window_risk());
+        // ...but with an answered call already waiting for no agent it can.
+        let mut waiting = node(1, &[], 2);
+        waiting.p_new = 0.5;
+        p.nodes = vec![waiting];
+        assert!((p.window_risk() - 0.5).abs() < 1e-12, "{}", p.window_risk());
     }
 }

@@ -330,3 +330,27 @@ fn predictive_turns_progressive_without_budget() {
     assert!(m.counts.drops <= 2, "{:?}", m.counts);
     assert!(m.talk_min_per_agent_hour >= prog.talk_min_per_agent_hour - 1.0);
 }
+
+#[test]
+fn predictive_keeps_every_quarter_hour_within_five_percent() {
+    // Two hours of S1 on a few seeds: the rolling-window guard holds every
+    // full 15-minute window at or under 5 % while dialing well above
+    // progressive.
+    let sc = s1(7200.0);
+    for seed in [3, 8, 13] {
+        let q = run(&sc, seed, policy("predictive").as_mut());
+        let p = run(&sc, seed, policy("progressive").as_mut());
+        assert!(
+            q.worst_abandon_15min <= 0.05,
+            "seed {seed}: {}",
+            q.worst_abandon_15min
+        );
+        assert!(q.abandon_rate <= 0.03, "seed {seed}: {}", q.abandon_rate);
+        assert!(
+            q.talk_min_per_agent_hour > p.talk_min_per_agent_hour + 4.0,
+            "seed {seed}: {} vs {}",
+            q.talk_min_per_agent_hour,
+            p.talk_min_per_agent_hour
+        );
+    }
+}

@@ -61,10 +61,14 @@ pub enum Permission {
     /// Originate, hang up, hold, transfer and send DTMF on calls. Agents
     /// hold it for their own calls only (checked per call).
     CallControl,
+    /// List call recordings, read their metadata and download their audio.
+    RecordingRead,
+    /// Delete recordings (retention is a tenant setting).
+    RecordingManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 19] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -82,6 +86,8 @@ impl Permission {
         Permission::TelephonyManage,
         Permission::CallRead,
         Permission::CallControl,
+        Permission::RecordingRead,
+        Permission::RecordingManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +109,8 @@ impl Permission {
             Permission::TelephonyManage => "telephony_manage",
             Permission::CallRead => "call_read",
             Permission::CallControl => "call_control",
+            Permission::RecordingRead => "recording_read",
+            Permission::RecordingManage => "recording_manage",
         }
     }
 }
@@ -135,6 +143,7 @@ impl Role {
                     | TelephonyRead
                     | CallRead
                     | CallControl
+                    | RecordingRead
             ),
             // Agents record an opt-out heard on a call; the customer card
             // reaches them through the call, not through list browsing.

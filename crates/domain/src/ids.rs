@@ -83,6 +83,10 @@ id_type!(
     /// One call (its CDR row has the same id).
     CallId
 );
+id_type!(
+    /// An ACD queue: calls wait in it for an agent with the required skills.
+    QueueId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,4 +10,4 @@ pub mod tenant;
 pub mod trunk;
 
 pub use access::{Permission, Role};
-pub use ids::{ApiKeyId, AuditId, CallId, DidId, SessionId, TenantId, TrunkId, UserId};
+pub use ids::{ApiKeyId, AuditId, CallId, DidId, QueueId, SessionId, TenantId, TrunkId, UserId};

@@ -9,7 +9,8 @@ use crate::error::SipError;
 use omnivox_domain::trunk::SourceNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 /// Configuration of [`crate::SipServer`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,8 @@ pub struct SipConfig {
     pub shutdown: ShutdownConfig,
     /// Calls (B2BUA).
     pub calls: CallsConfig,
+    /// The media engine every call's RTP goes through.
+    pub media: SipMediaConfig,
 }
 
 impl Default for SipConfig {
@@ -51,6 +54,7 @@ impl Default for SipConfig {
             registrar: RegistrarConfig::default(),
             shutdown: ShutdownConfig::default(),
             calls: CallsConfig::default(),
+            media: SipMediaConfig::default(),
         }
     }
 }
@@ -83,6 +87,13 @@ impl SipConfig {
         }
         if !(5..=300).contains(&self.calls.ring_timeout_secs) {
             return err("calls.ring_timeout_secs must be 5-300");
+        }
+        let m = &self.media;
+        if m.port_min == 0 || u32::from(m.port_min) + 1 > u32::from(m.port_max) {
+            return err("media: need 0 < port_min < port_max (an RTP/RTCP pair at least)");
+        }
+        if m.ip.is_some_and(|ip| ip.is_unspecified()) {
+            return err("media.ip must be a concrete address (it goes into the SDP)");
         }
         if self.auth.nonce_ttl_secs == 0 {
             return err("auth.nonce_ttl_secs must be positive");
@@ -314,6 +325,38 @@ impl Default for CallsConfig {
             max_calls: 10_000,
             ring_timeout_secs: 60,
             trunk_check_secs: 30,
+        }
+    }
+}
+
+/// The media engine (`[media]`): where every call's RTP is anchored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipMediaConfig {
+    /// Address the RTP sockets bind to and our SDP advertises. Default: the
+    /// SIP bind address (which must then not be `0.0.0.0`).
+    pub ip: Option<IpAddr>,
+    /// RTP port range; each leg takes an even port and the odd one above it
+    /// (RTCP). Ports another process holds are skipped. Default 20000-29999.
+    pub port_min: u16,
+    /// Upper end of the RTP port range (inclusive).
+    pub port_max: u16,
+    /// Seconds without RTP from an answered, unheld leg before the call is
+    /// hung up with `media_timeout` (0: never). Default 30.
+    pub rtp_timeout_secs: u64,
+    /// WAV file played to a held party, looping (any rate, mono or
+    /// stereo). Default: none, a generated soft chime is played instead.
+    pub hold_music: Option<PathBuf>,
+}
+
+impl Default for SipMediaConfig {
+    fn default() -> Self {
+        Self {
+            ip: None,
+            port_min: 20_000,
+            port_max: 29_999,
+            rtp_timeout_secs: 30,
+            hold_music: None,
         }
     }
 }

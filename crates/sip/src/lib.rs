@@ -46,13 +46,14 @@ mod transport;
 
 pub use calls::model::{
     CallDirection, CallDirectory, CallError, CallRecord, CallRecorder, CallSnapshot, CallUpdate,
-    CallerIdMode, DialRefusal, DidRoute, DidTarget, Endpoint, LegRecord, LegSnapshot, NumberFormat,
-    Originate, Trunk, TrunkCredentials, TrunkSource,
+    CallerIdMode, DialRefusal, DidRoute, DidTarget, Endpoint, FinishedRecording, LegQuality,
+    LegRecord, LegSnapshot, NumberFormat, Originate, RecordedChannel, RecordedLeg, RecordingPolicy,
+    Trunk, TrunkCredentials, TrunkSource,
 };
-pub use calls::{CallCommand, CallNotice, CallService, TrunkStatus};
+pub use calls::{CallCommand, CallNotice, CallService, LegMediaStats, TrunkStatus};
 pub use config::{
     AuthConfig, CallsConfig, GuardConfig, LimitsConfig, RegistrarConfig, Secret, ShutdownConfig,
-    SipConfig,
+    SipConfig, SipMediaConfig,
 };
 pub use digest::{DigestAlgorithm, ha1};
 pub use directory::{AccountOwner, Directory, DirectoryError, MemoryDirectory, SipAccount};

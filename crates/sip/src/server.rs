@@ -32,6 +32,30 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+/// The media engine of `media`: RTP on `media.ip`, or on the SIP address.
+fn media_engine(
+    media: &crate::config::SipMediaConfig,
+    sip: SocketAddr,
+) -> Result<omnivox_media::relay::MediaEngine, SipError> {
+    let ip = media.ip.unwrap_or(sip.ip());
+    if ip.is_unspecified() {
+        return Err(SipError::Config(
+            "media.ip must be set when the SIP bind address is a wildcard".into(),
+        ));
+    }
+    let config = omnivox_media::relay::MediaConfig {
+        ip,
+        port_min: media.port_min,
+        port_max: media.port_max,
+        // 0: no timeout.
+        rtp_timeout: (media.rtp_timeout_secs > 0)
+            .then(|| Duration::from_secs(media.rtp_timeout_secs)),
+        ..Default::default()
+    };
+    omnivox_media::relay::MediaEngine::new(config)
+        .map_err(|e| SipError::Config(format!("media: {e}")))
+}
+
 /// A running SIP endpoint with its registrar.
 ///
 /// Lifecycle: [`SipServer::bind`] binds UDP and TCP and starts serving. When
@@ -54,8 +78,10 @@ pub struct SipServer {
 pub struct CallHooks {
     /// DIDs, dial policy, agents' SIP user names.
     pub directory: Arc<dyn CallDirectory>,
-    /// Where call records go.
+    /// Where call records (and finished recordings' metadata) go.
     pub recorder: Arc<dyn CallRecorder>,
+    /// Where call recordings are written; `None` disables recording.
+    pub recordings: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
 }
 
 /// Keeps a draining server from closing (up to its grace period). Call
@@ -88,6 +114,7 @@ impl SipServer {
         let hooks = CallHooks {
             directory: Arc::new(MemoryCallDirectory::new()),
             recorder: Arc::new(MemoryRecorder::new()),
+            recordings: None,
         };
         Self::bind_with(config, directory, hooks, shutdown).await
     }
@@ -162,6 +189,8 @@ impl SipServer {
         let draining = Arc::new(AtomicBool::new(false));
         let drain = TaskTracker::new();
         let local = udp_addr.or(tcp_addr).unwrap_or(config.bind);
+        let media = media_engine(&config.media, local)?;
+        let tones = crate::calls::tones::Tones::load(config.media.hold_music.as_deref())?;
         let calls = CallService {
             inner: Arc::new(CallsInner {
                 config: config.calls.clone(),
@@ -170,9 +199,12 @@ impl SipServer {
                 registrar: registrar.clone(),
                 directory: hooks.directory,
                 recorder: hooks.recorder,
+                recordings: hooks.recordings,
                 live: Mutex::new(HashMap::new()),
                 notices: broadcast::channel(4096).0,
                 local,
+                media,
+                tones,
                 drain: drain.clone(),
                 draining: draining.clone(),
                 stop: stop.clone(),

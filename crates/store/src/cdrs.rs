@@ -228,6 +228,7 @@ pub async fn close_calls(conn: &impl ConnectionTrait, calls: &[CallEnd]) -> Resu
             ended_at: Set(l.ended_at.map(micros)),
             cause: Set(l.cause.map(|c| c.as_str().to_owned())),
             sip_code: Set(l.sip_code.map(i32::from)),
+            ..Default::default()
         })
         .collect();
     let mut legs = legs.into_iter().peekable();
@@ -235,6 +236,43 @@ pub async fn close_calls(conn: &impl ConnectionTrait, calls: &[CallEnd]) -> Resu
         let chunk: Vec<_> = legs.by_ref().take(BATCH).collect();
         call_leg::Entity::insert_many(chunk)
             .on_conflict_do_nothing_on([call_leg::Column::CallId, call_leg::Column::Seq])
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The media quality of one leg of a closed call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegQuality {
+    pub tenant: TenantId,
+    pub call: CallId,
+    /// The leg's `seq` within the call.
+    pub seq: u32,
+    pub mos: f64,
+    pub r_factor: f64,
+    pub jitter_ms: f64,
+    pub loss_percent: f64,
+    pub rtt_ms: Option<f64>,
+}
+
+/// Puts the media quality on legs written by [`close_calls`] (in the same
+/// transaction, after it). A leg that is not there is skipped.
+pub async fn set_leg_quality(conn: &impl ConnectionTrait, legs: &[LegQuality]) -> Result<()> {
+    for q in legs {
+        let update = call_leg::ActiveModel {
+            mos: Set(Some(q.mos)),
+            r_factor: Set(Some(q.r_factor)),
+            jitter_ms: Set(Some(q.jitter_ms)),
+            loss_percent: Set(Some(q.loss_percent)),
+            rtt_ms: Set(q.rtt_ms),
+            ..Default::default()
+        };
+        call_leg::Entity::update_many()
+            .set(update)
+            .filter(call_leg::Column::TenantId.eq(q.tenant.0))
+            .filter(call_leg::Column::CallId.eq(q.call.0))
+            .filter(call_leg::Column::Seq.eq(i32::try_from(q.seq).unwrap_or(i32::MAX)))
             .exec(conn)
             .await?;
     }
@@ -346,5 +384,103 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .all(self.conn)
             .await?;
         Ok((call, legs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crate::tenants::{self, NewTenant};
+    use chrono::Duration;
+
+    #[tokio::test]
+    async fn leg_quality_lands_on_its_leg_in_its_tenant_only() {
+        // SQLite in a temporary directory (the testkit's helper builds the
+        // config type of the testkit's own copy of this crate).
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::DbConfig {
+            url: format!("sqlite://{}/omnivox.db", dir.path().display()),
+            max_connections: 4,
+            schema: None,
+        };
+        let s = Store::connect(&cfg).await.unwrap();
+        s.migrate().await.unwrap();
+        let tenant = TenantId(
+            tenants::create(
+                s.writer(),
+                NewTenant {
+                    name: "Q".into(),
+                    slug: "quality".into(),
+                    time_zone: "UTC".into(),
+                    locale: "en-US".into(),
+                    business_hours: serde_json::json!({}),
+                    require_2fa: false,
+                },
+            )
+            .await
+            .unwrap()
+            .id,
+        );
+        let t0 = Utc::now() - Duration::minutes(1);
+        let call = CallId::new();
+        let leg = |l: LegId, seq: u32| LegRecord {
+            leg: l,
+            seq,
+            direction: Direction::Outbound,
+            peer: "+14155550111".into(),
+            trunk_id: None,
+            agent_id: None,
+            started_at: t0,
+            ringing_at: None,
+            answered_at: Some(t0),
+            ended_at: Some(t0 + Duration::seconds(30)),
+            cause: Some(HangupCause::Normal),
+            sip_code: None,
+        };
+        let end = CallEnd {
+            id: call,
+            tenant,
+            direction: Direction::Outbound,
+            from_number: "+14155550100".into(),
+            to_number: "+14155550111".into(),
+            trunk_id: None,
+            did: None,
+            agent_id: None,
+            started_at: t0,
+            ringing_at: None,
+            answered_at: Some(t0),
+            ended_at: t0 + Duration::seconds(30),
+            cause: HangupCause::Normal,
+            sip_code: None,
+            transfer_chain: Vec::new(),
+            legs: vec![leg(LegId::A, 0), leg(LegId::B, 1)],
+        };
+        close_calls(s.writer(), &[end]).await.unwrap();
+        let q = LegQuality {
+            tenant,
+            call,
+            seq: 1,
+            mos: 4.2,
+            r_factor: 86.5,
+            jitter_ms: 3.5,
+            loss_percent: 0.5,
+            rtt_ms: Some(12.0),
+        };
+        // Another tenant's id changes nothing.
+        let foreign = LegQuality {
+            tenant: TenantId::new(),
+            seq: 0,
+            ..q.clone()
+        };
+        set_leg_quality(s.writer(), &[q, foreign]).await.unwrap();
+        let (_, legs) = Scoped::new(s.reader(), tenant).get_cdr(call).await.unwrap();
+        assert_eq!(legs.len(), 2);
+        assert_eq!(legs[0].mos, None, "leg A has no rating");
+        let b = &legs[1];
+        assert_eq!(
+            (b.mos, b.r_factor, b.jitter_ms, b.loss_percent, b.rtt_ms),
+            (Some(4.2), Some(86.5), Some(3.5), Some(0.5), Some(12.0))
+        );
     }
 }

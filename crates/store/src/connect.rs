@@ -65,6 +65,14 @@ impl fmt::Debug for DbConfig {
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// The writer's driver pool, for the import's hand-written statements.
+    raw_write: RawWriter,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum RawWriter {
+    Sqlite(sea_orm::sqlx::SqlitePool),
+    Postgres(sea_orm::sqlx::PgPool),
 }
 
 impl Store {
@@ -76,8 +84,13 @@ impl Store {
             }
             let readers = sqlite_options(&cfg.url, cfg.max_connections.max(2));
             let read = Database::connect(readers).await?;
-            let write = Database::connect(sqlite_options(&cfg.url, 1)).await?;
-            Ok(Self { read, write })
+            let write = Database::connect(sqlite_writer_options(&cfg.url)).await?;
+            let raw_write = RawWriter::Sqlite(write.get_sqlite_connection_pool().clone());
+            Ok(Self {
+                read,
+                write,
+                raw_write,
+            })
         } else {
             if let Some(schema) = &cfg.schema {
                 let plain = Database::connect(base_options(&cfg.url, 1)).await?;
@@ -94,9 +107,11 @@ impl Store {
                 opts.set_schema_search_path(schema.clone());
             }
             let pool = Database::connect(opts).await?;
+            let raw_write = RawWriter::Postgres(pool.get_postgres_connection_pool().clone());
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                raw_write,
             })
         }
     }
@@ -109,6 +124,10 @@ impl Store {
     /// The connection writes go through; begin transactions on it.
     pub fn writer(&self) -> &DatabaseConnection {
         &self.write
+    }
+
+    pub(crate) fn raw_writer(&self) -> &RawWriter {
+        &self.raw_write
     }
 
     /// Begin a write transaction.
@@ -159,6 +178,25 @@ fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
     });
     o
 }
+
+/// The writer: one connection, with a larger page cache than the readers'
+/// (2 MiB): a CSV import adds every row to the phone-number index, whose
+/// pages are then read and written in random order; kept in memory they are
+/// read once, not once per batch. Readers keep SQLite's default.
+fn sqlite_writer_options(url: &str) -> ConnectOptions {
+    let mut o = sqlite_options(url, 1);
+    o.map_sqlx_sqlite_opts(|s| {
+        s.pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+    });
+    o
+}
+
+/// The writer's page cache, in KiB (`PRAGMA cache_size` takes it negated).
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
+/// The size the WAL file is cut back to after a checkpoint (bytes): an
+/// import lets it grow (see `imports::IMPORT_PRAGMAS`).
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 fn sqlite_parent_dir(url: &str) -> Option<&str> {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");

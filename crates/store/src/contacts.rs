@@ -1,10 +1,10 @@
 //! Contacts and their phone numbers.
 
 use crate::entities::{contact, contact_phone};
-use crate::{Page, PageRequest, Result, Scoped, StoreError, now};
+use crate::{Page, PageRequest, Result, Scoped, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -66,96 +66,119 @@ pub struct ContactFilter {
     pub custom: Vec<(String, String)>,
 }
 
-/// Rows per INSERT statement, well under the bound-parameter limits
-/// (SQLite 32,766; PostgreSQL 65,535): fewer, larger statements.
-const CONTACT_CHUNK: usize = 1000;
-const PHONE_CHUNK: usize = 2000;
+/// Keys per dedup lookup statement.
 const LOOKUP_CHUNK: usize = 1000;
 
-impl<C: ConnectionTrait> Scoped<'_, C> {
-    /// Insert contacts and their phones into `list` (call inside a
-    /// transaction: a batch lands whole or not at all).
-    pub async fn insert_contacts(
-        &self,
-        list: Uuid,
-        import: Option<Uuid>,
-        batch: Vec<NewContact>,
-    ) -> Result<Vec<Uuid>> {
-        let t = now();
-        let mut ids = Vec::with_capacity(batch.len());
-        // Rows become statement values one chunk at a time, so a large batch
-        // never holds more than one chunk's worth of copies.
-        let mut batch = batch.into_iter().peekable();
-        while batch.peek().is_some() {
-            let mut rows = Vec::with_capacity(CONTACT_CHUNK);
-            let mut phones = Vec::new();
-            for c in batch.by_ref().take(CONTACT_CHUNK) {
-                let id = Uuid::now_v7();
-                ids.push(id);
-                for (pos, p) in c.phones.into_iter().enumerate() {
-                    phones.push(contact_phone::ActiveModel {
-                        tenant_id: Set(self.tenant.0),
-                        contact_id: Set(id),
-                        e164: Set(p.e164),
-                        kind: Set(p.kind),
-                        extension: Set(p.extension),
-                        position: Set(i32::try_from(pos).unwrap_or(i32::MAX)),
-                    });
-                }
-                rows.push(contact::ActiveModel {
-                    id: Set(id),
-                    tenant_id: Set(self.tenant.0),
-                    list_id: Set(list),
-                    first_name: Set(c.first_name),
-                    last_name: Set(c.last_name),
-                    email: Set(c.email),
-                    address1: Set(c.address1),
-                    address2: Set(c.address2),
-                    city: Set(c.city),
-                    state: Set(c.state),
-                    postal_code: Set(c.postal_code),
-                    country: Set(c.country),
-                    external_id: Set(c.external_id),
-                    custom: Set(serde_json::Value::Object(c.custom)),
-                    status: Set("new".to_owned()),
-                    dedup_key: Set(c.dedup_key),
-                    import_id: Set(import),
-                    created_at: Set(t),
-                    updated_at: Set(t),
-                });
-            }
-            contact::Entity::insert_many(rows)
-                .exec_without_returning(self.conn)
-                .await?;
-            while !phones.is_empty() {
-                let rest = phones.split_off(phones.len().min(PHONE_CHUNK));
-                contact_phone::Entity::insert_many(std::mem::replace(&mut phones, rest))
-                    .exec_without_returning(self.conn)
-                    .await?;
-            }
+/// The prefix of a dedup key made from a phone number.
+const PHONE_KEY: &str = "tel:";
+
+/// The condition of the partial index `idx_contacts_dedup_other` (migration
+/// `m20261121_000005`), word for word: a query must repeat it for the
+/// planners to use the index.
+const NOT_PHONE_KEY: &str = "substr(dedup_key, 1, 4) <> 'tel:'";
+
+/// A hand-written lookup: its placeholders (`?` or `$n`) and values.
+struct Lookup {
+    backend: DbBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Lookup {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
         }
-        Ok(ids)
     }
 
+    fn one(&mut self, v: sea_orm::Value) -> String {
+        self.values.push(v);
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    fn list(&mut self, vs: impl Iterator<Item = sea_orm::Value>) -> String {
+        let marks: Vec<String> = vs.map(|v| self.one(v)).collect();
+        marks.join(", ")
+    }
+
+    /// Run it; the first column of each row.
+    async fn keys(self, conn: &impl ConnectionTrait, sql: String) -> Result<Vec<String>> {
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                self.backend,
+                sql,
+                self.values,
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).map_err(Into::into))
+            .collect()
+    }
+}
+
+impl<C: ConnectionTrait> Scoped<'_, C> {
     /// Which of `keys` already exist in `scope`.
+    ///
+    /// A `tel:` key (`tel:+14155550100`, `tel:+14155550100;ext=12`) names the
+    /// contact's first phone, so such contacts are found through the
+    /// phone-number index; other keys (`ext:...`) through
+    /// `idx_contacts_dedup_other`, which holds only those.
     pub async fn existing_dedup_keys(
         &self,
-        keys: &[String],
+        keys: &[&str],
         scope: DedupScope,
     ) -> Result<HashSet<String>> {
+        let backend = self.conn.get_database_backend();
+        let (phone, other): (Vec<&str>, Vec<&str>) =
+            keys.iter().partition(|k| k.starts_with(PHONE_KEY));
         let mut found = HashSet::new();
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
-            let q = contact::Entity::find()
-                .select_only()
-                .column(contact::Column::DedupKey)
-                .filter(contact::Column::TenantId.eq(self.tenant.0))
-                .filter(contact::Column::DedupKey.is_in(chunk.iter().cloned()));
-            let q = match scope {
-                DedupScope::List(id) => q.filter(contact::Column::ListId.eq(id)),
-                DedupScope::Tenant => q,
+        for chunk in phone.chunks(LOOKUP_CHUNK) {
+            let mut numbers: Vec<&str> = chunk
+                .iter()
+                .filter_map(|k| k[PHONE_KEY.len()..].split(';').next())
+                .collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            let mut q = Lookup::new(backend);
+            // Phones first (CROSS JOIN keeps that order on SQLite), then
+            // their contacts by id; the keys decide.
+            let sql = format!(
+                "SELECT c.dedup_key FROM contact_phones p CROSS JOIN contacts c \
+                 WHERE p.e164 IN ({}) AND p.tenant_id = {} AND c.id = p.contact_id \
+                 AND c.tenant_id = {} AND c.dedup_key IN ({}){}",
+                q.list(numbers.iter().map(|n| (*n).into())),
+                q.one(self.tenant.0.into()),
+                q.one(self.tenant.0.into()),
+                q.list(chunk.iter().map(|k| (*k).into())),
+                match scope {
+                    DedupScope::List(id) => format!(" AND c.list_id = {}", q.one(id.into())),
+                    DedupScope::Tenant => String::new(),
+                },
+            );
+            found.extend(q.keys(self.conn, sql).await?);
+        }
+        for chunk in other.chunks(LOOKUP_CHUNK) {
+            let mut q = Lookup::new(backend);
+            // `+list_id`: SQLite must not pick the list index (a scan of the
+            // list) over the dedup index.
+            let list_col = match backend {
+                DbBackend::Postgres => "list_id",
+                _ => "+list_id",
             };
-            let rows: Vec<String> = q.into_tuple().all(self.conn).await?;
-            found.extend(rows);
+            let sql = format!(
+                "SELECT dedup_key FROM contacts WHERE tenant_id = {} AND {NOT_PHONE_KEY} \
+                 AND dedup_key IN ({}){}",
+                q.one(self.tenant.0.into()),
+                q.list(chunk.iter().map(|k| (*k).into())),
+                match scope {
+                    DedupScope::List(id) => format!(" AND {list_col} = {}", q.one(id.into())),
+                    DedupScope::Tenant => String::new(),
+                },
+            );
+            found.extend(q.keys(self.conn, sql).await?);
         }
         Ok(found)
     }

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod audit;
+mod bulk;
 pub mod cdrs;
 mod connect;
 pub mod consent;
@@ -17,6 +18,7 @@ pub mod dids;
 pub mod dnc;
 pub mod entities;
 mod error;
+pub mod flows;
 pub mod idempotency;
 pub mod imports;
 pub mod lists;
@@ -24,6 +26,8 @@ pub mod lockouts;
 pub mod members;
 mod migrations;
 mod page;
+pub mod prompts;
+pub mod recordings;
 pub mod sessions;
 pub mod settings;
 pub mod sip_accounts;

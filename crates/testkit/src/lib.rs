@@ -343,6 +343,27 @@ pub fn sipp_available() -> bool {
     found
 }
 
+/// sipp answering `calls` calls on 127.0.0.1:`port` with the SIP tests'
+/// `uas_loop.xml` (answers, then takes re-INVITEs and INFO until BYE),
+/// working in `work` (its error traces go there).
+pub fn sipp_uas_loop(port: u16, calls: u32, work: &std::path::Path) -> tokio::process::Child {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sip/tests/sipp/uas_loop.xml"
+    );
+    tokio::process::Command::new("sipp")
+        .args(["-sf", scenario, "-m", &calls.to_string(), "-timeout", "30s"])
+        .args(["-nostdin", "-trace_err", "-i", "127.0.0.1", "-t", "u1"])
+        .args(["-p", &port.to_string()])
+        .current_dir(work)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts")
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago (for a peer that must
 /// listen on a known port).
 pub fn free_udp_port() -> u16 {

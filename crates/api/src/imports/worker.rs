@@ -1,8 +1,11 @@
-//! The import worker: claims queued jobs and runs them. The CSV is read and
-//! normalized on a blocking thread (CPU work, bounded memory); each batch is
-//! deduplicated and inserted in one transaction together with the job's
+//! The import worker: claims queued jobs and runs them. A blocking thread
+//! does the CPU work of a batch: reads and normalizes its rows, deduplicates
+//! them (within the file, and against the list or tenant), and builds the
+//! statements that store them; the writer connection meanwhile only runs the
+//! previous batch's statements, in one transaction together with the job's
 //! progress, so a crash leaves whole batches only and a restart resumes after
-//! the last committed one.
+//! the last committed one. Memory is bounded: a batch being built, one
+//! waiting, one being written.
 
 use super::ImportSettings;
 use super::schema::{schema, to_new_contact};
@@ -11,20 +14,15 @@ use omnivox_contacts::{
     ContactsError, ImportOptions, ImportReader, ImportRow, Mapping, Region, RowOutcome, hash_key,
 };
 use omnivox_domain::TenantId;
-use omnivox_store::contacts::DedupScope;
-use omnivox_store::imports::{self, ImportJob, NewImportError, Progress, status};
-use omnivox_store::{Scoped, commit};
-use std::collections::{HashMap, HashSet};
+use omnivox_store::contacts::{DedupScope, NewContact};
+use omnivox_store::imports::{
+    self, BatchBuilder, ImportBatch, ImportJob, NewImportError, Progress, status,
+};
+use omnivox_store::{Scoped, Store};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Rows read and normalized, handed from the reading thread to the writer.
-struct Batch {
-    rows: Vec<ImportRow>,
-    /// Data records consumed from the start of the file through this batch.
-    records_through: u64,
-}
 
 /// Run until `stop`: take queued jobs one at a time.
 pub async fn run(state: AppState, stop: CancellationToken) {
@@ -115,11 +113,34 @@ async fn run_job(
         ..ImportOptions::default()
     };
     let skip = u64::try_from(job.rows_committed).unwrap_or(0);
+    // In-file dedup: after a restart, seeded from what the import stored.
+    let mut in_file = SeenKeys::default();
+    if settings.dedup != Dedup::None && job.rows_committed > 0 {
+        let keys = reader_scope
+            .import_dedup_keys(job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        in_file.merge(keys.iter().map(|k| hash_key(k)).collect());
+    }
+    let mut batches = Batches {
+        dedup: settings.dedup,
+        lookup: match settings.dedup {
+            Dedup::None | Dedup::File => None,
+            Dedup::List => Some(DedupScope::List(job.list_id)),
+            Dedup::Tenant => Some(DedupScope::Tenant),
+        },
+        in_file,
+        store: state.store.clone(),
+        tenant,
+        builder: state.store.import_batches(tenant, job.list_id, job.id),
+        runtime: tokio::runtime::Handle::current(),
+        current: Pending::default(),
+    };
     let batch_rows = state.config.imports.batch_rows;
     let path = job.stored_path.clone();
-    let (tx, mut rx) = mpsc::channel::<Batch>(1);
-    let reading = tokio::task::spawn_blocking(move || -> Result<(), ContactsError> {
-        let file = std::fs::File::open(&path)?;
+    let (tx, mut rx) = mpsc::channel::<ImportBatch>(1);
+    let reading = tokio::task::spawn_blocking(move || -> Result<(), ReadError> {
+        let file = std::fs::File::open(&path).map_err(ContactsError::from)?;
         let mut reader =
             ImportReader::open(std::io::BufReader::with_capacity(256 * 1024, file), opts)?;
         let normalizer = reader.normalizer(&mapping, &schema, region)?;
@@ -127,40 +148,36 @@ async fn run_job(
         while through < skip && reader.next_record()?.is_some() {
             through += 1;
         }
-        let mut rows = Vec::with_capacity(batch_rows);
-        while let Some(row) = reader.next_row(&normalizer)? {
-            through += 1;
-            rows.push(row);
-            if rows.len() >= batch_rows {
-                let batch = Batch {
-                    rows: std::mem::take(&mut rows),
-                    records_through: through,
-                };
-                if tx.blocking_send(batch).is_err() {
-                    return Ok(()); // the writer stopped (cancel or shutdown)
+        loop {
+            // A batch is read once the writer has taken the previous one: it
+            // reads while the writer writes, and no batch waits in between
+            // (two batches in memory, not three).
+            let Ok(permit) = batches.runtime.block_on(tx.reserve()) else {
+                return Ok(()); // the writer stopped (cancel, shutdown, error)
+            };
+            let mut eof = false;
+            while batches.current.read < batch_rows {
+                match reader.next_row(&normalizer)? {
+                    Some(row) => {
+                        through += 1;
+                        batches.add(row);
+                    }
+                    None => {
+                        eof = true;
+                        break;
+                    }
                 }
             }
+            if batches.current.read > 0 {
+                permit.send(batches.finish(through)?);
+            }
+            if eof {
+                return Ok(());
+            }
         }
-        if !rows.is_empty() {
-            let _ = tx.blocking_send(Batch {
-                rows,
-                records_through: through,
-            });
-        }
-        Ok(())
     });
 
     let mut end = JobEnd::Completed;
-    // In-file dedup: 64-bit hashes of the keys seen, about 16 bytes a row;
-    // after a restart, seeded from what the import already stored.
-    let mut in_file: HashSet<u64> = HashSet::new();
-    if settings.dedup != Dedup::None && job.rows_committed > 0 {
-        let keys = reader_scope
-            .import_dedup_keys(job.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        in_file.extend(keys.iter().map(|k| hash_key(k)));
-    }
     while let Some(batch) = rx.recv().await {
         if stop.is_cancelled() {
             end = JobEnd::Interrupted;
@@ -174,33 +191,100 @@ async fn run_job(
             end = JobEnd::Cancelled;
             break;
         }
-        write_batch(state, &job, &settings, &mut in_file, batch).await?;
+        state
+            .store
+            .write_import_batch(batch)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     drop(rx);
     let read = reading.await.map_err(|e| format!("reader thread: {e}"))?;
     match end {
-        JobEnd::Completed => read
-            .map(|()| JobEnd::Completed)
-            .map_err(|e| format!("{}: {e}", e.code())),
+        JobEnd::Completed => read.map(|()| JobEnd::Completed).map_err(|e| match e {
+            ReadError::File(e) => format!("{}: {e}", e.code()),
+            ReadError::Store(e) => e,
+        }),
         other => Ok(other),
     }
 }
 
-async fn write_batch(
-    state: &AppState,
-    job: &ImportJob,
-    settings: &ImportSettings,
-    in_file: &mut HashSet<u64>,
-    batch: Batch,
-) -> Result<(), String> {
-    let tenant = TenantId(job.tenant_id);
-    let mut progress = Progress::default();
-    let mut errors = Vec::new();
-    let mut accepted = Vec::new();
-    // The row each key first appeared on, within this batch (for messages).
-    let mut in_batch: HashMap<String, u64> = HashMap::new();
-    for row in batch.rows {
-        progress.read += 1;
+/// What stops the reading thread.
+enum ReadError {
+    /// The file (encoding, shape, ...).
+    File(ContactsError),
+    /// Looking up duplicates or building a batch.
+    Store(String),
+}
+
+impl From<ContactsError> for ReadError {
+    fn from(e: ContactsError) -> Self {
+        Self::File(e)
+    }
+}
+
+/// The dedup keys (64-bit hashes) of the file's rows so far, sorted: 8 bytes
+/// a row, and no table to double as the file grows.
+#[derive(Default)]
+struct SeenKeys(Vec<u64>);
+
+impl SeenKeys {
+    fn contains(&self, hash: u64) -> bool {
+        self.0.binary_search(&hash).is_ok()
+    }
+
+    /// Add `new` (a batch's keys, none of them in the set yet): merged in
+    /// place from the end.
+    fn merge(&mut self, mut new: Vec<u64>) {
+        new.sort_unstable();
+        new.dedup();
+        let mut i = self.0.len();
+        let mut j = new.len();
+        self.0.resize(i + j, 0);
+        let mut k = self.0.len();
+        while j > 0 {
+            k -= 1;
+            if i > 0 && self.0[i - 1] > new[j - 1] {
+                i -= 1;
+                self.0[k] = self.0[i];
+            } else {
+                j -= 1;
+                self.0[k] = new[j];
+            }
+        }
+    }
+}
+
+/// The rows of the batch being read.
+#[derive(Default)]
+struct Pending {
+    read: usize,
+    progress: Progress,
+    errors: Vec<NewImportError>,
+    /// Row, line and contact of each row to import.
+    accepted: Vec<(u64, u64, NewContact)>,
+    /// The keys of the batch's rows (hashes), with the row each first
+    /// appeared on (for messages).
+    first_row: HashMap<u64, u64>,
+}
+
+/// The reading thread's side: turns rows into batches ready to write.
+struct Batches {
+    dedup: Dedup,
+    lookup: Option<DedupScope>,
+    in_file: SeenKeys,
+    store: Store,
+    tenant: TenantId,
+    builder: BatchBuilder,
+    /// For the lookups of existing contacts, run from this (blocking) thread.
+    runtime: tokio::runtime::Handle,
+    current: Pending,
+}
+
+impl Batches {
+    fn add(&mut self, row: ImportRow) {
+        let b = &mut self.current;
+        b.read += 1;
+        b.progress.read += 1;
         let problem = |e: &omnivox_contacts::RowError| NewImportError {
             row_number: row.row as i64,
             line: row.line as i64,
@@ -214,77 +298,80 @@ async fn write_batch(
             reason: e.reason.clone(),
             value: e.value.clone(),
         };
-        errors.extend(row.outcome.problems().iter().map(problem));
+        b.errors.extend(row.outcome.problems().iter().map(problem));
         match row.outcome {
             RowOutcome::Blank => {}
-            RowOutcome::Rejected { .. } => progress.rejected += 1,
+            RowOutcome::Rejected { .. } => b.progress.rejected += 1,
             RowOutcome::Accepted { contact, .. } => {
                 let contact = to_new_contact(contact);
-                if settings.dedup != Dedup::None && !in_file.insert(hash_key(&contact.dedup_key)) {
-                    progress.duplicate += 1;
-                    let why = match in_batch.get(&contact.dedup_key) {
+                let hash = hash_key(&contact.dedup_key);
+                if self.dedup != Dedup::None
+                    && (self.in_file.contains(hash) || b.first_row.contains_key(&hash))
+                {
+                    b.progress.duplicate += 1;
+                    let why = match b.first_row.get(&hash) {
                         Some(first) => format!("same contact as row {first} of this file"),
                         None => "same contact as an earlier row of this file".to_owned(),
                     };
-                    errors.push(duplicate(row.row, row.line, &contact.dedup_key, &why));
-                    continue;
+                    b.errors
+                        .push(duplicate(row.row, row.line, &contact.dedup_key, &why));
+                    return;
                 }
-                in_batch.entry(contact.dedup_key.clone()).or_insert(row.row);
-                accepted.push((row.row, row.line, contact));
+                b.first_row.entry(hash).or_insert(row.row);
+                b.accepted.push((row.row, row.line, contact));
             }
         }
     }
-    let scope = match settings.dedup {
-        Dedup::None => None,
-        Dedup::File => None,
-        Dedup::List => Some(DedupScope::List(job.list_id)),
-        Dedup::Tenant => Some(DedupScope::Tenant),
-    };
-    if let Some(scope) = scope {
-        let keys: Vec<String> = accepted
-            .iter()
-            .map(|(_, _, c)| c.dedup_key.clone())
-            .collect();
-        let existing = Scoped::new(state.store.reader(), tenant)
-            .existing_dedup_keys(&keys, scope)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !existing.is_empty() {
-            let where_ = match scope {
-                DedupScope::List(_) => "this list",
-                DedupScope::Tenant => "this organization",
-            };
-            accepted.retain(|(row, line, c)| {
-                let dup = existing.contains(&c.dedup_key);
-                if dup {
-                    progress.duplicate += 1;
-                    errors.push(duplicate(
-                        *row,
-                        *line,
-                        &c.dedup_key,
-                        &format!("already in {where_}"),
-                    ));
-                }
-                !dup
-            });
+
+    /// The batch read so far, deduplicated against the list or tenant and
+    /// built; `through`: data records consumed from the start of the file.
+    fn finish(&mut self, through: u64) -> Result<ImportBatch, ReadError> {
+        let Pending {
+            mut progress,
+            mut errors,
+            mut accepted,
+            first_row,
+            ..
+        } = std::mem::take(&mut self.current);
+        if self.dedup != Dedup::None {
+            self.in_file.merge(first_row.into_keys().collect());
         }
+        if let Some(scope) = self.lookup {
+            let keys: Vec<&str> = accepted
+                .iter()
+                .map(|(_, _, c)| c.dedup_key.as_str())
+                .collect();
+            let lookup = Scoped::new(self.store.reader(), self.tenant);
+            let existing = self
+                .runtime
+                .block_on(lookup.existing_dedup_keys(&keys, scope))
+                .map_err(|e| ReadError::Store(e.to_string()))?;
+            if !existing.is_empty() {
+                let where_ = match scope {
+                    DedupScope::List(_) => "this list",
+                    DedupScope::Tenant => "this organization",
+                };
+                accepted.retain(|(row, line, c)| {
+                    let dup = existing.contains(&c.dedup_key);
+                    if dup {
+                        progress.duplicate += 1;
+                        errors.push(duplicate(
+                            *row,
+                            *line,
+                            &c.dedup_key,
+                            &format!("already in {where_}"),
+                        ));
+                    }
+                    !dup
+                });
+            }
+        }
+        progress.accepted = accepted.len() as i64;
+        let contacts = accepted.into_iter().map(|(_, _, c)| c).collect();
+        self.builder
+            .build(contacts, progress, through as i64, errors)
+            .map_err(|e| ReadError::Store(e.to_string()))
     }
-    progress.accepted = accepted.len() as i64;
-    let tx = state.store.begin().await.map_err(|e| e.to_string())?;
-    let scoped = Scoped::new(&tx, tenant);
-    scoped
-        .insert_contacts(
-            job.list_id,
-            Some(job.id),
-            accepted.into_iter().map(|(_, _, c)| c).collect(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    scoped
-        .record_batch(job.id, progress, batch.records_through as i64, errors)
-        .await
-        .map_err(|e| e.to_string())?;
-    commit(tx).await.map_err(|e| e.to_string())
 }
 
 fn duplicate(row: u64, line: u64, key: &str, why: &str) -> NewImportError {
@@ -322,4 +409,25 @@ pub enum Dedup {
     List,
     /// ... or a contact anywhere in the organization.
     Tenant,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeenKeys;
+
+    #[test]
+    fn seen_keys_merge_sorted_and_find() {
+        let mut seen = SeenKeys::default();
+        seen.merge(vec![50, 10, 30]);
+        seen.merge(vec![]);
+        seen.merge(vec![40, 5, 60, 5]);
+        seen.merge(vec![u64::MAX, 0]);
+        assert_eq!(seen.0, [0, 5, 10, 30, 40, 50, 60, u64::MAX]);
+        for k in [0, 5, 10, 30, 40, 50, 60, u64::MAX] {
+            assert!(seen.contains(k), "{k}");
+        }
+        for k in [1, 11, 55, 61, u64::MAX - 1] {
+            assert!(!seen.contains(k), "{k}");
+        }
+    }
 }

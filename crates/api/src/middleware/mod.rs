@@ -32,13 +32,15 @@ pub async fn declared_body_limit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let upload = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(is_upload_type);
-    let limit = if upload {
+        .unwrap_or("");
+    let limit = if is_upload_type(content_type) {
         usize::try_from(state.config.imports.max_upload_bytes).unwrap_or(usize::MAX)
+    } else if crate::routes::prompts::is_wav_type(content_type) {
+        crate::routes::prompts::MAX_PROMPT_UPLOAD_BYTES
     } else {
         state.config.http.body_limit_bytes
     };

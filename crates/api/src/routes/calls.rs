@@ -314,7 +314,7 @@ pub async fn get_call(
 }
 
 /// Runs `command` on a call the caller may control; returns the call.
-async fn control(
+pub(crate) async fn control(
     state: &AppState,
     ctx: &TenantCtx,
     id: Uuid,

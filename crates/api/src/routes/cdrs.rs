@@ -88,6 +88,24 @@ pub struct LegOut {
     pub ended_at: Option<DateTime<Utc>>,
     pub cause: Option<String>,
     pub sip_code: Option<i32>,
+    /// The leg's media quality at its end; null for a leg that carried no
+    /// media (never answered, or ended before the media engine reported).
+    pub quality: Option<LegQualityOut>,
+}
+
+/// Media quality of a leg, from its RTP and RTCP.
+#[derive(Serialize, ToSchema)]
+pub struct LegQualityOut {
+    /// Mean opinion score (1-4.5) from the E-model.
+    pub mos: f64,
+    /// E-model transmission rating (0-100).
+    pub r_factor: f64,
+    /// Interarrival jitter, milliseconds.
+    pub jitter_ms: Option<f64>,
+    /// Packets lost, percent.
+    pub loss_percent: Option<f64>,
+    /// Round trip from RTCP, milliseconds, when the peer sent reports.
+    pub rtt_ms: Option<f64>,
 }
 
 impl From<CallLegRow> for LegOut {
@@ -105,6 +123,16 @@ impl From<CallLegRow> for LegOut {
             ended_at: l.ended_at,
             cause: l.cause,
             sip_code: l.sip_code,
+            quality: match (l.mos, l.r_factor) {
+                (Some(mos), Some(r_factor)) => Some(LegQualityOut {
+                    mos,
+                    r_factor,
+                    jitter_ms: l.jitter_ms,
+                    loss_percent: l.loss_percent,
+                    rtt_ms: l.rtt_ms,
+                }),
+                _ => None,
+            },
         }
     }
 }

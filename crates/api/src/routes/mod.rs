@@ -12,10 +12,13 @@ pub mod dids;
 pub mod dnc;
 pub mod dto;
 pub mod events;
+pub mod flows;
 pub mod health;
 pub mod lists;
 pub mod me;
 pub mod members;
+pub mod prompts;
+pub mod recordings;
 pub mod setup;
 pub mod sip;
 pub mod telephony;
@@ -150,6 +153,29 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::consult_cancel))
         .routes(routes!(calls::dtmf))
         .routes(routes!(events::websocket))
+        .routes(routes!(prompts::list_prompts, prompts::upload_prompt))
+        .routes(routes!(prompts::get_prompt, prompts::delete_prompt))
+        .routes(routes!(prompts::prompt_audio))
+        .routes(routes!(recordings::start_recording))
+        .routes(routes!(recordings::stop_recording))
+        .routes(routes!(recordings::pause_recording))
+        .routes(routes!(recordings::resume_recording))
+        .routes(routes!(recordings::list_recordings))
+        .routes(routes!(
+            recordings::get_recording,
+            recordings::delete_recording
+        ))
+        .routes(routes!(recordings::recording_audio))
+        .routes(routes!(recordings::get_settings, recordings::put_settings))
+        .routes(routes!(flows::list_flows, flows::create_flow))
+        .routes(routes!(flows::get_flow, flows::delete_flow))
+        .routes(routes!(flows::save_draft))
+        .routes(routes!(flows::publish_flow))
+        .routes(routes!(flows::rollback_flow))
+        .routes(routes!(flows::list_versions))
+        .routes(routes!(flows::get_version))
+        .routes(routes!(flows::diff_flow))
+        .routes(routes!(flows::simulate_flow))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

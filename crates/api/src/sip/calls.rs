@@ -15,10 +15,10 @@ use omnivox_events::EventBus;
 use omnivox_sip::calls::model::BoxFuture;
 use omnivox_sip::{
     CallDirectory, CallNotice, CallRecord, CallRecorder, CallService, CallSnapshot, DialRefusal,
-    DidRoute, DidTarget, DirectoryError, Secret, SipTransport, Trunk, TrunkCredentials,
-    TrunkSource,
+    DidRoute, DidTarget, DirectoryError, FinishedRecording, RecordingPolicy, Secret, SipTransport,
+    Trunk, TrunkCredentials, TrunkSource,
 };
-use omnivox_store::{Scoped, Store, cdrs, dids, trunks};
+use omnivox_store::{Scoped, Store, cdrs, dids, recordings, trunks};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -148,6 +148,23 @@ impl CallDirectory for StoreCallDirectory {
             Ok(row.map(|r| r.username))
         })
     }
+
+    fn recording_policy(
+        &self,
+        tenant: TenantId,
+    ) -> BoxFuture<'_, Result<RecordingPolicy, DirectoryError>> {
+        Box::pin(async move {
+            let settings = Scoped::new(self.store.reader(), tenant)
+                .recording_settings()
+                .await
+                .map_err(dir_err)?;
+            Ok(match settings.policy {
+                recordings::RecordingPolicy::All => RecordingPolicy::All,
+                recordings::RecordingPolicy::None => RecordingPolicy::None,
+                recordings::RecordingPolicy::OnDemand => RecordingPolicy::OnDemand,
+            })
+        })
+    }
 }
 
 /// Loads every tenant's enabled trunks into the call layer. A trunk whose
@@ -222,7 +239,10 @@ pub async fn close_orphans(store: &Store) -> Result<u64, omnivox_store::StoreErr
 
 enum CdrWrite {
     Start(cdrs::CallStart),
-    End(Box<cdrs::CallEnd>),
+    /// A call that ended, with the media quality of its legs.
+    End(Box<(cdrs::CallEnd, Vec<cdrs::LegQuality>)>),
+    /// A finished recording's row.
+    Recording(Box<(TenantId, recordings::NewRecording)>),
 }
 
 /// Queues call records for the writer task (never blocks a call).
@@ -266,6 +286,24 @@ impl CallRecorder for StoreRecorder {
 
     fn ended(&self, r: CallRecord) {
         let s = start_of(&r.call);
+        let quality: Vec<cdrs::LegQuality> = r
+            .legs
+            .iter()
+            .filter_map(|l| {
+                let q = l.quality.as_ref()?;
+                record_quality_metrics(q);
+                Some(cdrs::LegQuality {
+                    tenant: s.tenant,
+                    call: s.id,
+                    seq: l.seq,
+                    mos: q.mos,
+                    r_factor: q.r_factor,
+                    jitter_ms: q.jitter_ms,
+                    loss_percent: q.loss_percent,
+                    rtt_ms: q.rtt_ms,
+                })
+            })
+            .collect();
         let end = cdrs::CallEnd {
             id: s.id,
             tenant: s.tenant,
@@ -301,7 +339,26 @@ impl CallRecorder for StoreRecorder {
                 })
                 .collect(),
         };
-        let _ = self.tx.send(CdrWrite::End(Box::new(end)));
+        let _ = self.tx.send(CdrWrite::End(Box::new((end, quality))));
+    }
+
+    fn recording_finished(&self, r: FinishedRecording) {
+        let row = crate::recordings::new_row(&r);
+        let _ = self
+            .tx
+            .send(CdrWrite::Recording(Box::new((r.tenant_id, row))));
+    }
+}
+
+/// Exports a leg's media quality: histograms of MOS, jitter, loss and
+/// round trip over every leg that carried RTP.
+fn record_quality_metrics(q: &omnivox_sip::LegQuality) {
+    metrics::histogram!("call_leg_mos").record(q.mos);
+    metrics::histogram!("call_leg_r_factor").record(q.r_factor);
+    metrics::histogram!("call_leg_jitter_ms").record(q.jitter_ms);
+    metrics::histogram!("call_leg_loss_percent").record(q.loss_percent);
+    if let Some(rtt) = q.rtt_ms {
+        metrics::histogram!("call_leg_rtt_ms").record(rtt);
     }
 }
 
@@ -343,11 +400,11 @@ async fn write_cdrs(
                 true
             }
         };
-        let (starts, ends) = split_batch(batch.drain(..));
+        let batch_out = split_batch(batch.drain(..));
         // Retry a failed batch a few times (database restarting); the
         // records stay in memory meanwhile.
         for attempt in 1..=5u32 {
-            match write_batch(&store, &starts, &ends).await {
+            match write_batch(&store, &batch_out).await {
                 Ok(()) => break,
                 Err(e) if attempt < 5 => {
                     tracing::warn!(error = %e, attempt, "writing call records failed; retrying");
@@ -355,7 +412,8 @@ async fn write_cdrs(
                         .await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, lost = starts.len() + ends.len(), "call records not written");
+                    tracing::error!(error = %e, lost = batch_out.starts.len() + batch_out.ends.len(),
+                        recordings = batch_out.recordings.len(), "call records not written");
                 }
             }
         }
@@ -365,37 +423,52 @@ async fn write_cdrs(
     }
 }
 
-/// Starts and ends of a batch; a call that started and ended within the
-/// batch is written once, closed (closing writes the whole row).
-fn split_batch(
-    batch: impl Iterator<Item = CdrWrite>,
-) -> (Vec<cdrs::CallStart>, Vec<cdrs::CallEnd>) {
-    let mut starts = Vec::new();
-    let mut ends = Vec::new();
-    for w in batch {
-        match w {
-            CdrWrite::Start(s) => starts.push(s),
-            CdrWrite::End(e) => ends.push(*e),
-        }
-    }
-    if !ends.is_empty() {
-        let ended: std::collections::HashSet<CallId> = ends.iter().map(|e| e.id).collect();
-        starts.retain(|s| !ended.contains(&s.id));
-    }
-    (starts, ends)
+/// One batch of the writer: starts, ends, leg quality and recordings.
+#[derive(Default)]
+struct Batch {
+    starts: Vec<cdrs::CallStart>,
+    ends: Vec<cdrs::CallEnd>,
+    quality: Vec<cdrs::LegQuality>,
+    recordings: Vec<(TenantId, recordings::NewRecording)>,
 }
 
-async fn write_batch(
-    store: &Store,
-    starts: &[cdrs::CallStart],
-    ends: &[cdrs::CallEnd],
-) -> Result<(), omnivox_store::StoreError> {
-    let tx = store.begin().await?;
-    if !starts.is_empty() {
-        cdrs::open_calls(&tx, starts).await?;
+/// Sorts a batch; a call that started and ended within the batch is
+/// written once, closed (closing writes the whole row).
+fn split_batch(batch: impl Iterator<Item = CdrWrite>) -> Batch {
+    let mut out = Batch::default();
+    for w in batch {
+        match w {
+            CdrWrite::Start(s) => out.starts.push(s),
+            CdrWrite::End(e) => {
+                let (end, q) = *e;
+                out.ends.push(end);
+                out.quality.extend(q);
+            }
+            CdrWrite::Recording(r) => out.recordings.push(*r),
+        }
     }
-    if !ends.is_empty() {
-        cdrs::close_calls(&tx, ends).await?;
+    if !out.ends.is_empty() {
+        let ended: std::collections::HashSet<CallId> = out.ends.iter().map(|e| e.id).collect();
+        out.starts.retain(|s| !ended.contains(&s.id));
+    }
+    out
+}
+
+async fn write_batch(store: &Store, b: &Batch) -> Result<(), omnivox_store::StoreError> {
+    let tx = store.begin().await?;
+    if !b.starts.is_empty() {
+        cdrs::open_calls(&tx, &b.starts).await?;
+    }
+    if !b.ends.is_empty() {
+        cdrs::close_calls(&tx, &b.ends).await?;
+    }
+    if !b.quality.is_empty() {
+        cdrs::set_leg_quality(&tx, &b.quality).await?;
+    }
+    for (tenant, rec) in &b.recordings {
+        Scoped::new(&tx, *tenant)
+            .create_recording(rec.clone())
+            .await?;
     }
     omnivox_store::commit(tx).await
 }

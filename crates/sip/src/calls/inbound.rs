@@ -13,6 +13,7 @@
 
 use super::actor::{InboundCall, start_inbound};
 use super::model::{DidTarget, Endpoint};
+use super::sdp::{RemoteSdp, negotiate};
 use super::util::normalize_number;
 use crate::auth::{self, Challenger};
 use crate::directory::AccountOwner;
@@ -41,6 +42,26 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut tx: Transaction, source: Soc
             return;
         }
     };
+    // An offer must be one we can answer: G.711 over RTP/AVP (488 else).
+    // Without one (late offer) our 200 carries the offer and the ACK the
+    // answer.
+    let parsed = (!tx.original.body.is_empty()).then(|| {
+        RemoteSdp::parse(&tx.original.body).and_then(|sdp| negotiate(&sdp).map(|n| (sdp, n)))
+    });
+    let offer = match parsed.transpose() {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::info!(error = %e, "INVITE offer refused");
+            respond(
+                &shared,
+                &mut tx,
+                ReplySpec::new(StatusCode::NotAcceptableHere).with(warning(&e.to_string())),
+            )
+            .await;
+            crate::router::linger_invite(tx, shared.stop.clone()).await;
+            return;
+        }
+    };
     let calls = shared.calls.inner.clone();
     let (state_tx, state_rx) = mpsc::unbounded_channel();
     let contact =
@@ -61,7 +82,6 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut tx: Transaction, source: Soc
             return;
         }
     };
-    let offer = tx.original.body.clone();
     let mut server_dialog = dialog.clone();
     // The INVITE server transaction: 100 Trying, then ACK or CANCEL.
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 use super::model::{
     BoxFuture, CallDirectory, CallRecord, CallRecorder, CallSnapshot, DialRefusal, DidRoute,
+    FinishedRecording, RecordingPolicy,
 };
 use crate::directory::DirectoryError;
 use omnivox_domain::{TenantId, UserId};
@@ -15,6 +16,7 @@ pub struct MemoryCallDirectory {
     dids: RwLock<HashMap<String, DidRoute>>,
     agents: RwLock<HashMap<(TenantId, UserId), String>>,
     blocked: RwLock<Vec<String>>,
+    policies: RwLock<HashMap<TenantId, RecordingPolicy>>,
 }
 
 impl MemoryCallDirectory {
@@ -34,6 +36,13 @@ impl MemoryCallDirectory {
     pub fn add_agent(&self, tenant: TenantId, agent: UserId, user: &str) {
         if let Ok(mut m) = self.agents.write() {
             m.insert((tenant, agent), user.to_string());
+        }
+    }
+
+    /// Sets a tenant's recording policy (on demand until set).
+    pub fn set_recording_policy(&self, tenant: TenantId, policy: RecordingPolicy) {
+        if let Ok(mut m) = self.policies.write() {
+            m.insert(tenant, policy);
         }
     }
 
@@ -95,6 +104,18 @@ impl CallDirectory for MemoryCallDirectory {
             .map_err(|_| poisoned());
         Box::pin(async move { r })
     }
+
+    fn recording_policy(
+        &self,
+        tenant: TenantId,
+    ) -> BoxFuture<'_, Result<RecordingPolicy, DirectoryError>> {
+        let r = self
+            .policies
+            .read()
+            .map(|m| m.get(&tenant).copied().unwrap_or_default())
+            .map_err(|_| poisoned());
+        Box::pin(async move { r })
+    }
 }
 
 /// Keeps call records in memory.
@@ -102,6 +123,7 @@ impl CallDirectory for MemoryCallDirectory {
 pub struct MemoryRecorder {
     started: Mutex<Vec<CallSnapshot>>,
     ended: Mutex<Vec<CallRecord>>,
+    recordings: Mutex<Vec<FinishedRecording>>,
 }
 
 impl MemoryRecorder {
@@ -119,6 +141,14 @@ impl MemoryRecorder {
     pub fn records(&self) -> Vec<CallRecord> {
         self.ended.lock().map(|v| v.clone()).unwrap_or_default()
     }
+
+    /// Recordings that were finished.
+    pub fn recordings(&self) -> Vec<FinishedRecording> {
+        self.recordings
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl CallRecorder for MemoryRecorder {
@@ -131,6 +161,12 @@ impl CallRecorder for MemoryRecorder {
     fn ended(&self, record: CallRecord) {
         if let Ok(mut v) = self.ended.lock() {
             v.push(record);
+        }
+    }
+
+    fn recording_finished(&self, recording: FinishedRecording) {
+        if let Ok(mut v) = self.recordings.lock() {
+            v.push(recording);
         }
     }
 }

@@ -10,10 +10,21 @@
 //! performs the actions it returns. No lock is held across an await and no
 //! state is shared between calls except the registry of live calls.
 //!
-//! Media: until the media engine anchors RTP, session descriptions pass
-//! from leg to leg with our own origin line ([`sdp`]). The seam for the
-//! media engine is the actor's handling of `Bridge`, `Hold`, `PlayRingback`
-//! and `EarlyMedia` actions, which today only move descriptions.
+//! Media: every call's RTP is anchored in the media engine
+//! (`omnivox-media`). The actor owns one media session per call and one
+//! media leg per call leg; each peer sees only Omnivox's description
+//! ([`sdp`]) with our address and port for its leg, never the other
+//! party's. `Bridge` and `EarlyMedia` connect legs inside the engine (so
+//! transfers need no re-INVITE of the party that stays), `Hold` plays hold
+//! music to the held leg, `PlayRingback` plays ringback ([`tones`]).
+//!
+//! Recording: `CallCommand::{Start,Stop,Pause,Resume}Recording` (and the
+//! tenant's `all` policy, at the first bridge) record A and B into a
+//! stereo WAV in the `RecordingStore` of the hooks (customer left, agent
+//! right); the finished recording's metadata goes to
+//! [`CallRecorder::recording_finished`](model::CallRecorder). The relay
+//! feeds a writer thread per recording (see the actor's `recording`
+//! module).
 
 pub(crate) mod actor;
 pub(crate) mod health;
@@ -21,12 +32,14 @@ pub(crate) mod inbound;
 pub mod memory;
 pub mod model;
 pub(crate) mod sdp;
+pub(crate) mod tones;
 pub(crate) mod trunks;
 pub(crate) mod util;
 
 use crate::config::CallsConfig;
 use crate::registrar::Registrar;
 use crate::stats::Counters;
+pub use actor::LegMediaStats;
 use actor::{Command, Msg};
 use model::{
     CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint, Originate, Trunk,
@@ -51,7 +64,7 @@ use uuid::Uuid;
 pub enum CallNotice {
     /// The call changed state.
     Update(Box<CallUpdate>),
-    /// A DTMF digit arrived on a leg (SIP INFO).
+    /// A DTMF digit arrived on a leg (SIP INFO, RFC 4733 or in band).
     Dtmf {
         /// Owner.
         tenant_id: TenantId,
@@ -90,7 +103,7 @@ impl CallNotice {
 pub enum CallCommand {
     /// End the call.
     Hangup,
-    /// Put a leg on hold (re-INVITE `sendonly`).
+    /// Put a leg on hold (re-INVITE `sendonly`, hold music to it).
     Hold {
         /// The leg to hold.
         leg: LegId,
@@ -118,13 +131,23 @@ pub enum CallCommand {
     ConsultComplete,
     /// Drop the consult leg and go back to the held party.
     ConsultCancel,
-    /// Send DTMF digits on a leg (SIP INFO).
+    /// Send DTMF digits on a leg (RFC 4733 when the leg negotiated
+    /// telephone-event, SIP INFO otherwise).
     Dtmf {
         /// The leg to send to.
         leg: LegId,
         /// `0-9*#A-D`, at most 32.
         digits: String,
     },
+    /// Start recording the call (stereo WAV: customer left, agent right).
+    /// Refused when the tenant's policy is `none` or it already records.
+    StartRecording,
+    /// Finish the recording (its metadata goes to the call recorder).
+    StopRecording,
+    /// Write silence instead of the parties' audio (card numbers read out).
+    PauseRecording,
+    /// Capture the audio again.
+    ResumeRecording,
 }
 
 /// Health and load of one trunk.
@@ -152,10 +175,16 @@ pub(crate) struct CallsInner {
     pub registrar: Registrar,
     pub directory: Arc<dyn CallDirectory>,
     pub recorder: Arc<dyn CallRecorder>,
+    /// Where recordings are written; `None`: calls cannot be recorded.
+    pub recordings: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
     pub live: Mutex<HashMap<Uuid, LiveCall>>,
     pub notices: broadcast::Sender<CallNotice>,
     /// Our address for Contact headers and SDP origins.
     pub local: SocketAddr,
+    /// The media engine: one session per call, one leg per call leg.
+    pub media: omnivox_media::relay::MediaEngine,
+    /// Ringback and hold music.
+    pub tones: tones::Tones,
     pub drain: TaskTracker,
     pub draining: Arc<AtomicBool>,
     pub stop: CancellationToken,
@@ -229,6 +258,26 @@ impl CallService {
         rx.await.map_err(|_| CallError::NotFound)?
     }
 
+    /// Media counters of each leg of a live call of `tenant` (packets
+    /// relayed, drops, latching, quality).
+    pub async fn media_stats(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Vec<LegMediaStats>, CallError> {
+        let tx = {
+            let live = self.inner.lock_live();
+            live.get(&id)
+                .filter(|c| c.tenant == tenant)
+                .map(|c| c.tx.clone())
+                .ok_or(CallError::NotFound)?
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(Msg::MediaStats { reply })
+            .map_err(|_| CallError::NotFound)?;
+        rx.await.map_err(|_| CallError::NotFound)
+    }
+
     /// Calls notices from now on (all tenants; filter by
     /// [`CallNotice::tenant_id`]).
     pub fn subscribe(&self) -> broadcast::Receiver<CallNotice> {
@@ -258,6 +307,12 @@ impl CallService {
     /// ended is dropped once its last transaction is done).
     pub fn dialog_count(&self) -> usize {
         self.inner.dialogs.len()
+    }
+
+    /// RTP port pairs the media engine has handed out (two per bridged
+    /// call; zero once every call has ended).
+    pub fn media_ports_in_use(&self) -> usize {
+        self.inner.media.ports().in_use()
     }
 
     /// Number of live calls on this node.

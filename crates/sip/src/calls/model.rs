@@ -292,6 +292,48 @@ pub struct LegRecord {
     pub ended_at: DateTime<Utc>,
     /// How it ended.
     pub hangup: Hangup,
+    /// Its media quality over the call (none when no RTP came from it).
+    pub quality: Option<LegQuality>,
+}
+
+/// A leg's media quality over its life: the media engine's last report
+/// (receive side, with what RTCP told about the other direction).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LegQuality {
+    /// RTP packets received from the leg and sent to it.
+    pub packets_received: u64,
+    /// RTP packets sent to the leg.
+    pub packets_sent: u64,
+    /// Packets lost on the way to us, and as a percentage (the worse of the
+    /// two directions when RTCP reported the other one).
+    pub packets_lost: i64,
+    /// Loss in percent.
+    pub loss_percent: f64,
+    /// Interarrival jitter (RFC 3550).
+    pub jitter_ms: f64,
+    /// Round trip from RTCP, when the peer sent reports.
+    pub rtt_ms: Option<f64>,
+    /// E-model (ITU-T G.107) rating and the MOS it maps to.
+    pub r_factor: f64,
+    /// Mean opinion score (1-4.5).
+    pub mos: f64,
+}
+
+impl LegQuality {
+    /// The report as a record; `None` when the leg never sent RTP (a
+    /// rating of nothing would read as perfect).
+    pub(crate) fn from_report(r: &omnivox_media::quality::QualityReport) -> Option<Self> {
+        (r.packets_received > 0).then(|| Self {
+            packets_received: r.packets_received,
+            packets_sent: r.packets_sent,
+            packets_lost: r.packets_lost,
+            loss_percent: r.loss_percent.max(r.remote_loss_percent.unwrap_or(0.0)),
+            jitter_ms: r.jitter_ms,
+            rtt_ms: r.rtt_ms,
+            r_factor: r.r_factor,
+            mos: r.mos,
+        })
+    }
 }
 
 /// A finished call.
@@ -335,6 +377,81 @@ pub trait CallDirectory: Send + Sync + 'static {
         tenant: TenantId,
         agent: UserId,
     ) -> BoxFuture<'a, Result<Option<String>, DirectoryError>>;
+
+    /// When `tenant`'s calls are recorded (asked once per call, at bridge).
+    fn recording_policy(
+        &self,
+        tenant: TenantId,
+    ) -> BoxFuture<'_, Result<RecordingPolicy, DirectoryError>>;
+}
+
+/// When a tenant's calls are recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingPolicy {
+    /// Every call, from the moment its parties are bridged.
+    All,
+    /// Never: start requests are refused.
+    None,
+    /// Only when asked (`CallCommand::StartRecording`).
+    #[default]
+    OnDemand,
+}
+
+/// A call leg that was recorded, and on which side of the stereo file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordedLeg {
+    /// The leg's slot when it was recorded.
+    pub leg: LegId,
+    /// `customer` (left) or `agent` (right).
+    pub channel: RecordedChannel,
+}
+
+/// A side of a stereo recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordedChannel {
+    /// Left.
+    Customer,
+    /// Right.
+    Agent,
+}
+
+/// The storage key of a call's recording: the call id is part of it, so a
+/// file a crash left without its row still names its call.
+pub fn recording_key(
+    tenant: TenantId,
+    call: Uuid,
+    recording: Uuid,
+) -> Result<omnivox_media::record::RecordingKey, omnivox_media::record::RecordError> {
+    omnivox_media::record::RecordingKey::new(tenant.0.to_string(), format!("{call}_{recording}"))
+}
+
+/// The call and recording ids in a key made by [`recording_key`].
+pub fn parse_recording_key(
+    key: &omnivox_media::record::RecordingKey,
+) -> Option<(TenantId, Uuid, Uuid)> {
+    let tenant = key.tenant().parse().ok().map(TenantId)?;
+    let (call, rec) = key.recording().split_once('_')?;
+    Some((tenant, call.parse().ok()?, rec.parse().ok()?))
+}
+
+/// A recording that ended (stopped, or its call ended): the file is
+/// complete in the recording store under `meta.key`.
+#[derive(Clone, Debug)]
+pub struct FinishedRecording {
+    /// The recording's id (the row's id).
+    pub id: Uuid,
+    /// The call it belongs to.
+    pub call_id: Uuid,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// When recording started.
+    pub started_at: DateTime<Utc>,
+    /// Legs recorded (every leg that was on the call while recording).
+    pub legs: Vec<RecordedLeg>,
+    /// Length, size, sha256, paused spans and the storage key.
+    pub meta: omnivox_media::record::RecordingMeta,
 }
 
 /// Where call records go. Both calls must return at once (queue the work):
@@ -344,6 +461,8 @@ pub trait CallRecorder: Send + Sync + 'static {
     fn started(&self, call: &CallSnapshot);
     /// A call ended.
     fn ended(&self, record: CallRecord);
+    /// A recording of a call was finished (stopped or the call ended).
+    fn recording_finished(&self, recording: FinishedRecording);
 }
 
 /// Error of a call command.

@@ -5,8 +5,8 @@
 use omnivox_domain::{TenantId, UserId};
 use omnivox_sip::calls::memory::{MemoryCallDirectory, MemoryRecorder};
 use omnivox_sip::{
-    CallHooks, DigestAlgorithm, MemoryDirectory, RegistrationEvent, SipAccount, SipConfig,
-    SipServer,
+    CallHooks, CallerIdMode, DigestAlgorithm, MemoryDirectory, NumberFormat, RegistrationEvent,
+    SipAccount, SipConfig, SipServer, SipTransport, Trunk, TrunkSource,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +16,54 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub mod phone;
+
+/// The A-law speech sample the sip-tester package ships.
+pub const PCAPS: &str = "/usr/share/sip-tester/g711a.pcap";
+
+/// A carrier trunk at 127.0.0.1:`carrier_port`, accepting calls from
+/// `source`.
+pub fn carrier_trunk(tenant: TenantId, carrier_port: u16, source: &str) -> Trunk {
+    Trunk {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        name: "carrier".into(),
+        host: "127.0.0.1".into(),
+        port: carrier_port,
+        transport: SipTransport::Udp,
+        username: None,
+        password: None,
+        from_user: Some("acct100".into()),
+        from_domain: Some("carrier.example".into()),
+        caller_id: CallerIdMode::Both,
+        number_format: NumberFormat::E164Plus,
+        tech_prefix: String::new(),
+        max_channels: 200,
+        max_cps: 1000,
+        priority: 1,
+        allowed_sources: vec![TrunkSource::parse(source).unwrap()],
+        inbound: None,
+    }
+}
+
+/// Whether to skip a test that needs sipp and its G.711 pcaps (a failure
+/// instead with OMNIVOX_REQUIRE_SIP_PEERS set).
+pub fn skip_without_pcaps() -> bool {
+    if skip_without_sipp() {
+        return true;
+    }
+    if !std::path::Path::new(PCAPS).exists() {
+        assert!(
+            std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
+            "{PCAPS} is required (sip-tester)"
+        );
+        eprintln!("SKIPPED: {PCAPS} missing");
+        return true;
+    }
+    false
+}
 
 pub const ACME: &str = "acme.omnivox";
 pub const GLOBEX: &str = "globex.omnivox";
@@ -59,6 +107,14 @@ pub fn config() -> SipConfig {
 }
 
 pub async fn start(cfg: SipConfig) -> TestServer {
+    start_with_recordings(cfg, None).await
+}
+
+/// Like [`start`], recording calls into `recordings`.
+pub async fn start_with_recordings(
+    cfg: SipConfig,
+    recordings: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
+) -> TestServer {
     // RUST_LOG=omnivox_sip=debug shows the server's side of a failing test.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -88,6 +144,7 @@ pub async fn start(cfg: SipConfig) -> TestServer {
     let hooks = CallHooks {
         directory: calls_dir.clone(),
         recorder: records.clone(),
+        recordings,
     };
     let shutdown = CancellationToken::new();
     let server = SipServer::bind_with(cfg, directory.clone(), hooks, shutdown.clone())
@@ -417,6 +474,17 @@ impl SippServer {
     /// Starts `scenario` (a file in tests/sipp/, or an absolute path) on
     /// 127.0.0.1:`port` for `calls` calls.
     pub async fn start(scenario: &str, port: u16, keys: &[(&str, &str)], calls: u32) -> Self {
+        Self::start_with(scenario, port, keys, calls, &[]).await
+    }
+
+    /// [`Self::start`] with more sipp arguments (`-mp` for its media port).
+    pub async fn start_with(
+        scenario: &str,
+        port: u16,
+        keys: &[(&str, &str)],
+        calls: u32,
+        extra: &[&str],
+    ) -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp");
         let work = tempfile::tempdir().unwrap();
         let mut cmd = tokio::process::Command::new("sipp");
@@ -435,6 +503,7 @@ impl SippServer {
         for (k, v) in keys {
             cmd.args(["-key", k, v]);
         }
+        cmd.args(extra);
         cmd.current_dir(work.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

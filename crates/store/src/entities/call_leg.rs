@@ -23,6 +23,17 @@ pub struct Model {
     pub ended_at: Option<DateTimeUtc>,
     pub cause: Option<String>,
     pub sip_code: Option<i32>,
+    /// Media quality (the leg's final rating; none without RTP).
+    #[sea_orm(column_type = "Double", nullable)]
+    pub mos: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub r_factor: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub jitter_ms: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub loss_percent: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub rtt_ms: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,17 +1,12 @@
 //! Contact lists, contacts and their phones, custom fields, CSV imports,
 //! do-not-call entries and registries, the consent ledger, dial decisions.
 
+use super::common::{index, tenant_fk};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-#[derive(DeriveIden)]
-enum Tenants {
-    Table,
-    Id,
-}
 
 #[derive(DeriveIden)]
 enum ContactLists {
@@ -181,23 +176,6 @@ enum DialDecisions {
     RuleSetVersion,
     DryRun,
     DecidedAt,
-}
-
-fn tenant_fk(name: &str, table: impl IntoIden, col: impl IntoIden) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(table, col)
-        .to(Tenants::Table, Tenants::Id)
-        .on_delete(ForeignKeyAction::Cascade)
-        .take()
-}
-
-fn index(name: &str, table: impl IntoIden, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create().name(name).table(table).take();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    i
 }
 
 #[async_trait::async_trait]

@@ -1,16 +1,11 @@
 //! SIP credentials of agents' phones (digest HA1 hashes, never passwords).
 
+use super::common::tenant_fk;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-#[derive(DeriveIden)]
-enum Tenants {
-    Table,
-    Id,
-}
 
 #[derive(DeriveIden)]
 enum Users {
@@ -46,13 +41,11 @@ impl MigrationTrait for Migration {
                         .col(SipAccounts::TenantId)
                         .col(SipAccounts::UserId),
                 )
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_sip_accounts_tenant")
-                        .from(SipAccounts::Table, SipAccounts::TenantId)
-                        .to(Tenants::Table, Tenants::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(&mut tenant_fk(
+                    "fk_sip_accounts_tenant",
+                    SipAccounts::Table,
+                    SipAccounts::TenantId,
+                ))
                 .foreign_key(
                     ForeignKey::create()
                         .name("fk_sip_accounts_user")

@@ -1,17 +1,12 @@
 //! Telephony configuration and call records: SIP trunks, DIDs, the dial
 //! policy (toll-fraud guard), CDRs and their legs.
 
+use super::common::{index, tenant_fk};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-#[derive(DeriveIden)]
-enum Tenants {
-    Table,
-    Id,
-}
 
 #[derive(DeriveIden)]
 enum Trunks {
@@ -104,23 +99,6 @@ enum CallLegs {
     EndedAt,
     Cause,
     SipCode,
-}
-
-fn tenant_fk(name: &str, table: impl IntoIden, col: impl IntoIden) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(table, col)
-        .to(Tenants::Table, Tenants::Id)
-        .on_delete(ForeignKeyAction::Cascade)
-        .take()
-}
-
-fn index(name: &str, table: impl IntoIden, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create().name(name).table(table).take();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    i
 }
 
 #[async_trait::async_trait]

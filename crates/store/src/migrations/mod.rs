@@ -2,10 +2,16 @@
 
 use sea_orm_migration::prelude::*;
 
+mod common;
 mod m20261121_000001_foundation;
 mod m20261121_000002_contacts;
 mod m20261121_000003_sip;
 mod m20261121_000004_telephony;
+mod m20261121_000005_contact_indexes;
+mod m20261121_000006_call_quality;
+mod m20261121_000007_prompts;
+mod m20261121_000008_flows;
+mod m20261121_000009_recordings;
 
 pub struct Migrator;
 
@@ -17,6 +23,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_contacts::Migration),
             Box::new(m20261121_000003_sip::Migration),
             Box::new(m20261121_000004_telephony::Migration),
+            Box::new(m20261121_000005_contact_indexes::Migration),
+            Box::new(m20261121_000006_call_quality::Migration),
+            Box::new(m20261121_000007_prompts::Migration),
+            Box::new(m20261121_000008_flows::Migration),
+            Box::new(m20261121_000009_recordings::Migration),
         ]
     }
 }

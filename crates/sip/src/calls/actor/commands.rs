@@ -1,6 +1,5 @@
 //! API commands on a live call.
 
-use super::events::send_dtmf;
 use super::*;
 
 impl Actor {
@@ -14,7 +13,7 @@ impl Actor {
             }
             CallCommand::Hold { leg } => {
                 self.require_state(leg, LegState::Answered)?;
-                self.reinvite_own(leg, SdpDirection::SendOnly).await;
+                self.hold_leg(leg).await;
                 self.apply(CallEvent::Leg {
                     leg,
                     event: LegEvent::Hold,
@@ -23,7 +22,7 @@ impl Actor {
             }
             CallCommand::Resume { leg } => {
                 self.require_state(leg, LegState::Held)?;
-                self.reinvite_own(leg, SdpDirection::SendRecv).await;
+                self.resume_leg(leg).await;
                 self.apply(CallEvent::Leg {
                     leg,
                     event: LegEvent::Resume,
@@ -62,12 +61,12 @@ impl Actor {
                     ));
                 }
                 self.require_answered(leg)?;
-                let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) else {
-                    return Err(CallError::Conflict("the leg has no dialog".into()));
-                };
-                send_dtmf(d, digits).await;
-                Ok(())
+                self.send_digits(leg, &digits).await
             }
+            CallCommand::StartRecording => self.start_recording().await,
+            CallCommand::StopRecording => self.stop_recording().await,
+            CallCommand::PauseRecording => self.pause_recording(true).await,
+            CallCommand::ResumeRecording => self.pause_recording(false).await,
         }
     }
 

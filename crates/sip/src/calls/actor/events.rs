@@ -16,8 +16,14 @@ impl Actor {
         match state {
             DialogState::Early(_, resp) if !inbound => {
                 let code = resp.status_code.code();
-                let has_sdp = !resp.body.is_empty();
-                self.remember_sdp(leg, &resp.body);
+                // Early media we cannot use is treated as none.
+                let has_sdp = !resp.body.is_empty() && {
+                    let r = self.take_remote(leg, &resp.body).await;
+                    if let Err(e) = &r {
+                        tracing::info!(call = %self.id, ?leg, error = %e, "early media refused");
+                    }
+                    r.is_ok()
+                };
                 let now = Utc::now();
                 if let Some(io) = self.slot_mut(leg)
                     && io.ringing.is_none()
@@ -47,6 +53,7 @@ impl Actor {
                     _ => {}
                 }
             }
+            DialogState::Confirmed(..) => self.on_ack(leg).await,
             DialogState::Updated(_, req, handle) => self.on_reinvite(leg, req, handle).await,
             DialogState::Info(_, req, handle) => self.on_info(leg, req, handle).await,
             DialogState::Refer(_, req, handle) => self.on_refer(leg, req, handle).await,
@@ -72,11 +79,23 @@ impl Actor {
             .is_some_and(|io| io.cancel_deadline.is_some());
         match outcome {
             InviteOutcome::Answered(body) => {
-                self.remember_sdp(leg, &body);
+                let media = self.take_remote(leg, &body).await;
                 if let Some(io) = self.slot_mut(leg) {
                     io.ring_deadline = None;
                 }
                 self.feed_leg(leg, LegEvent::Answer).await;
+                let usable =
+                    media.is_ok() && self.slot(leg).is_some_and(|io| io.negotiated.is_some());
+                if !usable {
+                    // Answered without media we can speak (or none at all):
+                    // the call cannot go on.
+                    tracing::info!(call = %self.id, ?leg, error = ?media.err(), "answer without usable media");
+                    let _ = self
+                        .apply(CallEvent::Hangup {
+                            cause: HangupCause::Unavailable,
+                        })
+                        .await;
+                }
             }
             InviteOutcome::Failed(code) => {
                 let can_retry = !cancelling
@@ -106,8 +125,11 @@ impl Actor {
         }
     }
 
-    /// A re-INVITE (or UPDATE) from `leg`: pass its description to the
-    /// other party and answer with theirs.
+    /// A re-INVITE (or UPDATE) from `leg`: its new description goes into
+    /// the engine and is answered with ours; the other party is not
+    /// involved. A phone putting us on hold (`sendonly`/`inactive`) is
+    /// answered `recvonly`/`inactive`, its party hears hold music and is
+    /// marked held until the phone resumes.
     pub(super) async fn on_reinvite(
         &mut self,
         leg: LegId,
@@ -116,67 +138,42 @@ impl Actor {
     ) {
         let body = req.body.clone();
         if body.is_empty() {
-            // An offerless re-INVITE: offer what the leg has now.
-            let own = self.slot(leg).and_then(|io| io.shown_body.clone());
+            // An offerless re-INVITE: our offer, the answer in the ACK.
+            let own = self.offer_in_answer(leg, leg);
             let headers = own.as_ref().map(|_| vec![content_type_sdp()]);
             let _ = handle.respond(StatusCode::OK, headers, own).await;
             return;
         }
-        let hold = sdp::is_hold(&body);
-        self.remember_sdp(leg, &body);
-        let peer = other_leg(leg);
-        let peer_answered = self.call.leg(peer).is_some_and(|l| l.state().is_answered());
-        let mut answer = None;
-        if peer_answered && let Some(sdp) = self.slot(leg).and_then(|io| io.remote.clone()) {
-            let direction = if hold {
-                SdpDirection::SendOnly
-            } else {
-                SdpDirection::SendRecv
-            };
-            if let Some(io) = self.slot_mut(peer) {
-                let out = io.origin.rewrite(&sdp.body, Some(direction));
-                io.shown = Some(sdp.id);
-                io.shown_body = Some(out.clone());
-                if self.reinvite(peer, out).await {
-                    answer = self.slot(peer).and_then(|io| io.remote.clone());
-                }
-            }
+        let was_hold = self
+            .slot(leg)
+            .and_then(|io| io.remote.as_ref())
+            .is_some_and(|r| r.direction.is_hold());
+        if let Err(e) = self.take_remote(leg, &body).await {
+            tracing::info!(call = %self.id, ?leg, error = %e, "re-INVITE offer refused");
+            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+            return;
         }
-        let reply = match answer {
-            Some(sdp) => self.slot_mut(leg).map(|io| {
-                let dir = hold.then_some(SdpDirection::RecvOnly);
-                let out = io.origin.rewrite(&sdp.body, dir);
-                io.shown = Some(sdp.id);
-                io.shown_body = Some(out.clone());
-                out
-            }),
-            None => self.slot_mut(leg).and_then(|io| {
-                let last = io.shown_body.clone()?;
-                let dir = if hold {
-                    SdpDirection::RecvOnly
-                } else {
-                    SdpDirection::SendRecv
-                };
-                let out = io.origin.rewrite(&last, Some(dir));
-                io.shown_body = Some(out.clone());
-                Some(out)
-            }),
-        };
+        let hold = self
+            .slot(leg)
+            .and_then(|io| io.remote.as_ref())
+            .is_some_and(|r| r.direction.is_hold());
+        let reply = self.answer_body(leg);
         let headers = reply.as_ref().map(|_| vec![content_type_sdp()]);
         let _ = handle.respond(StatusCode::OK, headers, reply).await;
-        if peer_answered {
-            let event = if hold {
-                LegEvent::Hold
-            } else {
-                LegEvent::Resume
-            };
-            let state = self.call.leg(peer).map(|l| l.state());
-            let changes = matches!(
-                (hold, state),
-                (true, Some(LegState::Answered)) | (false, Some(LegState::Held))
-            );
-            if changes {
-                self.feed_leg(peer, event).await;
+        let peer = other_leg(leg);
+        if hold == was_hold || !self.call.leg(peer).is_some_and(|l| l.state().is_answered()) {
+            return;
+        }
+        let state = self.call.leg(peer).map(|l| l.state());
+        if hold {
+            self.play_tone(peer, Tone::Hold).await;
+            if state == Some(LegState::Answered) {
+                self.feed_leg(peer, LegEvent::Hold).await;
+            }
+        } else {
+            self.stop_tone(peer).await;
+            if state == Some(LegState::Held) {
+                self.feed_leg(peer, LegEvent::Resume).await;
             }
         }
     }
@@ -193,7 +190,12 @@ impl Actor {
             digit,
         });
         let peer = other_leg(leg);
-        if let Some(d) = self.slot(peer).and_then(|io| io.dialog.clone()) {
+        let Some(io) = self.slot(peer).filter(|io| io.answered.is_some()) else {
+            return;
+        };
+        if io.negotiated.is_some_and(|n| n.telephone_event.is_some()) {
+            let _ = self.send_digits(peer, &digit.to_string()).await;
+        } else if let Some(d) = io.dialog.clone() {
             tokio::spawn(send_dtmf(d, digit.to_string()));
         }
     }

@@ -5,13 +5,14 @@ use super::*;
 use crate::calls::model::CallerIdMode;
 
 impl Actor {
-    /// Sends the INVITE of an outbound leg in `leg`'s slot. On an immediate
-    /// failure returns the SIP code to report.
+    /// Sends the INVITE of an outbound leg in `leg`'s slot with our offer
+    /// (`codec` first: the one of the party it will talk to). On an
+    /// immediate failure returns the SIP code to report.
     pub(super) async fn dial(
         &mut self,
         leg: LegId,
         target: Endpoint,
-        offer: Option<Sdp>,
+        codec: Codec,
     ) -> Result<(), u16> {
         let (party, label, agent_id) = match &target {
             Endpoint::Agent { agent_id } => (
@@ -30,13 +31,13 @@ impl Actor {
                 None,
             ),
         };
-        let mut io = self.new_leg(Direction::Outbound, party, label);
+        let mut io = self.new_leg(Direction::Outbound, party, label).await?;
         io.agent_id = agent_id;
-        io.offer = match &offer {
-            Some(sdp) => io.origin.rewrite(&sdp.body, Some(SdpDirection::SendRecv)),
-            None => io.origin.placeholder(),
-        };
-        io.shown = offer.map(|s| s.id);
+        io.offer = io.origin.describe(&LocalMedia::offer(
+            io.media.local_rtp(),
+            codec,
+            SdpDirection::SendRecv,
+        ));
         io.shown_body = Some(io.offer.clone());
         io.ring_deadline = Some(Instant::now() + self.ring_timeout);
         self.slots[slot_index(leg)] = Some(io);
@@ -297,6 +298,8 @@ impl Actor {
         if let Some(d) = &io.dialog {
             self.inner.dialogs.remove_dialog(&d.id());
         }
+        self.close_media_leg(io.media.id());
+        self.record_media.push(io.media.id());
         self.records.push(LegRecord {
             leg,
             seq: io.seq,
@@ -309,6 +312,7 @@ impl Actor {
             answered_at: io.answered,
             ended_at: Utc::now(),
             hangup,
+            quality: None,
         });
     }
 }

@@ -2,20 +2,24 @@
 //!
 //! `mod.rs` holds the actor's state, the machine's actions, the run loop and
 //! the entry points; [`legs`] dials and ends legs, [`events`] reacts to what
-//! the legs do, [`commands`] runs API commands, [`start`] begins calls.
+//! the legs do, [`commands`] runs API commands, [`start`] begins calls,
+//! [`media`] drives the call's media session (SDP, bridging, tones, media
+//! events).
 
 mod commands;
 mod events;
 mod legs;
+mod media;
+mod recording;
 mod start;
 
 pub(crate) use start::{InboundCall, check_endpoint, originate, start_inbound};
 
 use super::model::{
-    CallDirection, CallError, CallRecord, CallSnapshot, CallUpdate, Endpoint, LegRecord,
-    LegSnapshot, NumberFormat, Originate,
+    CallDirection, CallError, CallRecord, CallSnapshot, CallUpdate, Endpoint, LegQuality,
+    LegRecord, LegSnapshot, NumberFormat, Originate,
 };
-use super::sdp::{self, Direction as SdpDirection, Origin};
+use super::sdp::{Direction as SdpDirection, LocalMedia, Origin, RemoteSdp, negotiate};
 use super::trunks::{ChannelPermit, TrunkEntry};
 use super::util::{format_number, normalize_number, sip_uri};
 use super::{CallCommand, CallNotice, CallsInner, LiveCall};
@@ -27,12 +31,18 @@ use omnivox_domain::call::{
     LegId, LegState, TimeoutKind,
 };
 use omnivox_domain::{TenantId, UserId};
+use omnivox_media::codec::{Codec, Negotiated};
+use omnivox_media::quality::QualityReport;
+use omnivox_media::relay::{
+    Leg as MediaLeg, LegId as MediaLegId, LegOptions, LegStats, MediaEvent, Session,
+};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{ContentType, Header, Request, StatusCode, Transport};
 use rsipstack::transport::SipAddr;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +76,23 @@ pub(crate) enum Msg {
         outcome: InviteOutcome,
     },
     HangupAll(HangupCause),
+    /// The media counters of each leg (tests, diagnostics).
+    MediaStats {
+        reply: oneshot::Sender<Vec<LegMediaStats>>,
+    },
+}
+
+/// Media counters of one leg of a live call.
+#[derive(Clone, Debug)]
+pub struct LegMediaStats {
+    /// The leg's slot.
+    pub leg: LegId,
+    /// Our RTP address for the leg (what its peer was told).
+    pub local_rtp: std::net::SocketAddr,
+    /// The codec negotiated with the leg, once known.
+    pub codec: Option<Codec>,
+    /// Packets, drops, latching and quality.
+    pub stats: LegStats,
 }
 
 pub(crate) enum InviteOutcome {
@@ -88,13 +115,11 @@ enum Party {
     },
 }
 
-/// A session description received from a leg, with an id that changes only
-/// when its media (c= and m= lines) change.
-#[derive(Clone, Debug)]
-struct Sdp {
-    id: u64,
-    key: String,
-    body: Vec<u8>,
+/// What the media engine plays to a leg on the actor's behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tone {
+    Ringback,
+    Hold,
 }
 
 struct LegIo {
@@ -107,10 +132,21 @@ struct LegIo {
     trunk_id: Option<Uuid>,
     _permit: Option<ChannelPermit>,
     origin: Origin,
-    remote: Option<Sdp>,
-    /// Id of the peer description this leg has now, and what we sent it.
-    shown: Option<u64>,
+    /// The leg's media in the engine (our RTP address for this leg).
+    media: MediaLeg,
+    /// The peer's last description and what it negotiated.
+    remote: Option<RemoteSdp>,
+    negotiated: Option<Negotiated>,
+    /// The direction of our last description (sendonly while we hold it).
+    sent_dir: SdpDirection,
+    /// Our last description to the leg.
     shown_body: Option<Vec<u8>>,
+    /// A tone the engine plays to the leg.
+    tone: Option<Tone>,
+    /// An in-band DTMF detector watches the leg (no telephone-event).
+    in_band: bool,
+    /// Our 2xx carried an offer: the answer comes with the ACK.
+    ack_answer: bool,
     started: DateTime<Utc>,
     ringing: Option<DateTime<Utc>>,
     answered: Option<DateTime<Utc>>,
@@ -128,17 +164,27 @@ pub(crate) struct Actor {
     slots: [Option<LegIo>; 3],
     rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
+    /// The call's media session and its events.
+    media: Session,
+    media_rx: mpsc::Receiver<MediaEvent>,
     snapshot: Arc<Mutex<CallSnapshot>>,
     /// Who to dial for the next `Dial` action and for B after A answers.
     pending: [Option<Endpoint>; 3],
     caller_id: Option<String>,
     ring_timeout: Duration,
     next_seq: u32,
-    next_sdp: u64,
     records: Vec<LegRecord>,
+    /// The media leg of each record (same order), for its final quality.
+    record_media: Vec<MediaLegId>,
+    /// The latest quality report of each media leg.
+    quality: HashMap<MediaLegId, QualityReport>,
     transfer_chain: Vec<String>,
     ringing_at: Option<DateTime<Utc>>,
     max_forwards: u8,
+    /// The recording in progress.
+    recording: Option<recording::ActiveRecording>,
+    /// The tenant's recording policy was applied (at the first bridge).
+    policy_checked: bool,
 }
 
 fn slot_index(leg: LegId) -> usize {
@@ -151,16 +197,8 @@ fn slot_index(leg: LegId) -> usize {
 
 const SLOTS: [LegId; 3] = [LegId::A, LegId::B, LegId::Consult];
 
-fn media_key(body: &[u8]) -> String {
-    std::str::from_utf8(body)
-        .map(|t| {
-            t.lines()
-                .filter(|l| l.starts_with("c=") || l.starts_with("m="))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
+/// Capacity of a call's media event channel (the engine queues beyond it).
+const MEDIA_EVENTS: usize = 64;
 
 fn content_type_sdp() -> Header {
     Header::ContentType(ContentType::new("application/sdp"))
@@ -188,13 +226,20 @@ fn fails_over(code: u16) -> bool {
 }
 
 impl Actor {
+    /// A new actor with its media session; `Err` when the engine cannot
+    /// start one.
     fn new(
         inner: Arc<CallsInner>,
         tenant: TenantId,
         direction: CallDirection,
         call: Call,
         ring_timeout: Duration,
-    ) -> Self {
+    ) -> Result<Self, CallError> {
+        let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
+        let media = inner.media.session(media_tx).map_err(|e| {
+            tracing::warn!(error = %e, "no media session");
+            CallError::Unavailable("no media session".into())
+        })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let id = Uuid::now_v7();
         let snapshot = Arc::new(Mutex::new(CallSnapshot {
@@ -211,7 +256,7 @@ impl Actor {
             answered_at: None,
             legs: Vec::new(),
         }));
-        Self {
+        Ok(Self {
             inner,
             id,
             tenant,
@@ -219,17 +264,22 @@ impl Actor {
             slots: [None, None, None],
             rx,
             tx,
+            media,
+            media_rx,
             snapshot,
             pending: [None, None, None],
             caller_id: None,
             ring_timeout,
             next_seq: 0,
-            next_sdp: 0,
             records: Vec::new(),
+            record_media: Vec::new(),
+            quality: HashMap::new(),
             transfer_chain: Vec::new(),
             ringing_at: None,
             max_forwards: 70,
-        }
+            recording: None,
+            policy_checked: false,
+        })
     }
 
     fn register(&self) {
@@ -257,11 +307,25 @@ impl Actor {
             .find(|l| self.slot(*l).is_some_and(|io| io.seq == seq))
     }
 
-    fn new_leg(&mut self, direction: Direction, party: Party, label: String) -> LegIo {
+    /// A leg with its media leg open; `Err` (503) when no RTP port is free.
+    async fn new_leg(
+        &mut self,
+        direction: Direction,
+        party: Party,
+        label: String,
+    ) -> Result<LegIo, u16> {
+        let media = self
+            .media
+            .open_leg(LegOptions::default())
+            .await
+            .map_err(|e| {
+                tracing::warn!(call = %self.id, error = %e, "no media leg");
+                503u16
+            })?;
         let seq = self.next_seq;
         self.next_seq += 1;
         let session = u64::from(seq) + (self.id.as_u128() as u64 & 0xffff_ffff) * 16;
-        LegIo {
+        Ok(LegIo {
             seq,
             dialog: None,
             direction,
@@ -271,36 +335,21 @@ impl Actor {
             trunk_id: None,
             _permit: None,
             origin: Origin::new(session, self.inner.local.ip()),
+            media,
             remote: None,
-            shown: None,
+            negotiated: None,
+            sent_dir: SdpDirection::SendRecv,
             shown_body: None,
+            tone: None,
+            in_band: false,
+            ack_answer: false,
             started: Utc::now(),
             ringing: None,
             answered: None,
             ring_deadline: None,
             cancel_deadline: None,
             offer: Vec::new(),
-        }
-    }
-
-    fn remember_sdp(&mut self, leg: LegId, body: &[u8]) {
-        if body.is_empty() {
-            return;
-        }
-        let key = media_key(body);
-        let next = self.next_sdp + 1;
-        let Some(io) = self.slot_mut(leg) else { return };
-        match &mut io.remote {
-            Some(s) if s.key == key => s.body = body.to_vec(),
-            _ => {
-                io.remote = Some(Sdp {
-                    id: next,
-                    key,
-                    body: body.to_vec(),
-                });
-                self.next_sdp = next;
-            }
-        }
+        })
     }
 
     /// Spawns the task that tags the dialog's states with the leg's number.
@@ -361,22 +410,28 @@ impl Actor {
     async fn perform(&mut self, action: CallAction) {
         match action {
             CallAction::Provisional { leg, has_sdp, .. } => {
-                let body = if has_sdp {
-                    self.peer_body_for(leg)
-                } else {
-                    None
-                };
+                // 180 without a body; 183 with our answer, the caller then
+                // hears the other leg's early media through the engine.
+                let body = if has_sdp { self.answer_body(leg) } else { None };
+                if body.is_some()
+                    && let Some(early) = self.early_peer(leg)
+                {
+                    self.bridge_media(leg, early).await;
+                }
                 if let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) {
                     let headers = body.as_ref().map(|_| vec![content_type_sdp()]);
-                    // 180 without a body, 183 with the peer's early media
-                    // (rsipstack picks the code from the body).
+                    // rsipstack picks the code from the body.
                     if let Err(e) = d.ringing(headers, body) {
                         tracing::debug!(call = %self.id, error = %e, "provisional not sent");
                     }
                 }
             }
             CallAction::Answer { leg } => {
-                let body = self.peer_body_for(leg);
+                // Our answer, or our offer when the INVITE had none.
+                let body = match self.answer_body(leg) {
+                    Some(b) => Some(b),
+                    None => self.offer_in_answer(leg, other_leg(leg)),
+                };
                 if let Some(d) = self.slot(leg).and_then(|io| io.dialog.clone()) {
                     let headers = body.as_ref().map(|_| vec![content_type_sdp()]);
                     if let Err(e) = d.accept(headers, body) {
@@ -384,44 +439,30 @@ impl Actor {
                     }
                 }
             }
+            // Media meets inside the engine: no re-INVITE of either party,
+            // whoever they talked to before (transfers, consults).
             CallAction::Bridge { a, b } => {
-                self.sync_media(a, b).await;
-                self.sync_media(b, a).await;
+                self.bridge_media(a, b).await;
+                self.on_bridged().await;
             }
-            CallAction::Hold { leg } => {
-                self.reinvite_own(leg, SdpDirection::SendOnly).await;
-            }
-            CallAction::Resume { leg } => {
-                // Resume straight onto the party the leg will be bridged
-                // with (after a transfer that is a new one), so the Bridge
-                // that follows has nothing left to do.
-                let peer = other_leg(leg);
-                if self.slot(peer).is_some_and(|io| io.remote.is_some()) {
-                    let shown = self.slot(leg).and_then(|io| io.shown);
-                    let peer_sdp = self
-                        .slot(peer)
-                        .and_then(|io| io.remote.as_ref().map(|s| s.id));
-                    if shown != peer_sdp {
-                        self.sync_media(leg, peer).await;
-                        return;
-                    }
-                }
-                self.reinvite_own(leg, SdpDirection::SendRecv).await;
-            }
+            CallAction::EarlyMedia { from, to } => self.bridge_media(from, to).await,
+            CallAction::PlayRingback { leg } => self.play_tone(leg, Tone::Ringback).await,
+            CallAction::Hold { leg } => self.hold_leg(leg).await,
+            CallAction::Resume { leg } => self.resume_leg(leg).await,
             CallAction::Dial { leg } => {
                 let Some(target) = self.pending[slot_index(leg)].take() else {
                     tracing::error!(call = %self.id, ?leg, "dial without a target");
                     return;
                 };
-                let offer_from = match leg {
+                let talks_to = match leg {
                     // The consult leg talks to the transferor; a blind
                     // transfer's new leg to the party that stays.
                     LegId::Consult => self.transferor().unwrap_or(LegId::B),
                     other => other_leg(other),
                 };
-                let offer = self.slot(offer_from).and_then(|io| io.remote.clone());
+                let codec = self.codec_of(talks_to);
                 self.transfer_chain.push(endpoint_label(&target));
-                if let Err(code) = self.dial(leg, target, offer).await {
+                if let Err(code) = self.dial(leg, target, codec).await {
                     self.feed_leg(leg, LegEvent::Failure { sip_code: code })
                         .await;
                 }
@@ -435,10 +476,6 @@ impl Actor {
                 hangup,
                 method,
             } => self.end_leg(leg, hangup, method),
-            CallAction::PlayRingback { .. } | CallAction::EarlyMedia { .. } => {
-                // Media arrives with the media engine; the caller hears its
-                // own ringback (or the carrier's early media) meanwhile.
-            }
         }
     }
 
@@ -456,56 +493,6 @@ impl Actor {
         let _ = Box::pin(self.apply(CallEvent::Leg { leg, event })).await;
     }
 
-    /// The peer's description rewritten for `leg` (noting that `leg` has it).
-    fn peer_body_for(&mut self, leg: LegId) -> Option<Vec<u8>> {
-        let peer = match leg {
-            LegId::Consult => self.transferor()?,
-            l => {
-                let other = other_leg(l);
-                if self.slot(LegId::Consult).is_some()
-                    && self.call.leg(other).map(|x| x.state()) == Some(LegState::Held)
-                {
-                    LegId::Consult
-                } else {
-                    other
-                }
-            }
-        };
-        let sdp = self.slot(peer)?.remote.clone()?;
-        let io = self.slot_mut(leg)?;
-        let body = io.origin.rewrite(&sdp.body, None);
-        io.shown = Some(sdp.id);
-        io.shown_body = Some(body.clone());
-        Some(body)
-    }
-
-    /// Gives `leg` the current description of `peer` when it has an older
-    /// one (re-INVITE), so their media meet.
-    async fn sync_media(&mut self, leg: LegId, peer: LegId) {
-        let Some(sdp) = self.slot(peer).and_then(|io| io.remote.clone()) else {
-            return;
-        };
-        let Some(io) = self.slot_mut(leg) else { return };
-        if io.shown == Some(sdp.id) {
-            return;
-        }
-        let body = io.origin.rewrite(&sdp.body, Some(SdpDirection::SendRecv));
-        io.shown = Some(sdp.id);
-        io.shown_body = Some(body.clone());
-        self.reinvite(leg, body).await;
-    }
-
-    /// Re-INVITEs `leg` with what it was last sent, in `direction`.
-    async fn reinvite_own(&mut self, leg: LegId, direction: SdpDirection) {
-        let Some(io) = self.slot_mut(leg) else { return };
-        let Some(last) = io.shown_body.clone() else {
-            return;
-        };
-        let body = io.origin.rewrite(&last, Some(direction));
-        io.shown_body = Some(body.clone());
-        self.reinvite(leg, body).await;
-    }
-
     async fn reinvite(&mut self, leg: LegId, body: Vec<u8>) -> bool {
         let Some(dialog) = self.slot(leg).and_then(|io| io.dialog.clone()) else {
             return false;
@@ -519,8 +506,9 @@ impl Actor {
             Ok(Ok(Some(resp)))
                 if resp.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful =>
             {
-                let answer = resp.body.clone();
-                self.remember_sdp(leg, &answer);
+                if let Err(e) = self.take_remote(leg, &resp.body).await {
+                    tracing::info!(call = %self.id, ?leg, error = %e, "re-INVITE answer unusable");
+                }
                 true
             }
             other => {
@@ -648,6 +636,7 @@ impl Actor {
                     Some(msg) => self.on_msg(msg).await,
                     None => break,
                 },
+                Some(event) = self.media_rx.recv() => self.on_media(event).await,
                 _ = sleep => self.on_deadline(Instant::now()).await,
                 _ = stop.cancelled() => {
                     let _ = self.apply(CallEvent::Hangup { cause: HangupCause::SystemShutdown }).await;
@@ -655,7 +644,7 @@ impl Actor {
                 }
             }
         }
-        self.close();
+        self.close().await;
     }
 
     /// Legs the machine has ended (told of a failure, or ended by a
@@ -697,6 +686,10 @@ impl Actor {
             Msg::HangupAll(cause) => {
                 let _ = self.apply(CallEvent::Hangup { cause }).await;
             }
+            Msg::MediaStats { reply } => {
+                let stats = self.media_stats().await;
+                let _ = reply.send(stats);
+            }
         }
     }
 
@@ -704,8 +697,8 @@ impl Actor {
         let Some(target) = self.pending[slot_index(LegId::B)].take() else {
             return;
         };
-        let offer = self.slot(LegId::A).and_then(|io| io.remote.clone());
-        let r = self.dial(LegId::B, target, offer).await;
+        let codec = self.codec_of(LegId::A);
+        let r = self.dial(LegId::B, target, codec).await;
         self.feed_leg(LegId::B, LegEvent::Invite).await;
         if let Err(code) = r {
             self.feed_leg(LegId::B, LegEvent::Failure { sip_code: code })
@@ -713,7 +706,9 @@ impl Actor {
         }
     }
 
-    fn close(mut self) {
+    /// Ends the media session (every port is released) and writes the
+    /// call's record.
+    async fn close(mut self) {
         for leg in SLOTS {
             if self.slot(leg).is_some() {
                 let h = match self.call.leg(leg).map(|l| l.state()) {
@@ -728,6 +723,11 @@ impl Actor {
             _ => Hangup::new(HangupCause::SystemShutdown),
         };
         self.inner.lock_live().remove(&self.id);
+        self.finish_recording().await;
+        self.close_media().await;
+        for (record, media) in self.records.iter_mut().zip(&self.record_media) {
+            record.quality = self.quality.get(media).and_then(LegQuality::from_report);
+        }
         let call = self.refresh_snapshot();
         self.records.sort_by_key(|r| r.seq);
         self.inner.recorder.ended(CallRecord {
@@ -796,14 +796,5 @@ mod tests {
     fn failover_codes() {
         assert!(fails_over(503) && fails_over(500) && fails_over(408));
         assert!(!fails_over(486) && !fails_over(404) && !fails_over(603));
-    }
-
-    #[test]
-    fn media_key_ignores_origin() {
-        let a = b"v=0\r\no=x 1 1 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4000 RTP/AVP 0\r\n";
-        let b = b"v=0\r\no=x 1 2 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4000 RTP/AVP 0\r\n";
-        let c = b"v=0\r\no=x 1 2 IN IP4 1.1.1.1\r\nc=IN IP4 1.1.1.1\r\nm=audio 4002 RTP/AVP 0\r\n";
-        assert_eq!(media_key(a), media_key(b));
-        assert_ne!(media_key(a), media_key(c));
     }
 }

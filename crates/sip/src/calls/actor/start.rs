@@ -65,7 +65,7 @@ pub(crate) async fn originate(
         CallDirection::Outbound,
         Call::outbound(),
         Duration::from_secs(u64::from(ring)),
-    );
+    )?;
     actor.caller_id = req.caller_id.clone();
     {
         let mut snap = actor.snapshot.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,7 +75,9 @@ pub(crate) async fn originate(
     actor.pending[slot_index(LegId::B)] = Some(req.second.clone());
     actor.register();
     inner.recorder.started(&actor.refresh_snapshot());
-    let dialled = actor.dial(LegId::A, req.first, None).await;
+    // The first leg gets a normal offer: until the second answers it hears
+    // ringback from the engine.
+    let dialled = actor.dial(LegId::A, req.first, Codec::Pcmu).await;
     actor.feed_leg(LegId::A, LegEvent::Invite).await;
     if let Err(code) = dialled {
         actor
@@ -101,22 +103,36 @@ pub(crate) struct InboundCall {
     pub max_forwards: u8,
 }
 
-/// Starts the actor of an inbound call whose server dialog exists.
+/// Refuses an inbound INVITE whose call cannot start (no media).
+fn refuse(inner: &CallsInner, dialog: InviteDialog) {
+    let _ = dialog.reject(Some(StatusCode::ServiceUnavailable), None);
+    let dialogs = inner.dialogs.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(REJECTED_DIALOG_LINGER).await;
+        dialogs.remove_dialog(&dialog.id());
+    });
+}
+
+/// Starts the actor of an inbound call whose server dialog exists; `offer`
+/// is the caller's description and what it negotiated (none: late offer).
 pub(crate) async fn start_inbound(
     inner: Arc<CallsInner>,
     route: InboundCall,
     dialog: InviteDialog,
     states: mpsc::UnboundedReceiver<DialogState>,
-    offer: Vec<u8>,
+    offer: Option<(RemoteSdp, Negotiated)>,
 ) {
     let ring = inner.config.ring_timeout_secs;
-    let mut actor = Actor::new(
+    let Ok(mut actor) = Actor::new(
         inner.clone(),
         route.tenant,
         CallDirection::Inbound,
         Call::inbound(),
         Duration::from_secs(u64::from(ring)),
-    );
+    ) else {
+        refuse(&inner, dialog);
+        return;
+    };
     actor.caller_id = route.caller_id.clone();
     actor.max_forwards = route.max_forwards;
     {
@@ -125,19 +141,27 @@ pub(crate) async fn start_inbound(
         snap.to = route.to.clone();
         snap.did = route.did.clone();
     }
-    let mut a = actor.new_leg(Direction::Inbound, Party::Caller, route.from.clone());
+    let Ok(mut a) = actor
+        .new_leg(Direction::Inbound, Party::Caller, route.from.clone())
+        .await
+    else {
+        refuse(&inner, dialog);
+        return;
+    };
     a.dialog = Some(dialog);
     a.trunk_id = route.trunk_id;
     a.agent_id = route.caller_agent;
     let seq = a.seq;
     actor.slots[0] = Some(a);
-    actor.remember_sdp(LegId::A, &offer);
+    let codec = offer.as_ref().map_or(Codec::Pcmu, |(_, n)| n.codec);
+    if let Some((sdp, negotiated)) = offer {
+        actor.set_remote(LegId::A, sdp, negotiated).await;
+    }
     actor.watch_dialog(seq, states);
     actor.register();
     inner.recorder.started(&actor.refresh_snapshot());
     actor.feed_leg(LegId::A, LegEvent::Invite).await;
-    let offer = actor.slot(LegId::A).and_then(|io| io.remote.clone());
-    let dialled = actor.dial(LegId::B, route.target, offer).await;
+    let dialled = actor.dial(LegId::B, route.target, codec).await;
     actor.feed_leg(LegId::B, LegEvent::Invite).await;
     if let Err(code) = dialled {
         actor
