@@ -61,6 +61,8 @@ pub enum Permission {
     /// Originate, hang up, hold, transfer and send DTMF on calls. Agents
     /// hold it for their own calls only (checked per call).
     CallControl,
+    /// Listen to, whisper to and barge into other people's live calls.
+    CallMonitor,
     /// List call recordings, read their metadata and download their audio.
     RecordingRead,
     /// Delete recordings (retention is a tenant setting).
@@ -68,7 +70,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -86,6 +88,7 @@ impl Permission {
         Permission::TelephonyManage,
         Permission::CallRead,
         Permission::CallControl,
+        Permission::CallMonitor,
         Permission::RecordingRead,
         Permission::RecordingManage,
     ];
@@ -109,6 +112,7 @@ impl Permission {
             Permission::TelephonyManage => "telephony_manage",
             Permission::CallRead => "call_read",
             Permission::CallControl => "call_control",
+            Permission::CallMonitor => "call_monitor",
             Permission::RecordingRead => "recording_read",
             Permission::RecordingManage => "recording_manage",
         }
@@ -143,6 +147,7 @@ impl Role {
                     | TelephonyRead
                     | CallRead
                     | CallControl
+                    | CallMonitor
                     | RecordingRead
             ),
             // Agents record an opt-out heard on a call; the customer card

@@ -111,6 +111,7 @@ pub fn leg_str(l: LegId) -> &'static str {
         LegId::A => "a",
         LegId::B => "b",
         LegId::Consult => "consult",
+        LegId::Monitor => "monitor",
     }
 }
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod lists;
 pub mod me;
 pub mod members;
+pub mod monitor;
 pub mod prompts;
 pub mod recordings;
 pub mod setup;
@@ -152,6 +153,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::consult_complete))
         .routes(routes!(calls::consult_cancel))
         .routes(routes!(calls::dtmf))
+        .routes(routes!(monitor::start, monitor::set_mode, monitor::stop))
         .routes(routes!(events::websocket))
         .routes(routes!(prompts::list_prompts, prompts::upload_prompt))
         .routes(routes!(prompts::get_prompt, prompts::delete_prompt))

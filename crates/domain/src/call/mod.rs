@@ -29,6 +29,14 @@
 //!   (or the consult leg failing or hanging up): the consult leg ends and the
 //!   kept leg is resumed and bridged back to the transferor. A hangup of the
 //!   kept leg or the transferor during the consult ends the whole call.
+//! - Supervisor monitoring: on a bridged call `MonitorStart` dials a fourth
+//!   leg, `Monitor`, to the supervisor; when it answers the actor mixes it
+//!   into the call with the role of its [`MonitorMode`] (`Mix`), and
+//!   `MonitorMode` changes that role (`Mix` again, no re-INVITE). The
+//!   supervisor hanging up (or `MonitorStop`) ends only the monitor leg and
+//!   the call's two parties go back to a plain bridge (`Unmix`); the call
+//!   ending ends the monitor leg with it. One monitor leg at a time, and no
+//!   transfer while one is live.
 //! - Once the call is Ended it stays Ended; events for legs still on their
 //!   way out (a 487 after our CANCEL) are still applied to those legs.
 
@@ -50,14 +58,46 @@ pub enum LegId {
     B,
     /// The consult leg of an attended transfer.
     Consult,
+    /// A supervisor listening, whispering or barging in.
+    Monitor,
+}
+
+/// How a supervisor's monitor leg takes part in the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    /// Hears the customer and the agent; heard by nobody.
+    Listen,
+    /// Hears both; heard by the agent only (coaching).
+    Whisper,
+    /// Hears both; heard by both (a three-way call).
+    Barge,
+}
+
+impl MonitorMode {
+    pub const ALL: [MonitorMode; 3] = [
+        MonitorMode::Listen,
+        MonitorMode::Whisper,
+        MonitorMode::Barge,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
 }
 
 impl LegId {
-    /// The other one of `A` and `B` (`Consult` has no fixed peer).
+    /// The other one of `A` and `B` (`Consult` and `Monitor` have no
+    /// fixed peer).
     fn other(self) -> LegId {
         match self {
             LegId::A => LegId::B,
-            LegId::B | LegId::Consult => LegId::A,
+            LegId::B | LegId::Consult | LegId::Monitor => LegId::A,
         }
     }
 }
@@ -125,6 +165,12 @@ pub enum CallEvent {
     ConsultComplete,
     /// Drop the consult leg and reconnect the kept leg to the transferor.
     ConsultCancel,
+    /// Dial a supervisor into a bridged call (the `Monitor` leg).
+    MonitorStart { mode: MonitorMode },
+    /// Change how the supervisor takes part (no signalling, only the mix).
+    MonitorMode { mode: MonitorMode },
+    /// Hang up the supervisor's leg; the call goes on.
+    MonitorStop,
 }
 
 /// IO the actor must perform. The legs are already in their new states.
@@ -161,6 +207,11 @@ pub enum CallAction {
         hangup: Hangup,
         method: EndMethod,
     },
+    /// Mix the answered monitor leg into the call (A, B and the supervisor)
+    /// with the role of `mode`; replaces any earlier mix.
+    Mix { mode: MonitorMode },
+    /// The monitor leg left: back to a plain bridge of A and B.
+    Unmix,
 }
 
 /// One leg's state change caused by an event.
@@ -208,6 +259,10 @@ pub struct Call {
     b: Leg,
     consult: Option<Leg>,
     transfer: Option<Transfer>,
+    /// The supervisor's leg (kept once ended, until the next one).
+    monitor: Option<Leg>,
+    /// The mode of the live monitor leg.
+    monitor_mode: Option<MonitorMode>,
     ended: Option<Hangup>,
 }
 
@@ -240,6 +295,8 @@ impl Call {
             b: Leg::new(b),
             consult: None,
             transfer: None,
+            monitor: None,
+            monitor_mode: None,
             ended: None,
         }
     }
@@ -258,12 +315,13 @@ impl Call {
         self.state
     }
 
-    /// The leg in a slot (`Consult` only while one exists).
+    /// The leg in a slot (`Consult` and `Monitor` only while one exists).
     pub fn leg(&self, id: LegId) -> Option<&Leg> {
         match id {
             LegId::A => Some(&self.a),
             LegId::B => Some(&self.b),
             LegId::Consult => self.consult.as_ref(),
+            LegId::Monitor => self.monitor.as_ref(),
         }
     }
 
@@ -272,7 +330,19 @@ impl Call {
             LegId::A => Some(&mut self.a),
             LegId::B => Some(&mut self.b),
             LegId::Consult => self.consult.as_mut(),
+            LegId::Monitor => self.monitor.as_mut(),
         }
+    }
+
+    /// The mode of the live monitor leg, if there is one.
+    pub fn monitor_mode(&self) -> Option<MonitorMode> {
+        self.monitor_mode
+    }
+
+    /// A monitor leg that has not ended (dialling, answered, or waiting
+    /// for the answer to our CANCEL).
+    fn monitor_live(&self) -> bool {
+        self.monitor.is_some_and(|m| !m.is_ended())
     }
 
     /// Applies `event`; on error nothing changes.
@@ -286,9 +356,10 @@ impl Call {
             CallEvent::Hangup { cause } => {
                 let hangup = Hangup::new(cause);
                 self.ended = Some(hangup);
-                for id in [LegId::A, LegId::B, LegId::Consult] {
+                for id in ALL_LEGS {
                     self.terminate(id, hangup, &mut out);
                 }
+                self.monitor_mode = None;
             }
             CallEvent::BlindTransfer { leaving } => {
                 let kept = self.transfer_allowed(leaving).ok_or(invalid)?;
@@ -346,6 +417,47 @@ impl Call {
                 self.terminate(LegId::Consult, Hangup::new(cause), &mut out);
                 self.reconnect(transferor, &mut out);
             }
+            CallEvent::MonitorStart { mode } => {
+                if self.state != CallState::Bridged || self.monitor_live() {
+                    return Err(invalid);
+                }
+                self.monitor = Some(Leg::outbound());
+                self.monitor_mode = Some(mode);
+                self.dial(LegId::Monitor, &mut out);
+            }
+            CallEvent::MonitorMode { mode } => {
+                let Some(monitor) = self.monitor.filter(|m| !m.is_ended()) else {
+                    return Err(invalid);
+                };
+                if matches!(monitor.state(), LegState::Cancelling { .. }) {
+                    return Err(invalid);
+                }
+                if self.monitor_mode != Some(mode) {
+                    self.monitor_mode = Some(mode);
+                    if monitor.state().is_answered() {
+                        out.actions.push(CallAction::Mix { mode });
+                    }
+                }
+            }
+            CallEvent::MonitorStop => {
+                let Some(monitor) = self.monitor.filter(|m| !m.is_ended()) else {
+                    return Err(invalid);
+                };
+                if matches!(monitor.state(), LegState::Cancelling { .. }) {
+                    return Err(invalid);
+                }
+                let answered = monitor.state().is_answered();
+                let cause = if answered {
+                    HangupCause::Normal
+                } else {
+                    HangupCause::Cancelled
+                };
+                self.terminate(LegId::Monitor, Hangup::new(cause), &mut out);
+                self.monitor_mode = None;
+                if answered {
+                    out.actions.push(CallAction::Unmix);
+                }
+            }
         }
         self.state = self.derive();
         Ok(CallTransition {
@@ -381,6 +493,10 @@ impl Call {
         if self.ended.is_some() || t.is_noop() {
             return Some(Ok(()));
         }
+        if id == LegId::Monitor {
+            self.on_monitor(t, out);
+            return Some(Ok(()));
+        }
         let peer = match (id, self.transfer) {
             (LegId::Consult, Some(Transfer::Attended { transferor })) => transferor,
             (LegId::Consult, _) => return Some(Ok(())),
@@ -392,7 +508,8 @@ impl Call {
             }
             LegState::Ended(hangup) => {
                 self.ended = Some(hangup);
-                for other in [LegId::A, LegId::B, LegId::Consult] {
+                self.monitor_mode = None;
+                for other in ALL_LEGS {
                     if other == id {
                         continue;
                     }
@@ -454,6 +571,25 @@ impl Call {
         Some(Ok(()))
     }
 
+    /// The monitor leg changed: mixed in once answered; when it ends the
+    /// call goes back to a plain bridge. The call itself is untouched.
+    fn on_monitor(&mut self, t: Transition<LegState>, out: &mut Out) {
+        match t.to {
+            LegState::Answered if !t.from.is_answered() => {
+                if let Some(mode) = self.monitor_mode {
+                    out.actions.push(CallAction::Mix { mode });
+                }
+            }
+            LegState::Ended(_) => {
+                self.monitor_mode = None;
+                if t.from.is_answered() {
+                    out.actions.push(CallAction::Unmix);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Leg A or B (only ever called with one of those).
     fn slot(&mut self, id: LegId) -> &mut Leg {
         if id == LegId::B {
@@ -468,7 +604,8 @@ impl Call {
     fn transfer_allowed(&self, leaving: LegId) -> Option<LegId> {
         let ok = self.ended.is_none()
             && self.transfer.is_none()
-            && leaving != LegId::Consult
+            && matches!(leaving, LegId::A | LegId::B)
+            && !self.monitor_live()
             && self.a.state().is_answered()
             && self.b.state().is_answered();
         ok.then(|| leaving.other())
@@ -570,5 +707,11 @@ impl Call {
     }
 }
 
+/// Every leg slot, in the order legs are ended.
+const ALL_LEGS: [LegId; 4] = [LegId::A, LegId::B, LegId::Consult, LegId::Monitor];
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod monitor_tests;

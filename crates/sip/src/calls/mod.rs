@@ -45,7 +45,7 @@ use model::{
     CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint, Originate, Trunk,
 };
 use omnivox_domain::TenantId;
-use omnivox_domain::call::{HangupCause, LegId};
+use omnivox_domain::call::{HangupCause, LegId, MonitorMode};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -148,6 +148,22 @@ pub enum CallCommand {
     PauseRecording,
     /// Capture the audio again.
     ResumeRecording,
+    /// Dial a supervisor into the bridged call (the `monitor` leg); once it
+    /// answers it is mixed in as `mode` says. Refused while another
+    /// supervisor's leg is live.
+    Monitor {
+        /// The supervisor (a registered phone or a number via a trunk).
+        to: Endpoint,
+        /// Listen, whisper or barge.
+        mode: MonitorMode,
+    },
+    /// Switch the supervisor's mode (only the mix changes, no re-INVITE).
+    MonitorMode {
+        /// The new mode.
+        mode: MonitorMode,
+    },
+    /// Hang up the supervisor's leg; the call goes on.
+    MonitorStop,
 }
 
 /// Health and load of one trunk.

@@ -6,7 +6,7 @@ use crate::config::Secret;
 use crate::directory::DirectoryError;
 use crate::registrar::SipTransport;
 use chrono::{DateTime, Utc};
-use omnivox_domain::call::{CallState, Direction, Hangup, LegChange, LegId, LegState};
+use omnivox_domain::call::{CallState, Direction, Hangup, LegChange, LegId, LegState, MonitorMode};
 use omnivox_domain::trunk::SourceNet;
 pub use omnivox_domain::trunk::{CallerIdMode, NumberFormat};
 use omnivox_domain::{TenantId, UserId};
@@ -232,6 +232,9 @@ pub struct CallSnapshot {
     pub answered_at: Option<DateTime<Utc>>,
     /// Every live leg.
     pub legs: Vec<LegSnapshot>,
+    /// How the supervisor on the `monitor` leg takes part, while one is
+    /// dialled or connected.
+    pub monitor: Option<MonitorMode>,
 }
 
 /// Direction of a call.
@@ -270,7 +273,7 @@ pub struct CallUpdate {
 /// One leg's record, written when the call ends.
 #[derive(Clone, Debug, Serialize)]
 pub struct LegRecord {
-    /// Slot the leg had (`a`, `b`, `consult`).
+    /// Slot the leg had (`a`, `b`, `consult`, `monitor`).
     pub leg: LegId,
     /// Order of the leg within the call (0 for the first).
     pub seq: u32,

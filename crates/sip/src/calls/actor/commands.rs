@@ -12,6 +12,7 @@ impl Actor {
                 .await
             }
             CallCommand::Hold { leg } => {
+                not_monitor(leg)?;
                 self.require_state(leg, LegState::Answered)?;
                 self.hold_leg(leg).await;
                 self.apply(CallEvent::Leg {
@@ -21,6 +22,7 @@ impl Actor {
                 .await
             }
             CallCommand::Resume { leg } => {
+                not_monitor(leg)?;
                 self.require_state(leg, LegState::Held)?;
                 self.resume_leg(leg).await;
                 self.apply(CallEvent::Leg {
@@ -67,6 +69,18 @@ impl Actor {
             CallCommand::StopRecording => self.stop_recording().await,
             CallCommand::PauseRecording => self.pause_recording(true).await,
             CallCommand::ResumeRecording => self.pause_recording(false).await,
+            CallCommand::Monitor { to, mode } => {
+                self.check_endpoint(&to).await?;
+                let slot = slot_index(LegId::Monitor);
+                self.pending[slot] = Some(to);
+                let r = self.apply(CallEvent::MonitorStart { mode }).await;
+                if r.is_err() {
+                    self.pending[slot] = None;
+                }
+                r
+            }
+            CallCommand::MonitorMode { mode } => self.apply(CallEvent::MonitorMode { mode }).await,
+            CallCommand::MonitorStop => self.apply(CallEvent::MonitorStop).await,
         }
     }
 
@@ -90,4 +104,14 @@ impl Actor {
     pub(super) async fn check_endpoint(&self, to: &Endpoint) -> Result<(), CallError> {
         check_endpoint(&self.inner, self.tenant, to).await
     }
+}
+
+/// The supervisor's leg is controlled through the monitor commands only.
+fn not_monitor(leg: LegId) -> Result<(), CallError> {
+    if leg == LegId::Monitor {
+        return Err(CallError::Invalid(
+            "the monitor leg is controlled with the monitor commands".into(),
+        ));
+    }
+    Ok(())
 }

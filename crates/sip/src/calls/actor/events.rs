@@ -90,6 +90,11 @@ impl Actor {
                     // Answered without media we can speak (or none at all):
                     // the call cannot go on.
                     tracing::info!(call = %self.id, ?leg, error = ?media.err(), "answer without usable media");
+                    if leg == LegId::Monitor {
+                        // Only the supervisor's leg is lost.
+                        let _ = self.apply(CallEvent::MonitorStop).await;
+                        return;
+                    }
                     let _ = self
                         .apply(CallEvent::Hangup {
                             cause: HangupCause::Unavailable,
@@ -160,6 +165,10 @@ impl Actor {
         let reply = self.answer_body(leg);
         let headers = reply.as_ref().map(|_| vec![content_type_sdp()]);
         let _ = handle.respond(StatusCode::OK, headers, reply).await;
+        if leg == LegId::Monitor {
+            // A supervisor holding its phone holds nobody else.
+            return;
+        }
         let peer = other_leg(leg);
         if hold == was_hold || !self.call.leg(peer).is_some_and(|l| l.state().is_answered()) {
             return;
@@ -189,6 +198,10 @@ impl Actor {
             leg,
             digit,
         });
+        if leg == LegId::Monitor {
+            // A supervisor's digits are not the parties' business.
+            return;
+        }
         let peer = other_leg(leg);
         let Some(io) = self.slot(peer).filter(|io| io.answered.is_some()) else {
             return;

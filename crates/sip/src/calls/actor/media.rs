@@ -258,7 +258,8 @@ impl Actor {
                 // negotiated telephone-event; one that did not gets INFO.
                 // In-band digits reach the party with the audio.
                 let peer = other_leg(from);
-                let relay = via == DtmfVia::Rfc4733
+                let relay = from != LegId::Monitor
+                    && via == DtmfVia::Rfc4733
                     && self.slot(peer).is_some_and(|io| {
                         io.answered.is_some()
                             && io.negotiated.is_some_and(|n| n.telephone_event.is_none())

@@ -4,12 +4,13 @@
 //! the entry points; [`legs`] dials and ends legs, [`events`] reacts to what
 //! the legs do, [`commands`] runs API commands, [`start`] begins calls,
 //! [`media`] drives the call's media session (SDP, bridging, tones, media
-//! events).
+//! events), [`monitor`] mixes a supervisor's leg into the call.
 
 mod commands;
 mod events;
 mod legs;
 mod media;
+mod monitor;
 mod recording;
 mod start;
 
@@ -28,7 +29,7 @@ use crate::stats::Counters;
 use chrono::{DateTime, Utc};
 use omnivox_domain::call::{
     Call, CallAction, CallEvent, CallState, Direction, EndMethod, Hangup, HangupCause, LegEvent,
-    LegId, LegState, TimeoutKind,
+    LegId, LegState, MonitorMode, TimeoutKind,
 };
 use omnivox_domain::{TenantId, UserId};
 use omnivox_media::codec::{Codec, Negotiated};
@@ -161,7 +162,7 @@ pub(crate) struct Actor {
     id: Uuid,
     tenant: TenantId,
     call: Call,
-    slots: [Option<LegIo>; 3],
+    slots: [Option<LegIo>; 4],
     rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
     /// The call's media session and its events.
@@ -169,7 +170,7 @@ pub(crate) struct Actor {
     media_rx: mpsc::Receiver<MediaEvent>,
     snapshot: Arc<Mutex<CallSnapshot>>,
     /// Who to dial for the next `Dial` action and for B after A answers.
-    pending: [Option<Endpoint>; 3],
+    pending: [Option<Endpoint>; 4],
     caller_id: Option<String>,
     ring_timeout: Duration,
     next_seq: u32,
@@ -192,10 +193,11 @@ fn slot_index(leg: LegId) -> usize {
         LegId::A => 0,
         LegId::B => 1,
         LegId::Consult => 2,
+        LegId::Monitor => 3,
     }
 }
 
-const SLOTS: [LegId; 3] = [LegId::A, LegId::B, LegId::Consult];
+const SLOTS: [LegId; 4] = [LegId::A, LegId::B, LegId::Consult, LegId::Monitor];
 
 /// Capacity of a call's media event channel (the engine queues beyond it).
 const MEDIA_EVENTS: usize = 64;
@@ -255,19 +257,20 @@ impl Actor {
             started_at: Utc::now(),
             answered_at: None,
             legs: Vec::new(),
+            monitor: None,
         }));
         Ok(Self {
             inner,
             id,
             tenant,
             call,
-            slots: [None, None, None],
+            slots: [None, None, None, None],
             rx,
             tx,
             media,
             media_rx,
             snapshot,
-            pending: [None, None, None],
+            pending: [None, None, None, None],
             caller_id: None,
             ring_timeout,
             next_seq: 0,
@@ -374,6 +377,7 @@ impl Actor {
 
     /// Feeds the machine and performs what it asks.
     async fn apply(&mut self, event: CallEvent) -> Result<(), CallError> {
+        let monitor_before = self.call.monitor_mode();
         let t = match self.call.apply(event) {
             Ok(t) => {
                 tracing::debug!(call = %self.id, ?event, actions = ?t.actions, "call event");
@@ -396,7 +400,8 @@ impl Actor {
             self.perform(*action).await;
         }
         let snapshot = self.refresh_snapshot();
-        if t.from != t.to || !t.legs.is_empty() {
+        let monitor_changed = self.call.monitor_mode() != monitor_before;
+        if t.from != t.to || !t.legs.is_empty() || monitor_changed {
             self.publish(CallUpdate {
                 from: t.from,
                 to: t.to,
@@ -461,7 +466,9 @@ impl Actor {
                     other => other_leg(other),
                 };
                 let codec = self.codec_of(talks_to);
-                self.transfer_chain.push(endpoint_label(&target));
+                if leg != LegId::Monitor {
+                    self.transfer_chain.push(endpoint_label(&target));
+                }
                 if let Err(code) = self.dial(leg, target, codec).await {
                     self.feed_leg(leg, LegEvent::Failure { sip_code: code })
                         .await;
@@ -476,6 +483,8 @@ impl Actor {
                 hangup,
                 method,
             } => self.end_leg(leg, hangup, method),
+            CallAction::Mix { mode } => self.mix_monitor(mode).await,
+            CallAction::Unmix => self.unmix_monitor().await,
         }
     }
 
@@ -527,6 +536,7 @@ impl Actor {
     fn refresh_snapshot(&self) -> CallSnapshot {
         let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         snap.state = self.call.state();
+        snap.monitor = self.call.monitor_mode();
         snap.legs = SLOTS
             .into_iter()
             .filter_map(|l| {
@@ -545,7 +555,13 @@ impl Actor {
                 })
             })
             .collect();
-        let ids: Vec<_> = snap.legs.iter().map(|l| (l.agent_id, l.trunk_id)).collect();
+        // The supervisor is neither the call's agent nor on its trunk.
+        let ids: Vec<_> = snap
+            .legs
+            .iter()
+            .filter(|l| l.leg != LegId::Monitor)
+            .map(|l| (l.agent_id, l.trunk_id))
+            .collect();
         for (agent, trunk) in ids {
             if snap.agent_id.is_none() {
                 snap.agent_id = agent;
@@ -651,13 +667,20 @@ impl Actor {
     /// hangup) leave their slots, except those still waiting for the final
     /// response to our CANCEL.
     fn release_ended_legs(&mut self) {
+        let mut released = false;
         for leg in SLOTS {
             let Some(io) = self.slot(leg) else { continue };
             match self.call.leg(leg).map(|l| l.state()) {
                 Some(LegState::Ended(h)) if io.cancel_deadline.is_none() => self.finish_leg(leg, h),
                 None => self.finish_leg(leg, Hangup::new(HangupCause::Normal)),
-                _ => {}
+                _ => continue,
             }
+            released = true;
+        }
+        // A leg that left a live call (a supervisor, a consult) leaves the
+        // snapshot too.
+        if released && !self.call.state().is_ended() {
+            self.refresh_snapshot();
         }
     }
 
@@ -744,7 +767,7 @@ impl Actor {
 fn other_leg(leg: LegId) -> LegId {
     match leg {
         LegId::A => LegId::B,
-        LegId::B | LegId::Consult => LegId::A,
+        LegId::B | LegId::Consult | LegId::Monitor => LegId::A,
     }
 }
 
