@@ -31,11 +31,16 @@ pub struct Application {
 pub struct BuildOptions {
     /// Apply pending migrations (`--skip-migrate` turns this off).
     pub migrate: bool,
+    /// Moves the dialer's clock (tests; the server leaves it at zero).
+    pub clock_offset: chrono::TimeDelta,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { migrate: true }
+        Self {
+            migrate: true,
+            clock_offset: chrono::TimeDelta::zero(),
+        }
     }
 }
 
@@ -106,7 +111,10 @@ impl Application {
             None
         };
         let state = AppState::new(config.clone(), store, key.as_bytes(), sip, shutdown.clone())?;
+        state.clock.set_offset(opts.clock_offset);
         let first_run = routes::setup::prepare_first_run(&state).await?;
+        // Dial attempts a crash left open are settled before any campaign runs.
+        crate::dialer::recover(&state).await?;
 
         let http = TcpListener::bind(config.http.bind)
             .await
@@ -193,11 +201,17 @@ impl Application {
             });
         }
         tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::dialer::supervise(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::dialer::runner::watch(
+            state.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(crate::recordings::retention_task(
             state.clone(),
             shutdown.clone(),
         ));
         let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::agents::tick_task(state.clone(), shutdown.clone()));
         if let Some(sip) = &state.sip {
             tokio::spawn(crate::sip::forward_registrations(
                 sip.clone(),

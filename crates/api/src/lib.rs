@@ -1,10 +1,12 @@
 //! The Omnivox HTTP API and the [`Application`] that wires it to storage.
 
 pub mod admin;
+pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod compliance;
 pub mod config;
+pub mod dialer;
 pub mod error;
 pub mod extract;
 pub mod imports;

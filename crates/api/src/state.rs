@@ -35,6 +35,12 @@ pub struct Inner {
     pub sip: Option<Arc<omnivox_sip::SipServer>>,
     /// Call recordings' files (`<data_dir>/recordings`).
     pub recordings: omnivox_media::record::LocalStore,
+    /// The tenants' ACDs: agent states (`crate::agents`).
+    pub agents: crate::agents::AgentService,
+    /// The time campaigns dial by (see `crate::dialer::Clock`).
+    pub clock: crate::dialer::Clock,
+    /// The campaigns' live lines (`crate::dialer::runner`).
+    pub runner: crate::dialer::runner::Runner,
 }
 
 impl Deref for AppState {
@@ -68,6 +74,9 @@ impl AppState {
             events: omnivox_events::EventBus::default(),
             sip,
             recordings,
+            clock: crate::dialer::Clock::default(),
+            runner: crate::dialer::runner::Runner::default(),
+            agents: crate::agents::AgentService::default(),
             config,
             store,
         })))

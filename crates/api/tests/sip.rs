@@ -6,46 +6,11 @@ use omnivox_testkit::spawn_app;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
-/// One REGISTER call of the sip crate's scenario; returns sipp's exit code.
+/// One REGISTER from an ephemeral port; returns sipp's exit code.
 async fn register(target: SocketAddr, domain: &str, user: &str, password: &str) -> i32 {
-    let scenario = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../sip/tests/sipp/register.xml"
-    );
-    let work = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new("sipp")
-        .arg(target.to_string())
-        .args([
-            "-sf",
-            scenario,
-            "-m",
-            "1",
-            "-timeout",
-            "10s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-t",
-            "u1",
-        ])
-        .args([
-            "-key", "domain", domain, "-key", "user", user, "-key", "expires", "600",
-        ])
-        .args(["-au", user, "-ap", password])
-        .current_dir(work.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .unwrap()
-        .unwrap();
-    out.status.code().unwrap_or(-1)
+    omnivox_testkit::sipp_register(target, domain, user, password, None).await
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 //!   [`report`]: runs over seeds with means and 95 % intervals.
 
 pub mod baseline;
+pub mod campaign;
 pub mod estimator;
 pub mod ledger;
 pub mod observe;

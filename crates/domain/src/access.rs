@@ -67,10 +67,23 @@ pub enum Permission {
     RecordingRead,
     /// Delete recordings (retention is a tenant setting).
     RecordingManage,
+    /// Read campaigns, their settings, hopper and live statistics.
+    CampaignRead,
+    /// Create, change, start, pause, stop and archive campaigns.
+    CampaignManage,
+    /// See agents, their states, state history, skills, reason and
+    /// disposition codes.
+    AgentRead,
+    /// Set agents' skills, change any agent's state, define reason and
+    /// disposition codes.
+    AgentManage,
+    /// Work as an agent: log in and out, change one's own state, set the
+    /// disposition of one's own calls.
+    AgentWork,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 25] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -91,6 +104,11 @@ impl Permission {
         Permission::CallMonitor,
         Permission::RecordingRead,
         Permission::RecordingManage,
+        Permission::CampaignRead,
+        Permission::CampaignManage,
+        Permission::AgentRead,
+        Permission::AgentManage,
+        Permission::AgentWork,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +133,11 @@ impl Permission {
             Permission::CallMonitor => "call_monitor",
             Permission::RecordingRead => "recording_read",
             Permission::RecordingManage => "recording_manage",
+            Permission::CampaignRead => "campaign_read",
+            Permission::CampaignManage => "campaign_manage",
+            Permission::AgentRead => "agent_read",
+            Permission::AgentManage => "agent_manage",
+            Permission::AgentWork => "agent_work",
         }
     }
 }
@@ -149,14 +172,22 @@ impl Role {
                     | CallControl
                     | CallMonitor
                     | RecordingRead
+                    | CampaignRead
+                    | CampaignManage
+                    | AgentRead
+                    | AgentManage
+                    | AgentWork
             ),
             // Agents record an opt-out heard on a call; the customer card
             // reaches them through the call, not through list browsing.
             // Call control is limited to the agent's own calls by the route.
-            Role::Agent => matches!(permission, TenantRead | ConsentRecord | CallControl),
+            Role::Agent => matches!(
+                permission,
+                TenantRead | ConsentRecord | CallControl | AgentWork
+            ),
             Role::Analyst => matches!(
                 permission,
-                TenantRead | ContactRead | ComplianceRead | CallRead
+                TenantRead | ContactRead | ComplianceRead | CallRead | CampaignRead | AgentRead
             ),
             Role::Viewer => matches!(permission, TenantRead),
         }

@@ -62,6 +62,7 @@ fn main() -> anyhow::Result<()> {
                 cfg,
                 BuildOptions {
                     migrate: !skip_migrate,
+                    ..BuildOptions::default()
                 },
             )
             .await

@@ -78,20 +78,20 @@ const PHONE_KEY: &str = "tel:";
 const NOT_PHONE_KEY: &str = "substr(dedup_key, 1, 4) <> 'tel:'";
 
 /// A hand-written lookup: its placeholders (`?` or `$n`) and values.
-struct Lookup {
+pub(crate) struct Lookup {
     backend: DbBackend,
     values: Vec<sea_orm::Value>,
 }
 
 impl Lookup {
-    fn new(backend: DbBackend) -> Self {
+    pub(crate) fn new(backend: DbBackend) -> Self {
         Self {
             backend,
             values: Vec::new(),
         }
     }
 
-    fn one(&mut self, v: sea_orm::Value) -> String {
+    pub(crate) fn one(&mut self, v: sea_orm::Value) -> String {
         self.values.push(v);
         match self.backend {
             DbBackend::Postgres => format!("${}", self.values.len()),
@@ -104,15 +104,14 @@ impl Lookup {
         marks.join(", ")
     }
 
+    /// The statement to run with `sql`, which holds this lookup's placeholders.
+    pub(crate) fn statement(self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+
     /// Run it; the first column of each row.
     async fn keys(self, conn: &impl ConnectionTrait, sql: String) -> Result<Vec<String>> {
-        let rows = conn
-            .query_all_raw(sea_orm::Statement::from_sql_and_values(
-                self.backend,
-                sql,
-                self.values,
-            ))
-            .await?;
+        let rows = conn.query_all_raw(self.statement(sql)).await?;
         rows.iter()
             .map(|r| r.try_get_by_index::<String>(0).map_err(Into::into))
             .collect()

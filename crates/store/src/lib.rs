@@ -5,9 +5,11 @@
 //! without a [`TenantId`]: every query it makes filters on that tenant.
 //! Installation-wide data (users, sessions, settings) has its own modules.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 mod bulk;
+pub mod campaigns;
 pub mod cdrs;
 mod connect;
 pub mod consent;
@@ -15,6 +17,7 @@ pub mod contacts;
 pub mod decisions;
 pub mod dial_policies;
 pub mod dids;
+pub mod dispositions;
 pub mod dnc;
 pub mod entities;
 mod error;

@@ -80,6 +80,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub setup_token: Option<String>,
     pub config: Config,
+    /// How far the dialer's clock is moved (kept across restarts).
+    clock_offset: chrono::TimeDelta,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -91,13 +93,28 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_opts(tweak, BuildOptions::default()).await
+}
+
+/// An app whose dialer clock reads `at` now (and runs on from there), so
+/// campaign tests meet calling windows at a chosen local time.
+pub async fn spawn_app_at(at: chrono::DateTime<chrono::Utc>) -> TestApp {
+    let opts = BuildOptions {
+        clock_offset: at - chrono::Utc::now(),
+        ..BuildOptions::default()
+    };
+    spawn_app_opts(|_| {}, opts).await
+}
+
+async fn spawn_app_opts(tweak: impl FnOnce(&mut Config), opts: BuildOptions) -> TestApp {
     let (db, dir) = test_database();
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config();
     config.database = db;
     config.storage.data_dir = data.path().to_owned();
     tweak(&mut config);
-    let app = Application::build(config.clone(), BuildOptions::default())
+    let clock_offset = opts.clock_offset;
+    let app = Application::build(config.clone(), opts)
         .await
         .expect("build the application");
     let addr = app.http_addr();
@@ -114,6 +131,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         setup_token,
         config,
+        clock_offset,
         shutdown,
         server: Some(server),
         _dir: dir,
@@ -269,7 +287,11 @@ impl TestApp {
         }
         let mut config = self.config.clone();
         config.http.bind = "127.0.0.1:0".parse().unwrap();
-        let app = Application::build(config.clone(), BuildOptions::default())
+        let opts = BuildOptions {
+            clock_offset: self.clock_offset,
+            ..BuildOptions::default()
+        };
+        let app = Application::build(config.clone(), opts)
             .await
             .expect("rebuild the application");
         let addr = app.http_addr();
@@ -285,6 +307,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             setup_token: None,
             config,
+            clock_offset: self.clock_offset,
             shutdown,
             server: Some(server),
             _dir: self._dir.take(),
@@ -362,6 +385,86 @@ pub fn sipp_uas_loop(port: u16, calls: u32, work: &std::path::Path) -> tokio::pr
         .kill_on_drop(true)
         .spawn()
         .expect("sipp starts")
+}
+
+/// sipp running the SIP tests' scenario `name` (a file under
+/// `crates/sip/tests/sipp/`) as a UAS for `calls` calls on 127.0.0.1:`port`,
+/// logging (`-trace_logs`) into `work`. Every message goes to
+/// `<scenario>_<pid>_messages.log` there (`-trace_msg`).
+pub fn sipp_uas(
+    name: &str,
+    port: u16,
+    calls: u32,
+    work: &std::path::Path,
+) -> tokio::process::Child {
+    let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
+    tokio::process::Command::new("sipp")
+        .args([
+            "-sf",
+            &scenario,
+            "-m",
+            &calls.to_string(),
+            "-timeout",
+            "120s",
+        ])
+        .args([
+            "-nostdin",
+            "-trace_err",
+            "-trace_logs",
+            "-trace_msg",
+            "-i",
+            "127.0.0.1",
+            "-t",
+            "u1",
+        ])
+        .args(["-p", &port.to_string()])
+        .current_dir(work)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts")
+}
+
+/// One REGISTER of a sipp phone (the SIP tests' `register.xml`) for `user`
+/// at `domain` against `target`, from 127.0.0.1:`local_port` when given
+/// (a phone that will then answer there); returns sipp's exit code.
+pub async fn sipp_register(
+    target: SocketAddr,
+    domain: &str,
+    user: &str,
+    password: &str,
+    local_port: Option<u16>,
+) -> i32 {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sip/tests/sipp/register.xml"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.arg(target.to_string())
+        .args(["-sf", scenario, "-m", "1", "-timeout", "10s", "-nostdin"])
+        .args(["-i", "127.0.0.1", "-t", "u1"])
+        .args([
+            "-key", "domain", domain, "-key", "user", user, "-key", "expires", "600",
+        ])
+        .args(["-au", user, "-ap", password]);
+    if let Some(p) = local_port {
+        cmd.args(["-p", &p.to_string()]);
+    }
+    let out = cmd
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .expect("sipp register finishes")
+        .expect("sipp runs");
+    out.status.code().unwrap_or(-1)
 }
 
 /// A UDP port on 127.0.0.1 that was free a moment ago (for a peer that must

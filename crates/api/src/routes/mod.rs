@@ -1,14 +1,17 @@
 //! The HTTP surface: every route, its middleware, and the OpenAPI document
 //! generated from the handlers.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod campaigns;
 pub mod cdrs;
 pub mod contacts;
 pub mod decisions;
 pub mod dids;
+pub mod dispositions;
 pub mod dnc;
 pub mod dto;
 pub mod events;
@@ -169,6 +172,27 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(recordings::recording_audio))
         .routes(routes!(recordings::get_settings, recordings::put_settings))
+        .routes(routes!(
+            campaigns::list_campaigns,
+            campaigns::create_campaign
+        ))
+        .routes(routes!(
+            campaigns::get_campaign,
+            campaigns::update_campaign,
+            campaigns::delete_campaign
+        ))
+        .routes(routes!(campaigns::start_campaign))
+        .routes(routes!(campaigns::pause_campaign))
+        .routes(routes!(campaigns::resume_campaign))
+        .routes(routes!(campaigns::stop_campaign))
+        .routes(routes!(campaigns::archive_campaign))
+        .routes(routes!(campaigns::list_campaign_lists))
+        .routes(routes!(campaigns::attach_list, campaigns::detach_list))
+        .routes(routes!(campaigns::get_hopper))
+        .routes(routes!(campaigns::fill_hopper))
+        .routes(routes!(campaigns::list_leads))
+        .routes(routes!(campaigns::list_attempts))
+        .routes(routes!(campaigns::campaign_stats))
         .routes(routes!(flows::list_flows, flows::create_flow))
         .routes(routes!(flows::get_flow, flows::delete_flow))
         .routes(routes!(flows::save_draft))
@@ -178,6 +202,29 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flows::get_version))
         .routes(routes!(flows::diff_flow))
         .routes(routes!(flows::simulate_flow))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::put_profile))
+        .routes(routes!(agents::change_state))
+        .routes(routes!(agents::agent_history))
+        .routes(routes!(agents::finish_wrap_up))
+        .routes(routes!(
+            agents::list_reason_codes,
+            agents::create_reason_code
+        ))
+        .routes(routes!(
+            agents::get_reason_code,
+            agents::update_reason_code,
+            agents::delete_reason_code
+        ))
+        .routes(routes!(
+            dispositions::list_disposition_codes,
+            dispositions::create_disposition_code
+        ))
+        .routes(routes!(
+            dispositions::get_disposition_code,
+            dispositions::update_disposition_code,
+            dispositions::delete_disposition_code
+        ))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

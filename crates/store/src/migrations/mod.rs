@@ -12,6 +12,8 @@ mod m20261121_000006_call_quality;
 mod m20261121_000007_prompts;
 mod m20261121_000008_flows;
 mod m20261121_000009_recordings;
+mod m20261121_000010_campaigns;
+mod m20261121_000011_agents;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_prompts::Migration),
             Box::new(m20261121_000008_flows::Migration),
             Box::new(m20261121_000009_recordings::Migration),
+            Box::new(m20261121_000010_campaigns::Migration),
+            Box::new(m20261121_000011_agents::Migration),
         ]
     }
 }

@@ -1,0 +1,418 @@
+//! The agent service: one [`omnivox_acd::Acd`] per tenant, created on first
+//! use and rebuilt from the store (agent profiles and each agent's last
+//! stored state), then kept in memory behind a per-tenant lock.
+//!
+//! Every change goes through the ACD, which validates the transition. Each
+//! input is applied to a copy first; the transitions it returns are written
+//! to `agent_state_history` and only then does the copy replace the live
+//! state, so the stored history and the in-memory state never disagree (a
+//! failed write leaves both unchanged). Written transitions are published on
+//! the event bus as `agent.state`. A tick task ends timed wrap-ups once a
+//! second for every tenant with a live ACD.
+//!
+//! After a restart no call survives (the SIP layer closes orphans), so a
+//! rebuild puts an agent stored as ringing back to available and an agent
+//! stored on a call into wrap-up (with the profile's wrap-up time and
+//! disposition rule); both corrections are written and published like any
+//! other transition.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use omnivox_acd::{
+    Acd, AcdError, Agent, AgentError, AgentState, Event, Level, Output, ReasonCode, Skill,
+    SkillSet, Snapshot, TenantRules, Time, Transition,
+};
+use omnivox_domain::ids::CallId;
+use omnivox_domain::{TenantId, UserId};
+use omnivox_store::agents::{AgentProfileRow, AgentStateRow, NewAgentState};
+use omnivox_store::{Scoped, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The event kind of agent state changes on the bus.
+pub const EVENT_KIND: &str = "agent.state";
+
+type Slot = Arc<tokio::sync::Mutex<Option<Acd>>>;
+
+/// The tenants' ACDs (see the module docs).
+#[derive(Default)]
+pub struct AgentService {
+    tenants: std::sync::Mutex<HashMap<TenantId, Slot>>,
+}
+
+/// The name of a state as stored and shown (`not_ready`, ...).
+pub fn state_name(s: &AgentState) -> &'static str {
+    match s {
+        AgentState::LoggedOut => "logged_out",
+        AgentState::Available => "available",
+        AgentState::Reserved { .. } => "reserved",
+        AgentState::OnCall { .. } => "on_call",
+        AgentState::WrapUp { .. } => "wrap_up",
+        AgentState::NotReady { .. } => "not_ready",
+    }
+}
+
+/// The reason of a not-ready state.
+pub fn state_reason(s: &AgentState) -> Option<String> {
+    match s {
+        AgentState::NotReady { reason } => Some(reason.0.clone()),
+        _ => None,
+    }
+}
+
+/// The call of a ringing, on-call or wrap-up state.
+pub fn state_call(s: &AgentState) -> Option<Uuid> {
+    match s {
+        AgentState::Reserved { call, .. }
+        | AgentState::OnCall { call, .. }
+        | AgentState::WrapUp { call, .. } => Some(call.0),
+        _ => None,
+    }
+}
+
+/// A profile's stored skills as the ACD's skill set. The API only stores
+/// validated levels, so anything else is corrupt data.
+pub fn parse_skills(text: &str) -> Result<SkillSet, StoreError> {
+    let raw: BTreeMap<String, u8> = serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("agent skills: {e}")))?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            Level::new(v)
+                .map(|l| (Skill::new(k), l))
+                .map_err(|e| StoreError::Corrupt(format!("agent skill `{v}`: {e}")))
+        })
+        .collect()
+}
+
+fn acd_error(e: AcdError) -> ApiError {
+    match e {
+        AcdError::Agent(AgentError::DispositionRequired { .. }) => ApiError::unprocessable(
+            "disposition_required",
+            "this wrap-up needs a disposition code",
+        ),
+        e => ApiError::conflict("invalid_transition", e.to_string()),
+    }
+}
+
+fn wrap_up_of(p: Option<&AgentProfileRow>) -> (chrono::TimeDelta, bool) {
+    p.map_or((chrono::TimeDelta::zero(), false), |p| {
+        (
+            chrono::TimeDelta::seconds(i64::from(p.wrap_up_seconds.max(0))),
+            p.disposition_required,
+        )
+    })
+}
+
+/// The state a stored history row describes, before restart corrections.
+fn stored_state(row: &AgentStateRow, profile: Option<&AgentProfileRow>) -> ApiResult<AgentState> {
+    let call = || {
+        row.call_id
+            .map(CallId)
+            .ok_or_else(|| ApiError::internal(format!("history row {} has no call id", row.id)))
+    };
+    Ok(match row.state.as_str() {
+        "logged_out" => AgentState::LoggedOut,
+        "available" => AgentState::Available,
+        "not_ready" => AgentState::NotReady {
+            reason: ReasonCode::new(row.reason.clone().unwrap_or_default()),
+        },
+        "reserved" => AgentState::Reserved {
+            call: call()?,
+            queue: None,
+            deadline: row.at,
+        },
+        "on_call" => AgentState::OnCall {
+            call: call()?,
+            queue: None,
+        },
+        "wrap_up" => {
+            let (wrap, required) = wrap_up_of(profile);
+            AgentState::WrapUp {
+                call: call()?,
+                until: row.at + wrap,
+                disposition_required: required,
+            }
+        }
+        other => {
+            return Err(ApiError::internal(format!(
+                "history row {} has unknown state `{other}`",
+                row.id
+            )));
+        }
+    })
+}
+
+/// A tenant's ACD from the store, and the corrections a restart implies.
+async fn rebuild(
+    state: &AppState,
+    tenant: TenantId,
+    now: Time,
+) -> ApiResult<(Acd, Vec<Transition>)> {
+    let s = Scoped::new(state.store.reader(), tenant);
+    let profiles: HashMap<Uuid, AgentProfileRow> = s
+        .list_agent_profiles()
+        .await?
+        .into_iter()
+        .map(|p| (p.user_id, p))
+        .collect();
+    let mut agents = Vec::new();
+    let mut fixes = Vec::new();
+    for row in s.last_agent_states().await? {
+        let user = UserId(row.user_id);
+        // A removed member's history stays for reports, but they take no
+        // more calls.
+        if s.role_of(user).await?.is_none() {
+            continue;
+        }
+        let profile = profiles.get(&row.user_id);
+        let mut a = Agent::new(user, row.at);
+        if let Some(p) = profile {
+            a.skills = parse_skills(&p.skills)?;
+        }
+        let stored = stored_state(&row, profile)?;
+        let fixed = match &stored {
+            // The offer did not survive the restart.
+            AgentState::Reserved { .. } => Some(AgentState::Available),
+            // The call ended with the restart: wrap it up.
+            AgentState::OnCall { call, .. } => {
+                let (wrap, required) = wrap_up_of(profile);
+                Some(AgentState::WrapUp {
+                    call: *call,
+                    until: now + wrap,
+                    disposition_required: required,
+                })
+            }
+            _ => None,
+        };
+        a.state = match fixed {
+            Some(to) => {
+                fixes.push(Transition {
+                    agent: user,
+                    at: now,
+                    from: stored,
+                    to: to.clone(),
+                });
+                to
+            }
+            None => stored,
+        };
+        agents.push(a);
+    }
+    let acd = Acd::rebuild(Snapshot {
+        tenant,
+        rules: TenantRules::default(),
+        queues: Vec::new(),
+        agents,
+        entries: Vec::new(),
+        next_seq: 0,
+    })
+    .map_err(|e| ApiError::internal(format!("rebuilding the ACD: {e}")))?;
+    Ok((acd, fixes))
+}
+
+/// Store transitions in the history (in order). `disposition` goes on the
+/// transition that leaves a wrap-up.
+async fn persist(
+    state: &AppState,
+    tenant: TenantId,
+    transitions: &[Transition],
+    disposition: Option<&str>,
+) -> Result<(), StoreError> {
+    let rows = transitions
+        .iter()
+        .map(|t| NewAgentState {
+            user: t.agent,
+            state: state_name(&t.to).to_owned(),
+            reason: state_reason(&t.to),
+            call_id: state_call(&t.to),
+            disposition: if matches!(t.from, AgentState::WrapUp { .. }) {
+                disposition.map(str::to_owned)
+            } else {
+                None
+            },
+            at: t.at,
+        })
+        .collect();
+    Scoped::new(state.store.writer(), tenant)
+        .record_agent_states(rows)
+        .await
+}
+
+fn publish(
+    state: &AppState,
+    tenant: TenantId,
+    transitions: &[Transition],
+    disposition: Option<&str>,
+    extra: Option<&serde_json::Value>,
+) {
+    for t in transitions {
+        let leaves_wrap_up = matches!(t.from, AgentState::WrapUp { .. });
+        let mut data = serde_json::json!({
+            "user_id": t.agent.0,
+            "state": state_name(&t.to),
+            "reason": state_reason(&t.to),
+            "call_id": state_call(&t.to),
+            "from": state_name(&t.from),
+            "at": t.at,
+        });
+        if leaves_wrap_up {
+            data["disposition"] = serde_json::json!(disposition);
+            if let Some(x) = extra {
+                data["disposition_details"] = x.clone();
+            }
+        }
+        state
+            .events
+            .publish(tenant, EVENT_KIND, Some(t.agent.0.to_string()), data);
+    }
+}
+
+impl AgentService {
+    fn slot(&self, tenant: TenantId) -> Slot {
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant)
+            .or_default()
+            .clone()
+    }
+
+    /// The tenant's live ACD, rebuilt from the store on first use.
+    async fn live<'g>(
+        state: &AppState,
+        tenant: TenantId,
+        guard: &'g mut Option<Acd>,
+    ) -> ApiResult<&'g mut Acd> {
+        if guard.is_none() {
+            let now = omnivox_store::now();
+            let (acd, fixes) = rebuild(state, tenant, now).await?;
+            persist(state, tenant, &fixes, None).await?;
+            publish(state, tenant, &fixes, None, None);
+            if !fixes.is_empty() {
+                tracing::info!(tenant_id = %tenant, corrected = fixes.len(),
+                    "agent states corrected after a restart");
+            }
+            *guard = Some(acd);
+        }
+        guard
+            .as_mut()
+            .ok_or_else(|| ApiError::internal("ACD missing after rebuild"))
+    }
+
+    /// Apply `event` to the tenant's ACD at the current time: validated by
+    /// the ACD, stored, then published. `disposition` (and `details`, sent
+    /// with the event) label a transition that ends a wrap-up.
+    pub async fn apply(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        event: Event,
+        disposition: Option<&str>,
+        details: Option<&serde_json::Value>,
+    ) -> ApiResult<Output> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let acd = Self::live(state, tenant, &mut guard).await?;
+        let now = omnivox_store::now();
+        let mut next = acd.clone();
+        let out = next.handle(now, event).map_err(acd_error)?;
+        persist(state, tenant, &out.transitions, disposition).await?;
+        *acd = next;
+        publish(state, tenant, &out.transitions, disposition, details);
+        Ok(out)
+    }
+
+    /// The current state of `users` (logged out when the ACD has never seen
+    /// them).
+    pub async fn states(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        users: &[UserId],
+    ) -> ApiResult<Vec<AgentState>> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let acd = Self::live(state, tenant, &mut guard).await?;
+        Ok(users
+            .iter()
+            .map(|u| {
+                acd.agent(u)
+                    .map_or(AgentState::LoggedOut, |a| a.state.clone())
+            })
+            .collect())
+    }
+
+    /// One tick for every tenant with a live ACD: wrap-ups that end, offer
+    /// timeouts, routing. A failed write leaves that tenant's state as it
+    /// was; the next tick tries again.
+    pub async fn tick_all(&self, state: &AppState) {
+        let slots: Vec<(TenantId, Slot)> = self
+            .tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(t, s)| (*t, s.clone()))
+            .collect();
+        for (tenant, slot) in slots {
+            let mut guard = slot.lock().await;
+            let Some(acd) = guard.as_mut() else {
+                continue;
+            };
+            let now = omnivox_store::now();
+            let mut next = acd.clone();
+            let out = next.tick(now);
+            match persist(state, tenant, &out.transitions, None).await {
+                Ok(()) => {
+                    *acd = next;
+                    publish(state, tenant, &out.transitions, None, None);
+                }
+                Err(e) => {
+                    tracing::warn!(tenant_id = %tenant, error = %e, "agent tick not stored; retrying");
+                }
+            }
+        }
+    }
+}
+
+/// Tick every live ACD once a second until `stop`.
+pub async fn tick_task(state: AppState, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => state.agents.tick_all(&state).await,
+        }
+    }
+}
+
+impl AgentService {
+    /// Available agents logged into `campaign`, longest idle first (the
+    /// dialer's choice of agent for a progressive line).
+    pub async fn available_for_campaign(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        campaign: Uuid,
+    ) -> ApiResult<Vec<UserId>> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let acd = Self::live(state, tenant, &mut guard).await?;
+        let mut agents: Vec<_> = acd
+            .snapshot()
+            .agents
+            .into_iter()
+            .filter(|a| {
+                a.is_available()
+                    && a.campaigns.contains(&omnivox_acd::CampaignRef(campaign))
+                    && acd.may_dialer_take(&a.id)
+            })
+            .map(|a| (a.idle_since, a.id))
+            .collect();
+        agents.sort();
+        Ok(agents.into_iter().map(|(_, id)| id).collect())
+    }
+}

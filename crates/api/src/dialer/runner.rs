@@ -1,0 +1,411 @@
+//! The live campaign runner: turns a running campaign's hopper into real
+//! calls and every call's end into the lead's next step.
+//!
+//! Progressive dialing, customer first: for each ready agent logged into
+//! the campaign and not already holding one of its lines, the oldest lead
+//! of the hopper is checked by the compliance engine once more (the
+//! decision is stored as acted on), its number locked and its attempt
+//! written, and only then is the call placed: the customer through the
+//! campaign's trunk, then the reserved agent's phone when the customer
+//! answers. A watcher follows the calls' notices: the agent connected goes
+//! `on_call` in the ACD; at the end the attempt gets its outcome (`normal`
+//! for a conversation, `abandoned` when the customer answered and no agent
+//! was connected, else the hangup cause), the lead its retry time from the
+//! campaign's rules, and the agent wrap-up.
+
+use crate::compliance::decide_for;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use omnivox_acd::Event;
+use omnivox_compliance::Decision;
+use omnivox_dialer::campaign::{CallerId, CampaignSettings, DialMode};
+use omnivox_domain::call::{CallState, LegId, LegState};
+use omnivox_domain::{TenantId, UserId};
+use omnivox_sip::{CallError, CallNotice, CallUpdate, Endpoint, Originate};
+use omnivox_store::Scoped;
+use omnivox_store::campaigns::{AttemptEnd, CampaignRow};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A line the runner placed and still follows.
+#[derive(Clone, Debug)]
+struct Line {
+    tenant: TenantId,
+    campaign: Uuid,
+    attempt: Uuid,
+    contact: Uuid,
+    agent: UserId,
+    /// The customer picked up.
+    answered: bool,
+    /// The agent was connected.
+    bridged: bool,
+}
+
+/// How a finished call went, kept briefly for a line registered after its
+/// call already ended (a call can end before `originate` returns).
+#[derive(Clone, Debug)]
+struct Ended {
+    update: CallUpdate,
+    at: Instant,
+}
+
+/// The runner's in-memory book: lines by call id, agents holding a line,
+/// and calls that ended before their line was registered.
+#[derive(Default)]
+pub struct Runner {
+    lines: Mutex<HashMap<Uuid, Line>>,
+    /// Agents (per tenant) reserved for a line of some campaign.
+    reserved: Mutex<HashSet<(TenantId, UserId)>>,
+    early_ends: Mutex<HashMap<Uuid, Ended>>,
+    /// Position in caller-ID pools.
+    rotation: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Runner {
+    /// Lines of `campaign` being dialed or talked on.
+    pub fn lines_of(&self, campaign: Uuid) -> usize {
+        lock(&self.lines)
+            .values()
+            .filter(|l| l.campaign == campaign)
+            .count()
+    }
+
+    fn reserve(&self, tenant: TenantId, agent: UserId) -> bool {
+        lock(&self.reserved).insert((tenant, agent))
+    }
+
+    fn release(&self, tenant: TenantId, agent: UserId) {
+        lock(&self.reserved).remove(&(tenant, agent));
+    }
+
+    fn is_reserved(&self, tenant: TenantId, agent: UserId) -> bool {
+        lock(&self.reserved).contains(&(tenant, agent))
+    }
+
+    fn caller_id(&self, s: &CampaignSettings, number: &str) -> Option<String> {
+        match &s.caller_id {
+            CallerId::Trunk => None,
+            CallerId::Fixed { number } => Some(number.clone()),
+            CallerId::Pool { numbers } if !numbers.is_empty() => {
+                let i = self.rotation.fetch_add(1, Ordering::Relaxed) % numbers.len();
+                Some(numbers[i].clone())
+            }
+            CallerId::Pool { .. } => None,
+            // The tenant's numbers are its DIDs; without one in the called
+            // area code, the fallback.
+            CallerId::LocalPresence { fallback } => {
+                let _ = number;
+                Some(fallback.clone())
+            }
+        }
+    }
+}
+
+/// The outcome of an ended call, as retry rules and reports name it.
+pub fn outcome(update: &CallUpdate, answered: bool, bridged: bool) -> String {
+    if bridged {
+        return "normal".into();
+    }
+    if answered {
+        return "abandoned".into();
+    }
+    match &update.to {
+        CallState::Ended(h) => h.cause.as_str().to_owned(),
+        _ => "normal".into(),
+    }
+}
+
+fn sip_code(update: &CallUpdate) -> Option<i32> {
+    match &update.to {
+        CallState::Ended(h) => h.sip_code.map(i32::from),
+        _ => None,
+    }
+}
+
+/// Dial what the campaign's ready agents can take now. Returns the number
+/// of calls placed.
+pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiResult<usize> {
+    let tenant = TenantId(c.tenant_id);
+    let mode = super::hopper::mode_of(c)?;
+    if mode != DialMode::Progressive {
+        return Ok(0);
+    }
+    let settings = super::hopper::settings_of(c)?;
+    let tz: chrono_tz::Tz = crate::auth::principal::cached_tenant(state, tenant)
+        .await?
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    if !settings
+        .schedule
+        .open_at(at.with_timezone(&tz).naive_local())
+    {
+        return Ok(0);
+    }
+    let Some(sip) = state.sip.clone() else {
+        return Ok(0);
+    };
+    let agents: Vec<UserId> = state
+        .agents
+        .available_for_campaign(state, tenant, c.id)
+        .await?
+        .into_iter()
+        .filter(|a| !state.runner.is_reserved(tenant, *a))
+        .collect();
+    if agents.is_empty() {
+        return Ok(0);
+    }
+    let input = super::hopper::compliance_input(c)?;
+    let scoped = Scoped::new(state.store.writer(), tenant);
+    let mut placed = 0;
+    let mut agents = agents.into_iter();
+    let mut agent = agents.next();
+    // Each agent gets at most one line; a lead refused at the last check
+    // does not use the agent up.
+    let mut tries = 0;
+    while let Some(a) = agent {
+        tries += 1;
+        if tries > 50 {
+            break;
+        }
+        let Some(lead) = scoped.hopper(c.id, 1).await?.into_iter().next() else {
+            break;
+        };
+        let (number, decision) =
+            match decide_for(state, tenant, lead.contact_id, None, &input, at, true).await {
+                Ok(d) => d,
+                Err(ApiError::Validation(errors)) => {
+                    let reasons = serde_json::to_string(&errors).map_err(ApiError::internal)?;
+                    scoped
+                        .set_lead_aside(c.id, lead.contact_id, None, &reasons)
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+        if !matches!(decision, Decision::Allow { .. }) {
+            let reasons = serde_json::to_string(decision.reasons()).map_err(ApiError::internal)?;
+            scoped
+                .set_lead_aside(c.id, lead.contact_id, decision.deferred_until(), &reasons)
+                .await?;
+            continue;
+        }
+        let Some(attempt) = scoped.begin_attempt(c.id, lead.contact_id, &number).await? else {
+            // Being dialed by another campaign: leave it queued for later.
+            break;
+        };
+        if !state.runner.reserve(tenant, a) {
+            scoped
+                .finish_attempt(
+                    attempt.id,
+                    AttemptEnd {
+                        outcome: "cancelled",
+                        sip_code: None,
+                        next_at: Some(at),
+                    },
+                )
+                .await?;
+            agent = agents.next();
+            continue;
+        }
+        let placed_call = sip
+            .calls()
+            .originate(Originate {
+                tenant_id: tenant,
+                first: Endpoint::Number {
+                    number: number.clone(),
+                },
+                second: Endpoint::Agent { agent_id: a },
+                caller_id: state.runner.caller_id(&settings, &number),
+                ring_timeout_secs: Some(settings.ring_timeout_s),
+            })
+            .await;
+        match placed_call {
+            Ok(call) => {
+                scoped.set_attempt_call(attempt.id, call.id).await?;
+                let line = Line {
+                    tenant,
+                    campaign: c.id,
+                    attempt: attempt.id,
+                    contact: lead.contact_id,
+                    agent: a,
+                    answered: false,
+                    bridged: false,
+                };
+                super::publish(
+                    state,
+                    tenant,
+                    "campaign.dial",
+                    serde_json::json!({"campaign_id": c.id, "attempt_id": attempt.id,
+                        "contact_id": lead.contact_id, "call_id": call.id, "agent_id": a}),
+                );
+                lock(&state.runner.lines).insert(call.id, line);
+                let early = lock(&state.runner.early_ends).remove(&call.id);
+                if let Some(e) = early {
+                    follow(state, &e.update).await;
+                }
+                placed += 1;
+            }
+            Err(e) => {
+                state.runner.release(tenant, a);
+                let outcome = match &e {
+                    CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
+                    _ => "congestion",
+                };
+                tracing::warn!(campaign_id = %c.id, error = %e, "campaign dial not placed");
+                eprintln!("DEBUGX dial not placed: {e:?}");
+                let next_at = settings.next_attempt(outcome, lead.attempts as u32 + 1, at);
+                scoped
+                    .finish_attempt(
+                        attempt.id,
+                        AttemptEnd {
+                            outcome,
+                            sip_code: None,
+                            next_at,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        agent = agents.next();
+    }
+    Ok(placed)
+}
+
+/// Apply one call notice to the line it belongs to.
+async fn follow(state: &AppState, update: &CallUpdate) {
+    let id = update.call.id;
+    let line = {
+        let mut lines = lock(&state.runner.lines);
+        let Some(line) = lines.get_mut(&id) else {
+            return;
+        };
+        for ch in &update.legs {
+            if ch.leg == LegId::A && ch.to == LegState::Answered {
+                line.answered = true;
+            }
+        }
+        line.clone()
+    };
+    if matches!(update.to, CallState::Bridged) && !line.bridged {
+        if let Some(l) = lock(&state.runner.lines).get_mut(&id) {
+            l.bridged = true;
+        }
+        let r = state
+            .agents
+            .apply(
+                state,
+                line.tenant,
+                Event::OutboundConnected {
+                    agent: line.agent,
+                    call: omnivox_domain::CallId(id),
+                },
+                None,
+                None,
+            )
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(call_id = %id, error = %e, "agent not marked on call");
+        }
+    }
+    if let CallState::Ended(_) = update.to {
+        let Some(line) = lock(&state.runner.lines).remove(&id) else {
+            return;
+        };
+        if let Err(e) = finish(state, &line, update).await {
+            tracing::error!(call_id = %id, attempt_id = %line.attempt, error = %e,
+                "closing a campaign attempt");
+        }
+    }
+}
+
+async fn finish(state: &AppState, line: &Line, update: &CallUpdate) -> ApiResult<()> {
+    let outcome = outcome(update, line.answered, line.bridged);
+    let scoped = Scoped::new(state.store.writer(), line.tenant);
+    let campaign = scoped.get_campaign(line.campaign).await?;
+    let settings = super::hopper::settings_of(&campaign)?;
+    let lead = scoped.get_lead(line.campaign, line.contact).await?;
+    let now = state.clock.now();
+    let next_at = settings.next_attempt(&outcome, lead.attempts as u32 + 1, now);
+    scoped
+        .finish_attempt(
+            line.attempt,
+            AttemptEnd {
+                outcome: &outcome,
+                sip_code: sip_code(update),
+                next_at,
+            },
+        )
+        .await?;
+    state.runner.release(line.tenant, line.agent);
+    if line.bridged {
+        state
+            .agents
+            .apply(
+                state,
+                line.tenant,
+                Event::CallEnded {
+                    call: omnivox_domain::CallId(update.call.id),
+                },
+                None,
+                None,
+            )
+            .await?;
+    }
+    super::publish(
+        state,
+        line.tenant,
+        "campaign.attempt",
+        serde_json::json!({"campaign_id": line.campaign, "attempt_id": line.attempt,
+            "contact_id": line.contact, "call_id": update.call.id, "outcome": outcome,
+            "next_at": next_at}),
+    );
+    Ok(())
+}
+
+/// Follow every call's notices until shutdown.
+pub async fn watch(state: AppState, stop: CancellationToken) {
+    let Some(sip) = state.sip.clone() else {
+        return;
+    };
+    let mut rx = sip.calls().subscribe();
+    loop {
+        let notice = tokio::select! {
+            _ = stop.cancelled() => return,
+            n = rx.recv() => n,
+        };
+        match notice {
+            Ok(CallNotice::Update(u)) => {
+                let known = lock(&state.runner.lines).contains_key(&u.call.id);
+                if known {
+                    follow(&state, &u).await;
+                } else if matches!(u.to, CallState::Ended(_)) {
+                    let mut early = lock(&state.runner.early_ends);
+                    early.retain(|_, e| e.at.elapsed() < Duration::from_secs(60));
+                    early.insert(
+                        u.call.id,
+                        Ended {
+                            update: (*u).clone(),
+                            at: Instant::now(),
+                        },
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => {
+                tracing::error!(missed = n, "campaign runner missed call notices");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! A progressive campaign dialing for real: a sipp carrier whose answer
+//! depends on the dialed number (answer and talk, busy, no answer, invalid
+//! number, a long "voicemail" greeting), two registered sipp agent phones
+//! answering, the runner connecting each answered customer to a ready
+//! agent. Checked: every attempt's outcome and SIP code, retries by the
+//! campaign's rules, the agents' state history, the decisions stored, the
+//! campaign completing on its own, and that the carrier saw each number
+//! exactly as often as the store counts attempts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::Ctx;
+use omnivox_testkit::{Resp, TestApp, free_udp_port, sipp_register, sipp_uas, spawn_app_at};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Tuesday 2 June 2026, 12:00 in San Francisco: inside every window.
+const NOON_SF: &str = "2026-06-02T19:00:00Z";
+
+async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
+    app.call(Method::PUT, path, Some(token), Some(body)).await
+}
+
+/// An agent member with a registered sipp phone answering on its own port.
+async fn agent_phone(
+    c: &Ctx,
+    email: &str,
+    sip_user: &str,
+    work: &std::path::Path,
+) -> (String, String, tokio::process::Child) {
+    let token = c.app.member(&c.t, &c.owner, email, "agent").await;
+    let id = c.app.get("/api/v1/me", &token).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = put(
+        &c.app,
+        &c.path(&format!("/members/{id}/sip")),
+        &c.owner,
+        json!({"username": sip_user, "password": "phone secret 12345"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let domain = r.body["domain"].as_str().unwrap().to_owned();
+    let port = free_udp_port();
+    let sip = c.app.sip_addr.unwrap();
+    assert_eq!(
+        sipp_register(sip, &domain, sip_user, "phone secret 12345", Some(port)).await,
+        0,
+        "{sip_user} registers"
+    );
+    let dir = work.join(sip_user);
+    std::fs::create_dir_all(&dir).unwrap();
+    let phone = sipp_uas("uas_loop.xml", port, 100, &dir);
+    (id, token, phone)
+}
+
+/// The disposition an agent gives a call to `phone`.
+fn disposition_for(phone: &str) -> &'static str {
+    match phone {
+        "+14152000000" => "sale",
+        "+14152000005" => "do_not_call",
+        _ => "not_interested",
+    }
+}
+
+/// Play the agents' part after each call: whoever is in wrap-up gives the
+/// call's disposition (the campaign's attempt tells the number). Returns
+/// the dispositions given, by number.
+async fn agent_desk(
+    c: &Ctx,
+    campaign: &str,
+    agents: &[(String, String)],
+    given: &mut BTreeMap<String, String>,
+) {
+    let list = c.app.get(&c.path("/agents?limit=50"), &c.owner).await;
+    for a in list.body["items"].as_array().unwrap() {
+        if a["state"]["state"] != "wrap_up" {
+            continue;
+        }
+        let user = a["user"]["id"].as_str().unwrap();
+        let Some((_, token)) = agents.iter().find(|(u, _)| u == user) else {
+            continue;
+        };
+        let call = a["state"]["call_id"].as_str().unwrap();
+        let attempts = c
+            .app
+            .get(
+                &c.path(&format!("/campaigns/{campaign}/attempts?limit=200")),
+                &c.owner,
+            )
+            .await;
+        let Some(attempt) = attempts.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["call_id"] == call)
+        else {
+            continue;
+        };
+        let phone = attempt["phone"].as_str().unwrap().to_owned();
+        let code = disposition_for(&phone);
+        let r = c
+            .app
+            .post(
+                &c.path(&format!("/agents/{user}/wrap-up/finish")),
+                token,
+                json!({"disposition": code}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        given.insert(phone, code.to_owned());
+    }
+}
+
+/// How often the carrier saw each number (from its log).
+fn dialed(work: &std::path::Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(work).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with("_logs.log") {
+            continue;
+        }
+        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+            if let Some(rest) = line.strip_prefix("DIALED ") {
+                let number = rest.split(' ').next().unwrap();
+                *out.entry(format!("+{}", number.trim_start_matches('+')))
+                    .or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_progressive_campaign_dials_real_calls_to_completion() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    let app = spawn_app_at(NOON_SF.parse::<DateTime<Utc>>().unwrap()).await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let work = tempfile::tempdir().unwrap();
+
+    let carrier_port = free_udp_port();
+    let carrier_dir = work.path().join("carrier");
+    std::fs::create_dir_all(&carrier_dir).unwrap();
+    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 100, &carrier_dir);
+    let trunk = c
+        .app
+        .post(
+            &c.path("/trunks"),
+            &c.owner,
+            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
+                   "allowed_sources": ["192.0.2.10"], "max_channels": 10, "max_cps": 20}),
+        )
+        .await;
+    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
+
+    // Leads ending in 0..=5: person, busy, no answer, invalid, voicemail, person.
+    let list = c.list("Live").await;
+    let mut csv = String::from("First Name,Phone\n");
+    for i in 0..6 {
+        csv.push_str(&format!("Lead{i},+1415200000{i}\n"));
+    }
+    let up = c.upload(&list, csv.into_bytes()).await;
+    let done = c
+        .run(up.body["import"]["id"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(done["rows_accepted"], 6, "{done}");
+
+    let camp = c
+        .app
+        .post(
+            &c.path("/campaigns"),
+            &c.owner,
+            json!({"name": "Live", "mode": "progressive", "settings": {
+                "ring_timeout_s": 15,
+                "caller_id": {"kind": "fixed", "number": "+14155550199"},
+                "max_attempts_total": 2,
+                "retry": [{"on": "busy", "after_s": 1}, {"on": "no_answer", "after_s": null}]
+            }}),
+        )
+        .await;
+    assert_eq!(camp.status, StatusCode::CREATED, "{camp:?}");
+    let id = camp.body["id"].as_str().unwrap().to_owned();
+    let r = put(
+        &c.app,
+        &c.path(&format!("/campaigns/{id}/lists/{list}")),
+        &c.owner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    for (code, category, effect) in [
+        ("sale", "sale", "sale"),
+        ("not_interested", "contact", "final"),
+        ("do_not_call", "dnc", "dnc"),
+    ] {
+        let r = c
+            .app
+            .post(
+                &c.path("/disposition-codes"),
+                &c.owner,
+                json!({"code": code, "label": code, "category": category, "effect": effect}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+    let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
+    let (bob, bob_token, _bob_phone) = agent_phone(&c, "bob@example.com", "bob", work.path()).await;
+    for (user, token) in [(&ann, &ann_token), (&bob, &bob_token)] {
+        let r = c
+            .app
+            .post(
+                &c.path(&format!("/agents/{user}/state")),
+                token,
+                json!({"state": "available", "campaigns": [id]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/campaigns/{id}/start")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // The campaign completes on its own once every lead is done; the
+    // agents disposition each conversation meanwhile.
+    let agents = [
+        (ann.clone(), ann_token.clone()),
+        (bob.clone(), bob_token.clone()),
+    ];
+    let mut given = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        agent_desk(&c, &id, &agents, &mut given).await;
+        let s = c
+            .app
+            .get(&c.path(&format!("/campaigns/{id}/stats")), &c.owner)
+            .await
+            .body;
+        if s["status"] == "completed" {
+            assert_eq!(s["leads"]["done"], 6, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign still {s}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Each lead's attempts and outcomes.
+    let attempts = c
+        .app
+        .get(
+            &c.path(&format!("/campaigns/{id}/attempts?limit=200")),
+            &c.owner,
+        )
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut by_number: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
+    for a in attempts.iter().rev() {
+        assert_eq!(a["status"], "finished", "{a}");
+        assert!(!a["call_id"].is_null(), "{a}");
+        by_number
+            .entry(a["phone"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                a["outcome"].as_str().unwrap().to_owned(),
+                a["sip_code"].clone(),
+            ));
+    }
+    let outcomes =
+        |n: &str| -> Vec<String> { by_number[n].iter().map(|(o, _)| o.clone()).collect() };
+    assert_eq!(outcomes("+14152000000"), ["normal"], "{by_number:?}");
+    assert_eq!(
+        outcomes("+14152000001"),
+        ["busy", "busy"],
+        "busy is retried once (max 2 attempts): {by_number:?}"
+    );
+    assert_eq!(by_number["+14152000001"][0].1, 486);
+    assert_eq!(
+        outcomes("+14152000002"),
+        ["no_answer"],
+        "not retried by rule"
+    );
+    assert_eq!(outcomes("+14152000003"), ["invalid_number"]);
+    assert_eq!(by_number["+14152000003"][0].1, 404);
+    assert_eq!(outcomes("+14152000004"), ["normal"], "no AMD: a person");
+    assert_eq!(outcomes("+14152000005"), ["normal"]);
+
+    // Dispositions are on the attempts; do-not-call reached the ledger.
+    assert_eq!(given.len(), 3, "{given:?}");
+    for a in &attempts {
+        let phone = a["phone"].as_str().unwrap();
+        if a["outcome"] == "normal" {
+            assert_eq!(a["disposition"], disposition_for(phone), "{a}");
+        } else {
+            assert!(a["disposition"].is_null(), "{a}");
+        }
+    }
+    let dnc_contact = c.contacts("phone=%2B14152000005").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = c
+        .app
+        .post(
+            &c.path(&format!("/contacts/{dnc_contact}/decide")),
+            &c.owner,
+            json!({"at": NOON_SF}),
+        )
+        .await;
+    assert_eq!(d.body["outcome"], "deny", "{d:?}");
+
+    // Abandonment books: three people answered, none was abandoned.
+    let s = c
+        .app
+        .get(&c.path(&format!("/campaigns/{id}/stats")), &c.owner)
+        .await
+        .body;
+    assert_eq!(s["last_24h"]["answered"], 3, "{s}");
+    assert_eq!(s["last_24h"]["abandoned"], 0, "{s}");
+    assert_eq!(s["last_30d"]["dials"], 7, "{s}");
+
+    // The carrier saw every number exactly as often as attempts were stored.
+    let seen = dialed(&carrier_dir);
+    for (n, a) in &by_number {
+        assert_eq!(seen.get(n), Some(&a.len()), "{n}: carrier {seen:?}");
+    }
+
+    // Every dial had a stored, acted-on decision.
+    let contacts = c.contacts("limit=50").await;
+    for contact in &contacts {
+        let cid = contact["id"].as_str().unwrap();
+        let d = c
+            .app
+            .get(&c.path(&format!("/contacts/{cid}/decisions")), &c.owner)
+            .await;
+        assert_eq!(d.status, StatusCode::OK, "{d:?}");
+        let phone = contact["phones"][0]["e164"].as_str().unwrap();
+        let allowed = d.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["outcome"] == "allow" && x["campaign_id"] == id.as_str())
+            .count();
+        assert_eq!(allowed, by_number[phone].len(), "{phone}: {d:?}");
+    }
+
+    // The agents went on call and through wrap-up back to available.
+    let mut talked = 0;
+    for user in [&ann, &bob] {
+        let h = c
+            .app
+            .get(
+                &c.path(&format!("/agents/{user}/history?limit=200")),
+                &c.owner,
+            )
+            .await;
+        assert_eq!(h.status, StatusCode::OK, "{h:?}");
+        let states: Vec<&str> = h.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["state"].as_str().unwrap())
+            .collect();
+        talked += states.iter().filter(|s| **s == "on_call").count();
+        assert!(!states.contains(&"reserved"), "{states:?}");
+    }
+    assert_eq!(talked, 3, "three answered calls were connected to agents");
+}
