@@ -70,6 +70,8 @@ need_component clippy clippy
 # fails those tests instead of skipping them.
 need_apt sip-tester sipp
 need_apt baresip baresip
+# Fakes the wall clock of the real binary in the campaign crash test.
+need_apt faketime faketime
 export OMNIVOX_REQUIRE_SIP_PEERS=1
 
 # Speech synthesis and audio tools for the answering-machine corpus

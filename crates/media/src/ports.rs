@@ -213,26 +213,34 @@ mod tests {
 
     const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-    /// A free even-aligned block of `n` ports on loopback (probe by binding).
-    fn free_block(n: u16) -> u16 {
-        for base in (41_000..60_000).step_by(64) {
+    /// A free even-aligned block of `n` ports on loopback, held (probe by
+    /// binding). Below the kernel's ephemeral range (32768 and up), so
+    /// sockets bound to port 0 elsewhere never land in it.
+    fn held_block(n: u16) -> (u16, Vec<UdpSocket>) {
+        for base in (20_000..32_000).step_by(64) {
             let socks: Vec<_> = (base..base + n)
                 .map_while(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).ok())
                 .collect();
             if socks.len() == usize::from(n) {
-                return base;
+                return (base, socks);
             }
         }
         panic!("no free port block");
     }
 
+    fn free_block(n: u16) -> u16 {
+        held_block(n).0
+    }
+
     #[test]
     fn allocates_even_pairs_skips_busy_and_returns_on_drop() {
-        let base = free_block(6);
+        let (base, mut held) = held_block(6);
+        // Someone else holds the RTCP port of the middle pair (kept from
+        // the probe, so nothing can take it in between).
+        let squatter = held.remove(3);
+        drop(held);
         let pool = PortPool::new(LO, base, base + 5).unwrap();
         assert_eq!(pool.capacity(), 3);
-        // Someone else holds the RTCP port of the middle pair.
-        let squatter = UdpSocket::bind((Ipv4Addr::LOCALHOST, base + 3)).unwrap();
         let a = pool.allocate().unwrap();
         assert_eq!(a.rtp_addr().port(), base);
         assert_eq!(a.rtcp.local_addr().unwrap().port(), base + 1);

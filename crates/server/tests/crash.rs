@@ -3,108 +3,14 @@
 //! `system_shutdown` and no ghost call may be left in the API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{get, sign_in, start, wait_ready, write_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::{Child, Command};
-
-const OWNER: &str = "owner@example.com";
-const PASSWORD: &str = "correct horse battery staple 42";
-
-fn write_config(dir: &Path, http: u16, sip: u16) -> std::path::PathBuf {
-    let path = dir.join("omnivox.toml");
-    let db = dir.join("omnivox.db");
-    let cfg = format!(
-        r#"
-[http]
-bind = "127.0.0.1:{http}"
-[metrics]
-enabled = false
-[database]
-url = "sqlite://{db}"
-[storage]
-data_dir = "{data}"
-[sip.server]
-bind = "127.0.0.1:{sip}"
-[sip.server.calls]
-trunk_check_secs = 0
-[auth]
-argon2_memory_kib = 64
-argon2_iterations = 1
-[log]
-format = "json"
-level = "warn"
-[bootstrap]
-owner_email = "{OWNER}"
-tenant_name = "Acme Calls"
-"#,
-        db = db.display(),
-        data = dir.join("data").display(),
-    );
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
-
-fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_omnivox"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("OMNIVOX__BOOTSTRAP__OWNER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "server not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Signs in; returns the token and the owner's tenant id.
-async fn sign_in(client: &reqwest::Client, base: &str) -> (String, String) {
-    let r: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": OWNER, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = r["access_token"].as_str().expect("token").to_owned();
-    let me: Value = client
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant = me["memberships"][0]["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
-    (token, tenant)
-}
-
-async fn get(client: &reqwest::Client, url: String, token: &str) -> (StatusCode, Value) {
-    let r = client.get(url).bearer_auth(token).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use tokio::process::Command;
 
 #[tokio::test]
 async fn a_killed_server_closes_its_live_calls_on_restart() {
