@@ -117,8 +117,9 @@ async fn agent_desk(
     }
 }
 
-/// How often the carrier saw each number (from its log).
-fn dialed(work: &std::path::Path) -> BTreeMap<String, usize> {
+/// Each number the carrier saw, with the caller ID of every call to it
+/// (from its log).
+fn dialed(work: &std::path::Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(work).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -127,9 +128,12 @@ fn dialed(work: &std::path::Path) -> BTreeMap<String, usize> {
         }
         for line in std::fs::read_to_string(e.path()).unwrap().lines() {
             if let Some(rest) = line.strip_prefix("DIALED ") {
-                let number = rest.split(' ').next().unwrap();
-                *out.entry(format!("+{}", number.trim_start_matches('+')))
-                    .or_default() += 1;
+                let mut words = rest.split(' ');
+                let number = words.next().unwrap();
+                let caller = words.skip_while(|w| *w != "FROM").nth(1).unwrap();
+                out.entry(format!("+{}", number.trim_start_matches('+')))
+                    .or_insert_with(Vec::new)
+                    .push(format!("+{caller}"));
             }
         }
     }
@@ -161,6 +165,18 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
         .await;
     assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
 
+    // A number of the tenant in the leads' area code, for local presence.
+    let did = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": "+14155550123", "target_kind": "number",
+                   "target_number": "+14155550100"}),
+        )
+        .await;
+    assert_eq!(did.status, StatusCode::CREATED, "{did:?}");
+
     // Leads ending in 0..=5: person, busy, no answer, invalid, voicemail, person.
     let list = c.list("Live").await;
     let mut csv = String::from("First Name,Phone\n");
@@ -180,7 +196,7 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
             &c.owner,
             json!({"name": "Live", "mode": "progressive", "settings": {
                 "ring_timeout_s": 15,
-                "caller_id": {"kind": "fixed", "number": "+14155550199"},
+                "caller_id": {"kind": "local_presence", "fallback": "+12125550199"},
                 "max_attempts_total": 2,
                 "retry": [{"on": "busy", "after_s": 1}, {"on": "no_answer", "after_s": null}]
             }}),
@@ -336,10 +352,19 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     assert_eq!(s["last_24h"]["abandoned"], 0, "{s}");
     assert_eq!(s["last_30d"]["dials"], 7, "{s}");
 
-    // The carrier saw every number exactly as often as attempts were stored.
+    // The carrier saw every number exactly as often as attempts were
+    // stored, each from the tenant's San Francisco number.
     let seen = dialed(&carrier_dir);
     for (n, a) in &by_number {
-        assert_eq!(seen.get(n), Some(&a.len()), "{n}: carrier {seen:?}");
+        assert_eq!(
+            seen.get(n).map(Vec::len),
+            Some(a.len()),
+            "{n}: carrier {seen:?}"
+        );
+        assert!(
+            seen[n].iter().all(|c| c == "+14155550123"),
+            "{n}: local presence: {seen:?}"
+        );
     }
 
     // Every dial had a stored, acted-on decision.

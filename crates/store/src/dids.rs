@@ -106,6 +106,18 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .ok_or(StoreError::NotFound)
     }
 
+    /// One of the tenant's DIDs whose number starts with `prefix` (the
+    /// lowest), for local-presence caller ID.
+    pub async fn did_with_prefix(&self, prefix: &str) -> Result<Option<String>> {
+        Ok(did::Entity::find()
+            .filter(did::Column::TenantId.eq(self.tenant.0))
+            .filter(did::Column::Number.starts_with(prefix))
+            .order_by_asc(did::Column::Number)
+            .one(self.conn)
+            .await?
+            .map(|d| d.number))
+    }
+
     /// The tenant's DID with this number, if it has it.
     pub async fn did_by_number(&self, e164: &str) -> Result<Option<DidRow>> {
         Ok(did::Entity::find()

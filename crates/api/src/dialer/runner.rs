@@ -92,8 +92,16 @@ impl Runner {
         lock(&self.reserved).contains(&(tenant, agent))
     }
 
-    fn caller_id(&self, s: &CampaignSettings, number: &str) -> Option<String> {
-        match &s.caller_id {
+    /// The caller ID for a call to `number`: the trunk's, a fixed number,
+    /// the next of a pool, or (local presence) one of the tenant's DIDs in
+    /// the called number's North American area code, else the fallback.
+    async fn caller_id(
+        &self,
+        scoped: &Scoped<'_, impl omnivox_store::ConnectionTrait>,
+        s: &CampaignSettings,
+        number: &str,
+    ) -> ApiResult<Option<String>> {
+        Ok(match &s.caller_id {
             CallerId::Trunk => None,
             CallerId::Fixed { number } => Some(number.clone()),
             CallerId::Pool { numbers } if !numbers.is_empty() => {
@@ -101,14 +109,20 @@ impl Runner {
                 Some(numbers[i].clone())
             }
             CallerId::Pool { .. } => None,
-            // The tenant's numbers are its DIDs; without one in the called
-            // area code, the fallback.
             CallerId::LocalPresence { fallback } => {
-                let _ = number;
-                Some(fallback.clone())
+                let local = match area_prefix(number) {
+                    Some(p) => scoped.did_with_prefix(p).await?,
+                    None => None,
+                };
+                Some(local.unwrap_or_else(|| fallback.clone()))
             }
-        }
+        })
     }
+}
+
+/// `+1NPA` of a North American number (where local presence is the norm).
+fn area_prefix(e164: &str) -> Option<&str> {
+    (e164.starts_with("+1") && e164.len() == 12).then(|| &e164[..5])
 }
 
 /// The outcome of an ended call, as retry rules and reports name it.
@@ -200,24 +214,24 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
                 .await?;
             continue;
         }
-        let Some(attempt) = scoped.begin_attempt(c.id, lead.contact_id, &number).await? else {
-            // Being dialed by another campaign: leave it queued for later.
-            break;
-        };
+        let caller_id = state.runner.caller_id(&scoped, &settings, &number).await?;
         if !state.runner.reserve(tenant, a) {
-            scoped
-                .finish_attempt(
-                    attempt.id,
-                    AttemptEnd {
-                        outcome: "cancelled",
-                        sip_code: None,
-                        next_at: Some(at),
-                    },
-                )
-                .await?;
+            // Taken meanwhile by another campaign's line.
             agent = agents.next();
             continue;
         }
+        let attempt = match scoped.begin_attempt(c.id, lead.contact_id, &number).await {
+            Ok(Some(attempt)) => attempt,
+            // Being dialed by another campaign: leave it queued for later.
+            Ok(None) => {
+                state.runner.release(tenant, a);
+                break;
+            }
+            Err(e) => {
+                state.runner.release(tenant, a);
+                return Err(e.into());
+            }
+        };
         let placed_call = sip
             .calls()
             .originate(Originate {
@@ -226,13 +240,12 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
                     number: number.clone(),
                 },
                 second: Endpoint::Agent { agent_id: a },
-                caller_id: state.runner.caller_id(&settings, &number),
+                caller_id,
                 ring_timeout_secs: Some(settings.ring_timeout_s),
             })
             .await;
         match placed_call {
             Ok(call) => {
-                scoped.set_attempt_call(attempt.id, call.id).await?;
                 let line = Line {
                     tenant,
                     campaign: c.id,
@@ -249,7 +262,13 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
                     serde_json::json!({"campaign_id": c.id, "attempt_id": attempt.id,
                         "contact_id": lead.contact_id, "call_id": call.id, "agent_id": a}),
                 );
+                // Followed from here on, whatever happens to the write below
+                // (a failed write only costs the attempt its call id).
                 lock(&state.runner.lines).insert(call.id, line);
+                if let Err(e) = scoped.set_attempt_call(attempt.id, call.id).await {
+                    tracing::error!(attempt_id = %attempt.id, error = %e,
+                        "noting the attempt's call");
+                }
                 let early = lock(&state.runner.early_ends).remove(&call.id);
                 if let Some(e) = early {
                     follow(state, &e.update).await;
@@ -263,7 +282,6 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
                     _ => "congestion",
                 };
                 tracing::warn!(campaign_id = %c.id, error = %e, "campaign dial not placed");
-                eprintln!("DEBUGX dial not placed: {e:?}");
                 let next_at = settings.next_attempt(outcome, lead.attempts as u32 + 1, at);
                 scoped
                     .finish_attempt(
@@ -407,5 +425,17 @@ pub async fn watch(state: AppState, stop: CancellationToken) {
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::area_prefix;
+
+    #[test]
+    fn local_presence_uses_north_american_area_codes_only() {
+        assert_eq!(area_prefix("+14155550100"), Some("+1415"));
+        assert_eq!(area_prefix("+442071234567"), None);
+        assert_eq!(area_prefix("+1415555"), None);
     }
 }
