@@ -43,6 +43,13 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// 422 with machine-readable reasons in `details`.
+    #[error("{message}")]
+    UnprocessableDetails {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -114,7 +121,9 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::ForbiddenCode { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::UnprocessableDetails { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } | ApiError::Locked { .. } => {
@@ -131,7 +140,8 @@ impl ApiError {
             | ApiError::Unauthorized { code, .. }
             | ApiError::ForbiddenCode { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::Unprocessable { code, .. } => code,
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::UnprocessableDetails { code, .. } => code,
             ApiError::Validation(_) => "validation_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
@@ -178,6 +188,9 @@ impl IntoResponse for ApiError {
                 "the request has invalid fields".to_owned(),
                 Some(json!({ "fields": fields })),
             ),
+            ApiError::UnprocessableDetails {
+                message, details, ..
+            } => (message.clone(), Some(details.clone())),
             ApiError::TooManyRequests { retry_after_secs } => (
                 self.to_string(),
                 Some(json!({ "retry_after_secs": retry_after_secs })),

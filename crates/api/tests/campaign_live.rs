@@ -408,3 +408,202 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     }
     assert_eq!(talked, 3, "three answered calls were connected to agents");
 }
+
+#[tokio::test]
+async fn a_preview_agent_reads_skips_and_dials_cards() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    let app = spawn_app_at(NOON_SF.parse::<DateTime<Utc>>().unwrap()).await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let work = tempfile::tempdir().unwrap();
+    let carrier_port = free_udp_port();
+    let carrier_dir = work.path().join("carrier");
+    std::fs::create_dir_all(&carrier_dir).unwrap();
+    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 10, &carrier_dir);
+    let trunk = c
+        .app
+        .post(
+            &c.path("/trunks"),
+            &c.owner,
+            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
+                   "allowed_sources": ["192.0.2.10"]}),
+        )
+        .await;
+    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
+    let list = c.list("Cards").await;
+    let up = c
+        .upload(
+            &list,
+            b"First Name,Phone\nZero,+14152000000\nFive,+14152000005\nSix,+14152000006\n".to_vec(),
+        )
+        .await;
+    c.run(up.body["import"]["id"].as_str().unwrap(), json!({}))
+        .await;
+    let r = c
+        .app
+        .post(
+            &c.path("/disposition-codes"),
+            &c.owner,
+            json!({"code": "sale", "label": "Sale", "category": "sale", "effect": "sale"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let camp = c
+        .app
+        .post(
+            &c.path("/campaigns"),
+            &c.owner,
+            json!({"name": "Cards", "mode": "preview"}),
+        )
+        .await;
+    let id = camp.body["id"].as_str().unwrap().to_owned();
+    put(
+        &c.app,
+        &c.path(&format!("/campaigns/{id}/lists/{list}")),
+        &c.owner,
+        json!({}),
+    )
+    .await;
+    let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
+    let bob_token = c
+        .app
+        .member(&c.t, &c.owner, "bob@example.com", "agent")
+        .await;
+    let path = |p: &str| c.path(&format!("/campaigns/{id}/preview{p}"));
+
+    // Not started: no cards.
+    let r = c.app.post(&path("/next"), &ann_token, json!({})).await;
+    assert_eq!(r.code(), "campaign_not_running", "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/campaigns/{id}/start")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    // Not logged into the campaign: no cards either.
+    let r = c.app.post(&path("/next"), &ann_token, json!({})).await;
+    assert_eq!(r.code(), "agent_not_available", "{r:?}");
+    for token in [&ann_token, &bob_token] {
+        let r = c
+            .app
+            .post(
+                &c.path("/agents/me/state"),
+                token,
+                json!({"state": "available", "campaigns": [id]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+
+    let phone_of = |card: &omnivox_testkit::Resp| {
+        card.body["contact"]["phones"][0]["e164"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = c.app.post(&path("/next"), &ann_token, json!({})).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    assert_eq!(first.body["lead"]["status"], "previewing");
+    assert_eq!(phone_of(&first), "+14152000000");
+    let again = c.app.post(&path("/next"), &ann_token, json!({})).await;
+    assert_eq!(phone_of(&again), "+14152000000", "the same card until used");
+    let bobs = c.app.post(&path("/next"), &bob_token, json!({})).await;
+    assert_eq!(
+        phone_of(&bobs),
+        "+14152000005",
+        "another agent, another card"
+    );
+    let zero = first.body["lead"]["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .app
+        .post(&path(&format!("/{zero}/dial")), &bob_token, json!({}))
+        .await;
+    assert_eq!(r.code(), "not_your_card", "{r:?}");
+
+    // Ann skips hers (it goes to the back) and dials the next one.
+    let r = c
+        .app
+        .post(&path(&format!("/{zero}/skip")), &ann_token, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let next = c.app.post(&path("/next"), &ann_token, json!({})).await;
+    assert_eq!(phone_of(&next), "+14152000006");
+    let six = next.body["lead"]["contact_id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(&path(&format!("/{six}/dial")), &ann_token, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    let call = r.body["call_id"].as_str().unwrap().to_owned();
+
+    // The agent's phone rang first, then the customer; the customer hangs
+    // up after talking; Ann gives the disposition in wrap-up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = c
+            .app
+            .get(
+                &c.path(&format!("/agents/{ann}/history?limit=50")),
+                &c.owner,
+            )
+            .await;
+        let states: Vec<&str> = a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["state"].as_str().unwrap())
+            .collect();
+        if states.contains(&"wrap_up") {
+            assert!(states.contains(&"on_call"), "{states:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no wrap-up: {states:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/agents/{ann}/wrap-up/finish")),
+            &ann_token,
+            json!({"disposition": "sale"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let attempts = c
+        .app
+        .get(&c.path(&format!("/campaigns/{id}/attempts")), &c.owner)
+        .await;
+    let a = &attempts.body["items"][0];
+    assert_eq!(attempts.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a["call_id"], call.as_str());
+    assert_eq!(a["outcome"], "normal", "{a}");
+    assert_eq!(a["disposition"], "sale", "{a}");
+    let leads = c
+        .app
+        .get(&c.path(&format!("/campaigns/{id}/leads")), &c.owner)
+        .await;
+    let status_of = |cid: &str| {
+        leads.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["contact_id"] == cid)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of(&six), "done");
+    assert_eq!(status_of(&zero), "queued", "skipped, back in the hopper");
+    assert_eq!(
+        dialed(&carrier_dir).len(),
+        1,
+        "only the dialed card reached the carrier"
+    );
+}

@@ -10,6 +10,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{Ctx, numbered_rows};
 use omnivox_domain::TenantId;
+use omnivox_store::campaigns::lead;
 use omnivox_store::{Scoped, Store};
 use omnivox_testkit::spawn_app_at;
 use reqwest::StatusCode;
@@ -119,6 +120,33 @@ impl Campaigns for Ctx {
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         r.body["items"].as_array().unwrap().clone()
     }
+}
+
+/// Half a second of a 440 Hz tone, 8 kHz mono 16-bit WAV.
+fn tone_wav() -> Vec<u8> {
+    let samples: Vec<i16> = (0..4000)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        w.extend_from_slice(&s.to_le_bytes());
+    }
+    w
 }
 
 fn field_names(r: &omnivox_testkit::Resp) -> Vec<String> {
@@ -307,8 +335,25 @@ async fn settings_are_validated_whole_and_the_lifecycle_refuses_wrong_moves() {
         assert!(actions.contains(&a), "{a} not audited: {actions:?}");
     }
 
-    // Only progressive campaigns are dialed live so far; others say so.
-    let d = c.campaign("Scratch", "preview", json!({})).await;
+    // Preview and progressive campaigns are dialed live so far; others
+    // say so.
+    let wav = tone_wav();
+    let r = omnivox_testkit::read(
+        c.app
+            .client
+            .post(c.app.url(&c.path("/prompts?name=harbor")))
+            .bearer_auth(&c.owner)
+            .header("content-type", "audio/wav")
+            .body(wav)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let d = c
+        .campaign("Scratch", "power", json!({"safe_harbor_prompt": "harbor"}))
+        .await;
     c.attach(&d, &list, json!({})).await;
     let r = c.act(&d, "start").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
@@ -506,17 +551,20 @@ async fn a_number_is_dialed_once_at_a_time_and_a_crash_loses_no_attempt() {
     let tenant = TenantId(c.t.parse().unwrap());
     let s = Scoped::new(store.writer(), tenant);
     let (one_id, two_id): (Uuid, Uuid) = (one.parse().unwrap(), two.parse().unwrap());
-    let first = s.begin_attempt(one_id, contact, &phone).await.unwrap();
+    let first = s
+        .begin_attempt(one_id, contact, &phone, lead::QUEUED)
+        .await
+        .unwrap();
     let first = first.expect("the number is free");
     assert!(
-        s.begin_attempt(two_id, contact, &phone)
+        s.begin_attempt(two_id, contact, &phone, lead::QUEUED)
             .await
             .unwrap()
             .is_none(),
         "another campaign may not dial the number while it rings"
     );
     assert!(
-        s.begin_attempt(one_id, contact, &phone)
+        s.begin_attempt(one_id, contact, &phone, lead::QUEUED)
             .await
             .unwrap()
             .is_none(),
@@ -559,7 +607,10 @@ async fn a_number_is_dialed_once_at_a_time_and_a_crash_loses_no_attempt() {
         assert!(Instant::now() < deadline, "lead never queued in two");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let second = s.begin_attempt(two_id, contact, &phone).await.unwrap();
+    let second = s
+        .begin_attempt(two_id, contact, &phone, lead::QUEUED)
+        .await
+        .unwrap();
     assert!(second.is_some());
     store.close().await;
 }

@@ -290,7 +290,7 @@ pub struct RetryRule {
 }
 
 /// The outcomes a rule may name besides the tenant's disposition codes.
-pub const RETRY_OUTCOMES: [&str; 11] = [
+pub const RETRY_OUTCOMES: [&str; 12] = [
     "busy",
     "no_answer",
     "rejected",
@@ -302,6 +302,7 @@ pub const RETRY_OUTCOMES: [&str; 11] = [
     "media_timeout",
     "machine",
     "abandoned",
+    "agent_no_answer",
 ];
 
 /// Everything a campaign is configured with.
@@ -565,6 +566,8 @@ pub fn default_retry(outcome: &str) -> Option<u32> {
         "no_answer" | "machine" => Some(2 * 3600),
         "congestion" | "unavailable" | "media_timeout" | "cancelled" => Some(10 * 60),
         "abandoned" => Some(3600),
+        // The agent dialed first never answered: the customer was not called.
+        "agent_no_answer" => Some(0),
         _ => None,
     }
 }

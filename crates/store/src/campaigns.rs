@@ -2,7 +2,8 @@
 //! the per-number dial locks.
 //!
 //! A lead moves `new` -> `queued` (in the hopper, compliance pre-checked) ->
-//! `dialing` (an attempt row and a dial lock exist) -> `waiting` (retry at
+//! (`previewing`, its card with an agent, in preview mode) -> `dialing` (an
+//! attempt row and a dial lock exist) -> `waiting` (retry at
 //! `next_at`) or `done`; the compliance engine may instead make it
 //! `deferred` (not before `next_at`) or `denied` (reasons kept). An attempt
 //! is written before the call is placed and in the same transaction that
@@ -32,12 +33,16 @@ pub use campaign_list::Model as CampaignListRow;
 pub mod lead {
     pub const NEW: &str = "new";
     pub const QUEUED: &str = "queued";
+    /// Preview mode: an agent holds the card (`reserved_by`).
+    pub const PREVIEWING: &str = "previewing";
     pub const DIALING: &str = "dialing";
     pub const WAITING: &str = "waiting";
     pub const DEFERRED: &str = "deferred";
     pub const DENIED: &str = "denied";
     pub const DONE: &str = "done";
-    pub const ALL: [&str; 7] = [NEW, QUEUED, DIALING, WAITING, DEFERRED, DENIED, DONE];
+    pub const ALL: [&str; 8] = [
+        NEW, QUEUED, PREVIEWING, DIALING, WAITING, DEFERRED, DENIED, DONE,
+    ];
 }
 
 /// Attempt statuses.
@@ -378,6 +383,68 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(())
     }
 
+    /// Preview mode: the lead whose card `agent` holds in this campaign, or
+    /// the oldest of the hopper, now held by `agent`. `None` when the
+    /// hopper is empty.
+    pub async fn take_preview(&self, campaign_id: Uuid, agent: Uuid) -> Result<Option<LeadRow>> {
+        use campaign_lead::Column as L;
+        let held = campaign_lead::Entity::find()
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::Status.eq(lead::PREVIEWING))
+            .filter(L::ReservedBy.eq(agent))
+            .one(self.conn)
+            .await?;
+        if held.is_some() {
+            return Ok(held);
+        }
+        // Another agent may take the same lead first: try the next one.
+        for _ in 0..5 {
+            let Some(next) = self.hopper(campaign_id, 1).await?.into_iter().next() else {
+                return Ok(None);
+            };
+            let taken = campaign_lead::Entity::update_many()
+                .col_expr(L::Status, Expr::value(lead::PREVIEWING))
+                .col_expr(L::ReservedBy, Expr::value(agent))
+                .col_expr(L::UpdatedAt, Expr::value(now()))
+                .filter(L::TenantId.eq(self.tenant.0))
+                .filter(L::CampaignId.eq(campaign_id))
+                .filter(L::ContactId.eq(next.contact_id))
+                .filter(L::Status.eq(lead::QUEUED))
+                .exec(self.conn)
+                .await?;
+            if taken.rows_affected == 1 {
+                return self.get_lead(campaign_id, next.contact_id).await.map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Preview mode: `agent` skips the card; the lead goes to the back of
+    /// the hopper. False when `agent` does not hold it.
+    pub async fn skip_preview(
+        &self,
+        campaign_id: Uuid,
+        contact_id: Uuid,
+        agent: Uuid,
+    ) -> Result<bool> {
+        use campaign_lead::Column as L;
+        let at = now();
+        let res = campaign_lead::Entity::update_many()
+            .col_expr(L::Status, Expr::value(lead::QUEUED))
+            .col_expr(L::ReservedBy, Expr::value(Option::<Uuid>::None))
+            .col_expr(L::QueuedAt, Expr::value(at))
+            .col_expr(L::UpdatedAt, Expr::value(at))
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::ContactId.eq(contact_id))
+            .filter(L::Status.eq(lead::PREVIEWING))
+            .filter(L::ReservedBy.eq(agent))
+            .exec(self.conn)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
     /// The hopper in dial order (oldest queued first).
     pub async fn hopper(&self, campaign_id: Uuid, limit: u64) -> Result<Vec<LeadRow>> {
         Ok(campaign_lead::Entity::find()
@@ -543,15 +610,17 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
 }
 
 impl<C: ConnectionTrait + TransactionTrait> Scoped<'_, C> {
-    /// Take a lead out of the hopper to dial `phone`: in one transaction,
-    /// lock the number, write the attempt (`dialing`) and mark the lead.
-    /// `Ok(None)` when the number is being dialed already (by any campaign)
-    /// or the lead left the hopper meanwhile; nothing is written then.
+    /// Take a lead (in `from_status`: `queued`, or `previewing` for the
+    /// agent holding its card) to dial `phone`: in one transaction, lock the
+    /// number, write the attempt (`dialing`) and mark the lead. `Ok(None)`
+    /// when the number is being dialed already (by any campaign) or the
+    /// lead left that status meanwhile; nothing is written then.
     pub async fn begin_attempt(
         &self,
         campaign_id: Uuid,
         contact_id: Uuid,
         phone: &str,
+        from_status: &str,
     ) -> Result<Option<AttemptRow>> {
         let tx = self.conn.begin().await?;
         let at = now();
@@ -575,11 +644,15 @@ impl<C: ConnectionTrait + TransactionTrait> Scoped<'_, C> {
         }
         let taken = campaign_lead::Entity::update_many()
             .col_expr(campaign_lead::Column::Status, Expr::value(lead::DIALING))
+            .col_expr(
+                campaign_lead::Column::ReservedBy,
+                Expr::value(Option::<Uuid>::None),
+            )
             .col_expr(campaign_lead::Column::UpdatedAt, Expr::value(at))
             .filter(campaign_lead::Column::TenantId.eq(self.tenant.0))
             .filter(campaign_lead::Column::CampaignId.eq(campaign_id))
             .filter(campaign_lead::Column::ContactId.eq(contact_id))
-            .filter(campaign_lead::Column::Status.eq(lead::QUEUED))
+            .filter(campaign_lead::Column::Status.eq(from_status))
             .exec(&tx)
             .await?;
         if taken.rows_affected != 1 {
@@ -715,6 +788,21 @@ pub async fn recover_interrupted<C: ConnectionTrait + TransactionTrait>(
         }
     }
     Ok(open)
+}
+
+/// After a restart: every card an agent held goes back to the hopper (the
+/// agents' sessions are gone). Returns how many.
+pub async fn release_previews<C: ConnectionTrait>(conn: &C) -> Result<u64> {
+    let res = campaign_lead::Entity::update_many()
+        .col_expr(campaign_lead::Column::Status, Expr::value(lead::QUEUED))
+        .col_expr(
+            campaign_lead::Column::ReservedBy,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(campaign_lead::Column::Status.eq(lead::PREVIEWING))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// Running (and scheduled) campaigns of every tenant, for the runner.

@@ -50,6 +50,13 @@ pub const INTERRUPTED_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// Settle the attempts a crash left `dialing` (before any campaign runs).
 pub async fn recover(state: &AppState) -> anyhow::Result<usize> {
     let settled = store::recover_interrupted(state.store.writer(), INTERRUPTED_RETRY).await?;
+    let cards = store::release_previews(state.store.writer()).await?;
+    if cards > 0 {
+        tracing::info!(
+            cards,
+            "preview cards held before the restart are back in their hoppers"
+        );
+    }
     for a in &settled {
         tracing::warn!(
             tenant_id = %a.tenant_id, campaign_id = %a.campaign_id, attempt_id = %a.id,

@@ -24,7 +24,7 @@ use omnivox_domain::call::{CallState, LegId, LegState};
 use omnivox_domain::{TenantId, UserId};
 use omnivox_sip::{CallError, CallNotice, CallUpdate, Endpoint, Originate};
 use omnivox_store::Scoped;
-use omnivox_store::campaigns::{AttemptEnd, CampaignRow};
+use omnivox_store::campaigns::{AttemptEnd, CampaignRow, LeadRow, lead};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,10 @@ struct Line {
     attempt: Uuid,
     contact: Uuid,
     agent: UserId,
+    /// The customer's leg: A when dialed first, B after the agent.
+    customer_leg: LegId,
+    /// The customer's leg was dialed at all.
+    customer_rung: bool,
     /// The customer picked up.
     answered: bool,
     /// The agent was connected.
@@ -88,6 +92,11 @@ impl Runner {
         lock(&self.reserved).remove(&(tenant, agent));
     }
 
+    /// The agent holds one of the campaigns' lines now.
+    pub fn holds_line(&self, tenant: TenantId, agent: UserId) -> bool {
+        self.is_reserved(tenant, agent)
+    }
+
     fn is_reserved(&self, tenant: TenantId, agent: UserId) -> bool {
         lock(&self.reserved).contains(&(tenant, agent))
     }
@@ -126,12 +135,16 @@ fn area_prefix(e164: &str) -> Option<&str> {
 }
 
 /// The outcome of an ended call, as retry rules and reports name it.
-pub fn outcome(update: &CallUpdate, answered: bool, bridged: bool) -> String {
-    if bridged {
+fn outcome(update: &CallUpdate, line: &Line) -> String {
+    if line.bridged {
         return "normal".into();
     }
-    if answered {
+    if line.answered {
         return "abandoned".into();
+    }
+    if !line.customer_rung {
+        // The agent dialed first never connected: nobody called the customer.
+        return "agent_no_answer".into();
     }
     match &update.to {
         CallState::Ended(h) => h.cause.as_str().to_owned(),
@@ -146,12 +159,177 @@ fn sip_code(update: &CallUpdate) -> Option<i32> {
     }
 }
 
-/// Dial what the campaign's ready agents can take now. Returns the number
-/// of calls placed.
+/// Which party a campaign call rings first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// The customer, then the reserved agent on answer (progressive).
+    CustomerFirst,
+    /// The agent, then the customer (preview: the agent chose to dial).
+    AgentFirst,
+}
+
+/// What became of one lead the dialer set out to call.
+#[derive(Debug)]
+pub enum Dialed {
+    /// The call is up; the runner follows it.
+    Placed { call_id: Uuid, attempt_id: Uuid },
+    /// The compliance engine said no at the last check; the lead is parked
+    /// (`until`) or set aside, with `reasons` (JSON).
+    Refused {
+        until: Option<DateTime<Utc>>,
+        reasons: serde_json::Value,
+    },
+    /// The agent holds another line already.
+    AgentBusy,
+    /// Another campaign is dialing the number; the lead stays.
+    NumberBusy,
+    /// The call could not be placed; the attempt ended with `outcome`.
+    NotPlaced { outcome: &'static str },
+}
+
+/// Dial `lead` for `agent`: the last compliance check (stored as acted
+/// on), the number's lock and the attempt, then the call. `from_status` is
+/// the lead's status now (`queued`, or `previewing` for the agent holding
+/// the card).
+#[allow(clippy::too_many_arguments)]
+pub async fn dial_lead(
+    state: &AppState,
+    c: &CampaignRow,
+    settings: &CampaignSettings,
+    lead: &LeadRow,
+    agent: UserId,
+    order: Order,
+    from_status: &str,
+    at: DateTime<Utc>,
+) -> ApiResult<Dialed> {
+    let tenant = TenantId(c.tenant_id);
+    let sip = state.sip.clone().ok_or(ApiError::Unavailable)?;
+    let scoped = Scoped::new(state.store.writer(), tenant);
+    let input = super::hopper::compliance_input(c)?;
+    let (number, decision) =
+        match decide_for(state, tenant, lead.contact_id, None, &input, at, true).await {
+            Ok(d) => d,
+            Err(ApiError::Validation(errors)) => {
+                let reasons = serde_json::to_value(&errors).map_err(ApiError::internal)?;
+                scoped
+                    .set_lead_aside(c.id, lead.contact_id, None, &reasons.to_string())
+                    .await?;
+                return Ok(Dialed::Refused {
+                    until: None,
+                    reasons,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+    if !matches!(decision, Decision::Allow { .. }) {
+        let reasons = serde_json::to_value(decision.reasons()).map_err(ApiError::internal)?;
+        let until = decision.deferred_until();
+        scoped
+            .set_lead_aside(c.id, lead.contact_id, until, &reasons.to_string())
+            .await?;
+        return Ok(Dialed::Refused { until, reasons });
+    }
+    let caller_id = state.runner.caller_id(&scoped, settings, &number).await?;
+    if !state.runner.reserve(tenant, agent) {
+        return Ok(Dialed::AgentBusy);
+    }
+    let attempt = match scoped
+        .begin_attempt(c.id, lead.contact_id, &number, from_status)
+        .await
+    {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => {
+            state.runner.release(tenant, agent);
+            return Ok(Dialed::NumberBusy);
+        }
+        Err(e) => {
+            state.runner.release(tenant, agent);
+            return Err(e.into());
+        }
+    };
+    let customer = Endpoint::Number {
+        number: number.clone(),
+    };
+    let agent_end = Endpoint::Agent { agent_id: agent };
+    let (first, second, customer_leg) = match order {
+        Order::CustomerFirst => (customer, agent_end, LegId::A),
+        Order::AgentFirst => (agent_end, customer, LegId::B),
+    };
+    let placed_call = sip
+        .calls()
+        .originate(Originate {
+            tenant_id: tenant,
+            first,
+            second,
+            caller_id,
+            ring_timeout_secs: Some(settings.ring_timeout_s),
+        })
+        .await;
+    match placed_call {
+        Ok(call) => {
+            let line = Line {
+                tenant,
+                campaign: c.id,
+                attempt: attempt.id,
+                contact: lead.contact_id,
+                agent,
+                customer_leg,
+                customer_rung: false,
+                answered: false,
+                bridged: false,
+            };
+            super::publish(
+                state,
+                tenant,
+                "campaign.dial",
+                serde_json::json!({"campaign_id": c.id, "attempt_id": attempt.id,
+                    "contact_id": lead.contact_id, "call_id": call.id, "agent_id": agent}),
+            );
+            // Followed from here on, whatever happens to the write below
+            // (a failed write only costs the attempt its call id).
+            lock(&state.runner.lines).insert(call.id, line);
+            if let Err(e) = scoped.set_attempt_call(attempt.id, call.id).await {
+                tracing::error!(attempt_id = %attempt.id, error = %e,
+                    "noting the attempt's call");
+            }
+            let early = lock(&state.runner.early_ends).remove(&call.id);
+            if let Some(e) = early {
+                follow(state, &e.update).await;
+            }
+            Ok(Dialed::Placed {
+                call_id: call.id,
+                attempt_id: attempt.id,
+            })
+        }
+        Err(e) => {
+            state.runner.release(tenant, agent);
+            let outcome = match &e {
+                CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
+                _ => "congestion",
+            };
+            tracing::warn!(campaign_id = %c.id, error = %e, "campaign dial not placed");
+            let next_at = settings.next_attempt(outcome, lead.attempts as u32 + 1, at);
+            scoped
+                .finish_attempt(
+                    attempt.id,
+                    AttemptEnd {
+                        outcome,
+                        sip_code: None,
+                        next_at,
+                    },
+                )
+                .await?;
+            Ok(Dialed::NotPlaced { outcome })
+        }
+    }
+}
+
+/// Dial what the campaign's ready agents can take now (progressive: one
+/// line per agent). Returns the number of calls placed.
 pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiResult<usize> {
     let tenant = TenantId(c.tenant_id);
     let mode = super::hopper::mode_of(c)?;
-    if mode != DialMode::Progressive {
+    if mode != DialMode::Progressive || state.sip.is_none() {
         return Ok(0);
     }
     let settings = super::hopper::settings_of(c)?;
@@ -166,9 +344,6 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
     {
         return Ok(0);
     }
-    let Some(sip) = state.sip.clone() else {
-        return Ok(0);
-    };
     let agents: Vec<UserId> = state
         .agents
         .available_for_campaign(state, tenant, c.id)
@@ -176,11 +351,7 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         .into_iter()
         .filter(|a| !state.runner.is_reserved(tenant, *a))
         .collect();
-    if agents.is_empty() {
-        return Ok(0);
-    }
-    let input = super::hopper::compliance_input(c)?;
-    let scoped = Scoped::new(state.store.writer(), tenant);
+    let scoped = Scoped::new(state.store.reader(), tenant);
     let mut placed = 0;
     let mut agents = agents.into_iter();
     let mut agent = agents.next();
@@ -195,105 +366,22 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         let Some(lead) = scoped.hopper(c.id, 1).await?.into_iter().next() else {
             break;
         };
-        let (number, decision) =
-            match decide_for(state, tenant, lead.contact_id, None, &input, at, true).await {
-                Ok(d) => d,
-                Err(ApiError::Validation(errors)) => {
-                    let reasons = serde_json::to_string(&errors).map_err(ApiError::internal)?;
-                    scoped
-                        .set_lead_aside(c.id, lead.contact_id, None, &reasons)
-                        .await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-        if !matches!(decision, Decision::Allow { .. }) {
-            let reasons = serde_json::to_string(decision.reasons()).map_err(ApiError::internal)?;
-            scoped
-                .set_lead_aside(c.id, lead.contact_id, decision.deferred_until(), &reasons)
-                .await?;
-            continue;
-        }
-        let caller_id = state.runner.caller_id(&scoped, &settings, &number).await?;
-        if !state.runner.reserve(tenant, a) {
-            // Taken meanwhile by another campaign's line.
-            agent = agents.next();
-            continue;
-        }
-        let attempt = match scoped.begin_attempt(c.id, lead.contact_id, &number).await {
-            Ok(Some(attempt)) => attempt,
-            // Being dialed by another campaign: leave it queued for later.
-            Ok(None) => {
-                state.runner.release(tenant, a);
-                break;
-            }
-            Err(e) => {
-                state.runner.release(tenant, a);
-                return Err(e.into());
-            }
-        };
-        let placed_call = sip
-            .calls()
-            .originate(Originate {
-                tenant_id: tenant,
-                first: Endpoint::Number {
-                    number: number.clone(),
-                },
-                second: Endpoint::Agent { agent_id: a },
-                caller_id,
-                ring_timeout_secs: Some(settings.ring_timeout_s),
-            })
-            .await;
-        match placed_call {
-            Ok(call) => {
-                let line = Line {
-                    tenant,
-                    campaign: c.id,
-                    attempt: attempt.id,
-                    contact: lead.contact_id,
-                    agent: a,
-                    answered: false,
-                    bridged: false,
-                };
-                super::publish(
-                    state,
-                    tenant,
-                    "campaign.dial",
-                    serde_json::json!({"campaign_id": c.id, "attempt_id": attempt.id,
-                        "contact_id": lead.contact_id, "call_id": call.id, "agent_id": a}),
-                );
-                // Followed from here on, whatever happens to the write below
-                // (a failed write only costs the attempt its call id).
-                lock(&state.runner.lines).insert(call.id, line);
-                if let Err(e) = scoped.set_attempt_call(attempt.id, call.id).await {
-                    tracing::error!(attempt_id = %attempt.id, error = %e,
-                        "noting the attempt's call");
-                }
-                let early = lock(&state.runner.early_ends).remove(&call.id);
-                if let Some(e) = early {
-                    follow(state, &e.update).await;
-                }
-                placed += 1;
-            }
-            Err(e) => {
-                state.runner.release(tenant, a);
-                let outcome = match &e {
-                    CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
-                    _ => "congestion",
-                };
-                tracing::warn!(campaign_id = %c.id, error = %e, "campaign dial not placed");
-                let next_at = settings.next_attempt(outcome, lead.attempts as u32 + 1, at);
-                scoped
-                    .finish_attempt(
-                        attempt.id,
-                        AttemptEnd {
-                            outcome,
-                            sip_code: None,
-                            next_at,
-                        },
-                    )
-                    .await?;
-            }
+        match dial_lead(
+            state,
+            c,
+            &settings,
+            &lead,
+            a,
+            Order::CustomerFirst,
+            lead::QUEUED,
+            at,
+        )
+        .await?
+        {
+            Dialed::Refused { .. } => continue,
+            Dialed::NumberBusy => break,
+            Dialed::Placed { .. } => placed += 1,
+            Dialed::AgentBusy | Dialed::NotPlaced { .. } => {}
         }
         agent = agents.next();
     }
@@ -309,8 +397,11 @@ async fn follow(state: &AppState, update: &CallUpdate) {
             return;
         };
         for ch in &update.legs {
-            if ch.leg == LegId::A && ch.to == LegState::Answered {
-                line.answered = true;
+            if ch.leg == line.customer_leg {
+                line.customer_rung = true;
+                if ch.to == LegState::Answered {
+                    line.answered = true;
+                }
             }
         }
         line.clone()
@@ -348,7 +439,7 @@ async fn follow(state: &AppState, update: &CallUpdate) {
 }
 
 async fn finish(state: &AppState, line: &Line, update: &CallUpdate) -> ApiResult<()> {
-    let outcome = outcome(update, line.answered, line.bridged);
+    let outcome = outcome(update, line);
     let scoped = Scoped::new(state.store.writer(), line.tenant);
     let campaign = scoped.get_campaign(line.campaign).await?;
     let settings = super::hopper::settings_of(&campaign)?;

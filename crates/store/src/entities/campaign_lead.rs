@@ -18,6 +18,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub reasons: Option<String>,
     pub queued_at: Option<DateTimeUtc>,
+    /// The agent holding the lead's card in preview mode.
+    pub reserved_by: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 

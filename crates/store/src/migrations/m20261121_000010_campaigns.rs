@@ -52,6 +52,7 @@ enum CampaignLeads {
     LastOutcome,
     Reasons,
     QueuedAt,
+    ReservedBy,
     UpdatedAt,
 }
 
@@ -183,7 +184,7 @@ impl MigrationTrait for Migration {
                 .col(uuid(CampaignLeads::ContactId))
                 .col(uuid(CampaignLeads::TenantId))
                 .col(uuid(CampaignLeads::ListId))
-                // new | queued | dialing | waiting | deferred | denied | done
+                // new | queued | previewing | dialing | waiting | deferred | denied | done
                 .col(string(CampaignLeads::Status))
                 .col(integer(CampaignLeads::Attempts))
                 .col(timestamp_with_time_zone_null(CampaignLeads::LastAttemptAt))
@@ -193,6 +194,8 @@ impl MigrationTrait for Migration {
                 // The compliance reasons of the last deny/defer (JSON).
                 .col(text_null(CampaignLeads::Reasons))
                 .col(timestamp_with_time_zone_null(CampaignLeads::QueuedAt))
+                // previewing: the agent who holds the card.
+                .col(uuid_null(CampaignLeads::ReservedBy))
                 .col(timestamp_with_time_zone(CampaignLeads::UpdatedAt))
                 .primary_key(
                     Index::create()
