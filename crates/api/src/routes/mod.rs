@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod calls;
+pub mod campaign_preview;
 pub mod campaigns;
 pub mod cdrs;
 pub mod contacts;
@@ -193,9 +194,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::list_leads))
         .routes(routes!(campaigns::list_attempts))
         .routes(routes!(campaigns::campaign_stats))
-        .routes(routes!(campaigns::preview_next))
-        .routes(routes!(campaigns::preview_dial))
-        .routes(routes!(campaigns::preview_skip))
+        .routes(routes!(campaign_preview::preview_next))
+        .routes(routes!(campaign_preview::preview_dial))
+        .routes(routes!(campaign_preview::preview_skip))
         .routes(routes!(flows::list_flows, flows::create_flow))
         .routes(routes!(flows::get_flow, flows::delete_flow))
         .routes(routes!(flows::save_draft))
