@@ -19,8 +19,8 @@
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use omnivox_acd::{
-    Acd, AcdError, Agent, AgentError, AgentState, Event, Level, Output, ReasonCode, Skill,
-    SkillSet, Snapshot, TenantRules, Time, Transition,
+    Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Event, Level, Output, ReasonCode,
+    Skill, SkillSet, Snapshot, TenantRules, Time, Transition,
 };
 use omnivox_domain::ids::CallId;
 use omnivox_domain::{TenantId, UserId};
@@ -172,6 +172,14 @@ async fn rebuild(
         if let Some(p) = profile {
             a.skills = parse_skills(&p.skills)?;
         }
+        // Still logged in: the campaigns of that login hold.
+        if row.state != "logged_out"
+            && let Some(text) = s.last_login_campaigns(user).await?
+        {
+            let ids: Vec<Uuid> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::internal(format!("stored login campaigns: {e}")))?;
+            a.campaigns = ids.into_iter().map(CampaignRef).collect();
+        }
         let stored = stored_state(&row, profile)?;
         let fixed = match &stored {
             // The offer did not survive the restart.
@@ -220,7 +228,12 @@ async fn persist(
     tenant: TenantId,
     transitions: &[Transition],
     disposition: Option<&str>,
+    login_campaigns: Option<&[CampaignRef]>,
 ) -> Result<(), StoreError> {
+    let campaigns = login_campaigns
+        .map(|c| serde_json::to_string(&c.iter().map(|r| r.0).collect::<Vec<_>>()))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = transitions
         .iter()
         .map(|t| NewAgentState {
@@ -230,6 +243,11 @@ async fn persist(
             call_id: state_call(&t.to),
             disposition: if matches!(t.from, AgentState::WrapUp { .. }) {
                 disposition.map(str::to_owned)
+            } else {
+                None
+            },
+            campaigns: if matches!(t.from, AgentState::LoggedOut) {
+                campaigns.clone()
             } else {
                 None
             },
@@ -289,7 +307,7 @@ impl AgentService {
         if guard.is_none() {
             let now = omnivox_store::now();
             let (acd, fixes) = rebuild(state, tenant, now).await?;
-            persist(state, tenant, &fixes, None).await?;
+            persist(state, tenant, &fixes, None, None).await?;
             publish(state, tenant, &fixes, None, None);
             if !fixes.is_empty() {
                 tracing::info!(tenant_id = %tenant, corrected = fixes.len(),
@@ -318,8 +336,19 @@ impl AgentService {
         let acd = Self::live(state, tenant, &mut guard).await?;
         let now = omnivox_store::now();
         let mut next = acd.clone();
+        let login_campaigns = match &event {
+            Event::AgentLogin { campaigns, .. } => Some(campaigns.clone()),
+            _ => None,
+        };
         let out = next.handle(now, event).map_err(acd_error)?;
-        persist(state, tenant, &out.transitions, disposition).await?;
+        persist(
+            state,
+            tenant,
+            &out.transitions,
+            disposition,
+            login_campaigns.as_deref(),
+        )
+        .await?;
         *acd = next;
         publish(state, tenant, &out.transitions, disposition, details);
         Ok(out)
@@ -364,7 +393,7 @@ impl AgentService {
             let now = omnivox_store::now();
             let mut next = acd.clone();
             let out = next.tick(now);
-            match persist(state, tenant, &out.transitions, None).await {
+            match persist(state, tenant, &out.transitions, None, None).await {
                 Ok(()) => {
                     *acd = next;
                     publish(state, tenant, &out.transitions, None, None);
@@ -407,7 +436,7 @@ impl AgentService {
             .into_iter()
             .filter(|a| {
                 a.is_available()
-                    && a.campaigns.contains(&omnivox_acd::CampaignRef(campaign))
+                    && a.campaigns.contains(&CampaignRef(campaign))
                     && acd.may_dialer_take(&a.id)
             })
             .map(|a| (a.idle_since, a.id))

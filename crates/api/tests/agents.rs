@@ -169,6 +169,7 @@ async fn store_state(app: &TestApp, t: &str, user: &str, state: &str, call: Opti
             reason: None,
             call_id: call,
             disposition: None,
+            campaigns: None,
             at: omnivox_store::now(),
         }])
         .await

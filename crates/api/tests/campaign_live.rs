@@ -467,9 +467,11 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
     )
     .await;
     let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
-    let bob_token = c
+    let (_bob, bob_token, _bob_phone) =
+        agent_phone(&c, "bob@example.com", "bob", work.path()).await;
+    let cy_token = c
         .app
-        .member(&c.t, &c.owner, "bob@example.com", "agent")
+        .member(&c.t, &c.owner, "cy@example.com", "agent")
         .await;
     let path = |p: &str| c.path(&format!("/campaigns/{id}/preview{p}"));
 
@@ -488,7 +490,7 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
     // Not logged into the campaign: no cards either.
     let r = c.app.post(&path("/next"), &ann_token, json!({})).await;
     assert_eq!(r.code(), "agent_not_available", "{r:?}");
-    for token in [&ann_token, &bob_token] {
+    for token in [&ann_token, &bob_token, &cy_token] {
         let r = c
             .app
             .post(
@@ -506,6 +508,9 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
             .unwrap()
             .to_owned()
     };
+    // Cy has no registered phone: no card (the agent's phone rings first).
+    let r = c.app.post(&path("/next"), &cy_token, json!({})).await;
+    assert_eq!(r.code(), "no_phone", "{r:?}");
     let first = c.app.post(&path("/next"), &ann_token, json!({})).await;
     assert_eq!(first.status, StatusCode::OK, "{first:?}");
     assert_eq!(first.body["lead"]["status"], "previewing");

@@ -52,6 +52,8 @@ pub struct NewAgentState {
     pub reason: Option<String>,
     pub call_id: Option<Uuid>,
     pub disposition: Option<String>,
+    /// On a login: the campaigns logged into (JSON list of ids).
+    pub campaigns: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -204,12 +206,26 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
                 reason: Set(s.reason),
                 call_id: Set(s.call_id),
                 disposition: Set(s.disposition),
+                campaigns: Set(s.campaigns),
                 at: Set(s.at),
             });
         agent_state_history::Entity::insert_many(rows)
             .exec(self.conn)
             .await?;
         Ok(())
+    }
+
+    /// The campaigns of `user`'s latest login (JSON list of ids), if any.
+    pub async fn last_login_campaigns(&self, user: UserId) -> Result<Option<String>> {
+        Ok(agent_state_history::Entity::find()
+            .filter(agent_state_history::Column::TenantId.eq(self.tenant.0))
+            .filter(agent_state_history::Column::UserId.eq(user.0))
+            .filter(agent_state_history::Column::Campaigns.is_not_null())
+            .order_by_desc(agent_state_history::Column::At)
+            .order_by_desc(agent_state_history::Column::Id)
+            .one(self.conn)
+            .await?
+            .and_then(|r| r.campaigns))
     }
 
     /// An agent's history in order, `[from, to)`, paged.

@@ -344,12 +344,14 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
     {
         return Ok(0);
     }
+    // Only agents whose phone is registered can take a line.
+    let phones = registered_agents(state, tenant);
     let agents: Vec<UserId> = state
         .agents
         .available_for_campaign(state, tenant, c.id)
         .await?
         .into_iter()
-        .filter(|a| !state.runner.is_reserved(tenant, *a))
+        .filter(|a| phones.contains(a) && !state.runner.is_reserved(tenant, *a))
         .collect();
     let scoped = Scoped::new(state.store.reader(), tenant);
     let mut placed = 0;
@@ -386,6 +388,17 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         agent = agents.next();
     }
     Ok(placed)
+}
+
+/// Agents of `tenant` with a registered phone now.
+pub fn registered_agents(state: &AppState, tenant: TenantId) -> HashSet<UserId> {
+    state.sip.as_ref().map_or_else(HashSet::new, |sip| {
+        sip.registrar()
+            .registrations(tenant)
+            .into_iter()
+            .map(|r| r.agent_id)
+            .collect()
+    })
 }
 
 /// Apply one call notice to the line it belongs to.

@@ -83,6 +83,12 @@ pub async fn preview_next(
             "log into the campaign and be available to take a card",
         ));
     }
+    if !runner::registered_agents(&state, ctx.tenant).contains(&me) {
+        return Err(ApiError::conflict(
+            "no_phone",
+            "register your phone first: a preview dial rings it before the customer",
+        ));
+    }
     let s = ctx.scoped(state.store.writer());
     let Some(lead) = s.take_preview(row.id, me.0).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -16,6 +16,9 @@ pub struct Model {
     pub call_id: Option<Uuid>,
     /// The disposition code given when this change ended a wrap-up.
     pub disposition: Option<String>,
+    /// On a login: the campaigns logged into (JSON list of ids).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub campaigns: Option<String>,
     pub at: DateTimeUtc,
 }
 

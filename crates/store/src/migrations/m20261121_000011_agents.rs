@@ -51,6 +51,7 @@ enum AgentStateHistory {
     Reason,
     CallId,
     Disposition,
+    Campaigns,
     At,
 }
 
@@ -151,6 +152,8 @@ impl MigrationTrait for Migration {
                 .col(uuid_null(AgentStateHistory::CallId))
                 // The disposition given when this change ended a wrap-up.
                 .col(string_null(AgentStateHistory::Disposition))
+                // A login's campaigns (JSON list of ids), restored after a restart.
+                .col(text_null(AgentStateHistory::Campaigns))
                 .col(timestamp_with_time_zone(AgentStateHistory::At))
                 .foreign_key(&mut tenant_fk(
                     "fk_agent_state_history_tenant",
