@@ -419,6 +419,25 @@ pub async fn tick_task(state: AppState, stop: CancellationToken) {
 }
 
 impl AgentService {
+    /// How many agents logged into `campaign` are in each state.
+    pub async fn campaign_agent_states(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        campaign: Uuid,
+    ) -> ApiResult<BTreeMap<String, u64>> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let acd = Self::live(state, tenant, &mut guard).await?;
+        let mut out = BTreeMap::new();
+        for a in acd.snapshot().agents {
+            if a.campaigns.contains(&CampaignRef(campaign)) && a.is_logged_in() {
+                *out.entry(state_name(&a.state).to_owned()).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// Available agents logged into `campaign`, longest idle first (the
     /// dialer's choice of agent for a progressive line).
     pub async fn available_for_campaign(

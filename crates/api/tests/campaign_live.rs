@@ -351,6 +351,18 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     assert_eq!(s["last_24h"]["answered"], 3, "{s}");
     assert_eq!(s["last_24h"]["abandoned"], 0, "{s}");
     assert_eq!(s["last_30d"]["dials"], 7, "{s}");
+    let logged_in: u64 = s["agents"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        logged_in, 2,
+        "both agents are logged into the campaign: {s}"
+    );
+    assert_eq!(s["in_flight"], 0, "{s}");
+    assert_eq!(s["dial_level"], 0.0, "{s}");
 
     // The carrier saw every number exactly as often as attempts were
     // stored, each from the tenant's San Francisco number.

@@ -228,6 +228,11 @@ pub struct CampaignStats {
     pub leads: BTreeMap<String, u64>,
     pub hopper_depth: u64,
     pub in_flight: u64,
+    /// Agents logged into the campaign, by state.
+    pub agents: BTreeMap<String, u64>,
+    /// Lines per working agent (available, on a call or in wrap-up) now;
+    /// 1.0 at most in progressive mode.
+    pub dial_level: f64,
     /// Over the last 24 hours (the UK rule's window).
     pub last_24h: AbandonFigures,
     /// Over the last 30 days (the US rule's window).
@@ -932,10 +937,25 @@ pub async fn campaign_stats(
     let window = |d: chrono::TimeDelta| s.outcome_counts_since(ids.1, now - d);
     let last_24h = AbandonFigures::from_outcomes(window(chrono::TimeDelta::hours(24)).await?);
     let last_30d = AbandonFigures::from_outcomes(window(chrono::TimeDelta::days(30)).await?);
+    let agents = state
+        .agents
+        .campaign_agent_states(&state, ctx.tenant, ids.1)
+        .await?;
+    let working: u64 = ["available", "reserved", "on_call", "wrap_up"]
+        .iter()
+        .map(|k| agents.get(*k).copied().unwrap_or(0))
+        .sum();
+    let in_flight = s.attempts_in_flight(ids.1).await?;
     Ok(Json(CampaignStats {
         status: c.status,
         hopper_depth: leads.get(lead::QUEUED).copied().unwrap_or(0),
-        in_flight: s.attempts_in_flight(ids.1).await?,
+        in_flight,
+        dial_level: if working == 0 {
+            0.0
+        } else {
+            in_flight as f64 / working as f64
+        },
+        agents,
         leads,
         last_24h,
         last_30d,
