@@ -624,3 +624,101 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
         "only the dialed card reached the carrier"
     );
 }
+
+#[tokio::test]
+async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    // 20:59:58 in San Francisco: the hopper takes the lead, but by the time
+    // an agent is ready the window has closed.
+    let app = spawn_app_at("2026-06-03T03:59:58Z".parse::<DateTime<Utc>>().unwrap()).await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let work = tempfile::tempdir().unwrap();
+    let carrier_port = free_udp_port();
+    let carrier_dir = work.path().join("carrier");
+    std::fs::create_dir_all(&carrier_dir).unwrap();
+    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 10, &carrier_dir);
+    let r = c
+        .app
+        .post(
+            &c.path("/trunks"),
+            &c.owner,
+            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
+                   "allowed_sources": ["192.0.2.10"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let list = c.list("Late").await;
+    let up = c
+        .upload(&list, b"First Name,Phone\nLate,+14152000000\n".to_vec())
+        .await;
+    c.run(up.body["import"]["id"].as_str().unwrap(), json!({}))
+        .await;
+    let camp = c
+        .app
+        .post(
+            &c.path("/campaigns"),
+            &c.owner,
+            json!({"name": "Late", "mode": "progressive"}),
+        )
+        .await;
+    let id = camp.body["id"].as_str().unwrap().to_owned();
+    put(
+        &c.app,
+        &c.path(&format!("/campaigns/{id}/lists/{list}")),
+        &c.owner,
+        json!({}),
+    )
+    .await;
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/campaigns/{id}/start")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let s = c
+        .app
+        .get(&c.path(&format!("/campaigns/{id}/stats")), &c.owner)
+        .await;
+    assert_eq!(s.body["hopper_depth"], 1, "queued at 20:59:58: {s:?}");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_ann, ann_token, _phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
+    let r = c
+        .app
+        .post(
+            &c.path("/agents/me/state"),
+            &ann_token,
+            json!({"state": "available", "campaigns": [id]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // The check right before dialing defers it to 08:00 local.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let lead = loop {
+        let l = c
+            .app
+            .get(&c.path(&format!("/campaigns/{id}/leads")), &c.owner)
+            .await;
+        let lead = l.body["items"][0].clone();
+        if lead["status"] == "deferred" {
+            break lead;
+        }
+        assert!(Instant::now() < deadline, "still {lead}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(lead["next_at"], "2026-06-03T15:00:00Z", "{lead}");
+    assert_eq!(lead["reasons"][0]["code"], "calling_window", "{lead}");
+    let attempts = c
+        .app
+        .get(&c.path(&format!("/campaigns/{id}/attempts")), &c.owner)
+        .await;
+    assert_eq!(attempts.body["items"], json!([]), "nothing dialed");
+    assert!(dialed(&carrier_dir).is_empty());
+}
