@@ -25,6 +25,64 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
     app.call(Method::PUT, path, Some(token), Some(body)).await
 }
 
+/// The sipp carrier answering by dialed number, and the tenant's trunk to
+/// it; the carrier's logs go to `<work>/carrier`.
+async fn carrier(
+    c: &Ctx,
+    work: &std::path::Path,
+    calls: u32,
+) -> (tokio::process::Child, std::path::PathBuf) {
+    let port = free_udp_port();
+    let dir = work.join("carrier");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sipp = sipp_uas("uas_by_number.xml", port, calls, &dir);
+    let trunk = c
+        .app
+        .post(
+            &c.path("/trunks"),
+            &c.owner,
+            json!({"name": "carrier", "host": "127.0.0.1", "port": port,
+                   "allowed_sources": ["192.0.2.10"], "max_channels": 10, "max_cps": 20}),
+        )
+        .await;
+    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
+    (sipp, dir)
+}
+
+/// A list named `name` holding the contacts of `csv`, imported.
+async fn import(c: &Ctx, name: &str, csv: &str) -> String {
+    let list = c.list(name).await;
+    let up = c.upload(&list, csv.as_bytes().to_vec()).await;
+    let done = c
+        .run(up.body["import"]["id"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    list
+}
+
+/// A campaign dialing `list`.
+async fn campaign(c: &Ctx, name: &str, mode: &str, settings: Value, list: &str) -> String {
+    let camp = c
+        .app
+        .post(
+            &c.path("/campaigns"),
+            &c.owner,
+            json!({"name": name, "mode": mode, "settings": settings}),
+        )
+        .await;
+    assert_eq!(camp.status, StatusCode::CREATED, "{camp:?}");
+    let id = camp.body["id"].as_str().unwrap().to_owned();
+    let r = put(
+        &c.app,
+        &c.path(&format!("/campaigns/{id}/lists/{list}")),
+        &c.owner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    id
+}
+
 /// An agent member with a registered sipp phone answering on its own port.
 async fn agent_phone(
     c: &Ctx,
@@ -150,20 +208,7 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     let c = Ctx { app, t, owner };
     let work = tempfile::tempdir().unwrap();
 
-    let carrier_port = free_udp_port();
-    let carrier_dir = work.path().join("carrier");
-    std::fs::create_dir_all(&carrier_dir).unwrap();
-    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 100, &carrier_dir);
-    let trunk = c
-        .app
-        .post(
-            &c.path("/trunks"),
-            &c.owner,
-            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
-                   "allowed_sources": ["192.0.2.10"], "max_channels": 10, "max_cps": 20}),
-        )
-        .await;
-    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
+    let (_carrier, carrier_dir) = carrier(&c, work.path(), 100).await;
 
     // A number of the tenant in the leads' area code, for local presence.
     let did = c
@@ -178,40 +223,24 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     assert_eq!(did.status, StatusCode::CREATED, "{did:?}");
 
     // Leads ending in 0..=5: person, busy, no answer, invalid, voicemail, person.
-    let list = c.list("Live").await;
     let mut csv = String::from("First Name,Phone\n");
     for i in 0..6 {
         csv.push_str(&format!("Lead{i},+1415200000{i}\n"));
     }
-    let up = c.upload(&list, csv.into_bytes()).await;
-    let done = c
-        .run(up.body["import"]["id"].as_str().unwrap(), json!({}))
-        .await;
-    assert_eq!(done["rows_accepted"], 6, "{done}");
-
-    let camp = c
-        .app
-        .post(
-            &c.path("/campaigns"),
-            &c.owner,
-            json!({"name": "Live", "mode": "progressive", "settings": {
-                "ring_timeout_s": 15,
-                "caller_id": {"kind": "local_presence", "fallback": "+12125550199"},
-                "max_attempts_total": 2,
-                "retry": [{"on": "busy", "after_s": 1}, {"on": "no_answer", "after_s": null}]
-            }}),
-        )
-        .await;
-    assert_eq!(camp.status, StatusCode::CREATED, "{camp:?}");
-    let id = camp.body["id"].as_str().unwrap().to_owned();
-    let r = put(
-        &c.app,
-        &c.path(&format!("/campaigns/{id}/lists/{list}")),
-        &c.owner,
-        json!({}),
+    let list = import(&c, "Live", &csv).await;
+    let id = campaign(
+        &c,
+        "Live",
+        "progressive",
+        json!({
+            "ring_timeout_s": 15,
+            "caller_id": {"kind": "local_presence", "fallback": "+12125550199"},
+            "max_attempts_total": 2,
+            "retry": [{"on": "busy", "after_s": 1}, {"on": "no_answer", "after_s": null}]
+        }),
+        &list,
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
 
     for (code, category, effect) in [
         ("sale", "sale", "sale"),
@@ -430,29 +459,13 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
     let (t, owner) = app.owner().await;
     let c = Ctx { app, t, owner };
     let work = tempfile::tempdir().unwrap();
-    let carrier_port = free_udp_port();
-    let carrier_dir = work.path().join("carrier");
-    std::fs::create_dir_all(&carrier_dir).unwrap();
-    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 10, &carrier_dir);
-    let trunk = c
-        .app
-        .post(
-            &c.path("/trunks"),
-            &c.owner,
-            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
-                   "allowed_sources": ["192.0.2.10"]}),
-        )
-        .await;
-    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
-    let list = c.list("Cards").await;
-    let up = c
-        .upload(
-            &list,
-            b"First Name,Phone\nZero,+14152000000\nFive,+14152000005\nSix,+14152000006\n".to_vec(),
-        )
-        .await;
-    c.run(up.body["import"]["id"].as_str().unwrap(), json!({}))
-        .await;
+    let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
+    let list = import(
+        &c,
+        "Cards",
+        "First Name,Phone\nZero,+14152000000\nFive,+14152000005\nSix,+14152000006\n",
+    )
+    .await;
     let r = c
         .app
         .post(
@@ -462,22 +475,7 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let camp = c
-        .app
-        .post(
-            &c.path("/campaigns"),
-            &c.owner,
-            json!({"name": "Cards", "mode": "preview"}),
-        )
-        .await;
-    let id = camp.body["id"].as_str().unwrap().to_owned();
-    put(
-        &c.app,
-        &c.path(&format!("/campaigns/{id}/lists/{list}")),
-        &c.owner,
-        json!({}),
-    )
-    .await;
+    let id = campaign(&c, "Cards", "preview", json!({}), &list).await;
     let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
     let (_bob, bob_token, _bob_phone) =
         agent_phone(&c, "bob@example.com", "bob", work.path()).await;
@@ -636,42 +634,9 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
     let (t, owner) = app.owner().await;
     let c = Ctx { app, t, owner };
     let work = tempfile::tempdir().unwrap();
-    let carrier_port = free_udp_port();
-    let carrier_dir = work.path().join("carrier");
-    std::fs::create_dir_all(&carrier_dir).unwrap();
-    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 10, &carrier_dir);
-    let r = c
-        .app
-        .post(
-            &c.path("/trunks"),
-            &c.owner,
-            json!({"name": "carrier", "host": "127.0.0.1", "port": carrier_port,
-                   "allowed_sources": ["192.0.2.10"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let list = c.list("Late").await;
-    let up = c
-        .upload(&list, b"First Name,Phone\nLate,+14152000000\n".to_vec())
-        .await;
-    c.run(up.body["import"]["id"].as_str().unwrap(), json!({}))
-        .await;
-    let camp = c
-        .app
-        .post(
-            &c.path("/campaigns"),
-            &c.owner,
-            json!({"name": "Late", "mode": "progressive"}),
-        )
-        .await;
-    let id = camp.body["id"].as_str().unwrap().to_owned();
-    put(
-        &c.app,
-        &c.path(&format!("/campaigns/{id}/lists/{list}")),
-        &c.owner,
-        json!({}),
-    )
-    .await;
+    let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
+    let list = import(&c, "Late", "First Name,Phone\nLate,+14152000000\n").await;
+    let id = campaign(&c, "Late", "progressive", json!({}), &list).await;
     let r = c
         .app
         .post(
