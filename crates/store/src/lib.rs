@@ -70,4 +70,9 @@ impl<'c, C: ConnectionTrait> Scoped<'c, C> {
     pub fn new(conn: &'c C, tenant: TenantId) -> Self {
         Self { conn, tenant }
     }
+
+    /// The tenant every query is scoped to.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
 }

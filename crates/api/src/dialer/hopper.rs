@@ -52,9 +52,9 @@ pub fn mode_of(c: &CampaignRow) -> ApiResult<DialMode> {
         .ok_or_else(|| ApiError::internal(format!("stored campaign mode {:?}", c.mode)))
 }
 
-/// The facts about a campaign the compliance engine weighs.
-pub fn compliance_input(c: &CampaignRow) -> ApiResult<CampaignInput> {
-    let s = settings_of(c)?;
+/// The facts about a campaign (with its parsed settings `s`) the
+/// compliance engine weighs.
+pub fn compliance_input(c: &CampaignRow, s: &CampaignSettings) -> ApiResult<CampaignInput> {
     let mode = mode_of(c)?;
     Ok(CampaignInput {
         id: Some(c.id),
@@ -64,9 +64,54 @@ pub fn compliance_input(c: &CampaignRow) -> ApiResult<CampaignInput> {
         agent_guaranteed: mode.agent_guaranteed(),
         max_attempts_per_day: s.max_attempts_per_day,
         max_attempts_total: s.max_attempts_total,
-        excluded_states: s.excluded_states,
-        excluded_prefixes: s.excluded_prefixes,
+        excluded_states: s.excluded_states.clone(),
+        excluded_prefixes: s.excluded_prefixes.clone(),
     })
+}
+
+/// Why a lead may not be dialed now: parked until `until`, or set aside
+/// for good (`None`), with the reasons as JSON.
+#[derive(Debug)]
+pub struct Refusal {
+    pub until: Option<DateTime<Utc>>,
+    pub reasons: serde_json::Value,
+}
+
+/// Ask the compliance engine about `contact` at `at` (stored as acted on
+/// with `acted_on`). `Ok(Ok(number))` may be dialed; `Ok(Err(refusal))`
+/// may not, and the lead has been parked or set aside already. A contact
+/// that cannot be decided (no phone number) is set aside for good.
+pub async fn check_lead(
+    state: &AppState,
+    scoped: &Scoped<'_, impl omnivox_store::ConnectionTrait>,
+    campaign: Uuid,
+    contact: Uuid,
+    input: &CampaignInput,
+    at: DateTime<Utc>,
+    acted_on: bool,
+) -> ApiResult<Result<String, Refusal>> {
+    let tenant = scoped.tenant();
+    let refusal = match decide_for(state, tenant, contact, None, input, at, acted_on).await {
+        Ok((number, Decision::Allow { .. })) => return Ok(Ok(number)),
+        Ok((_, d)) => Refusal {
+            until: d.deferred_until(),
+            reasons: serde_json::to_value(d.reasons()).map_err(ApiError::internal)?,
+        },
+        Err(ApiError::Validation(errors)) => Refusal {
+            until: None,
+            reasons: serde_json::to_value(&errors).map_err(ApiError::internal)?,
+        },
+        Err(e) => return Err(e),
+    };
+    scoped
+        .set_lead_aside(
+            campaign,
+            contact,
+            refusal.until,
+            &refusal.reasons.to_string(),
+        )
+        .await?;
+    Ok(Err(refusal))
 }
 
 fn candidate_order(order: &LeadOrder) -> CandidateOrder {
@@ -144,7 +189,7 @@ pub async fn fill(
     at: DateTime<Utc>,
 ) -> ApiResult<FillReport> {
     let settings = settings_of(campaign)?;
-    let input = compliance_input(campaign)?;
+    let input = compliance_input(campaign, &settings)?;
     let writer = Scoped::new(state.store.writer(), tenant);
     let mut report = FillReport {
         added: writer.sync_leads(campaign.id).await?,
@@ -165,29 +210,10 @@ pub async fn fill(
         let mut allowed = Vec::new();
         for c in batch {
             report.checked += 1;
-            match decide_for(state, tenant, c.contact_id, None, &input, at, false).await {
-                Ok((_, Decision::Allow { .. })) => allowed.push(c.contact_id),
-                Ok((_, d)) => {
-                    let reasons = serde_json::to_string(d.reasons()).map_err(ApiError::internal)?;
-                    let until = d.deferred_until();
-                    writer
-                        .set_lead_aside(campaign.id, c.contact_id, until, &reasons)
-                        .await?;
-                    if until.is_some() {
-                        report.deferred += 1;
-                    } else {
-                        report.denied += 1;
-                    }
-                }
-                // A contact without a number can never be dialed.
-                Err(ApiError::Validation(errors)) => {
-                    let reasons = serde_json::to_string(&errors).map_err(ApiError::internal)?;
-                    writer
-                        .set_lead_aside(campaign.id, c.contact_id, None, &reasons)
-                        .await?;
-                    report.denied += 1;
-                }
-                Err(e) => return Err(e),
+            match check_lead(state, &writer, campaign.id, c.contact_id, &input, at, false).await? {
+                Ok(_) => allowed.push(c.contact_id),
+                Err(Refusal { until: Some(_), .. }) => report.deferred += 1,
+                Err(Refusal { until: None, .. }) => report.denied += 1,
             }
         }
         let queued = writer.queue_leads(campaign.id, &allowed).await?;

@@ -18,6 +18,7 @@ use omnivox_store::campaigns::{self as store, CampaignRow, lead};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// The dialer's clock: the system clock moved by a fixed offset. The
 /// offset is zero in the server; tests set it (through
@@ -75,6 +76,16 @@ pub fn publish(state: &AppState, tenant: TenantId, kind: &str, data: serde_json:
     state.events.publish(tenant, kind, subject, data);
 }
 
+/// Say on the tenant's stream that a campaign went from `from` to `to`.
+pub fn publish_status(state: &AppState, tenant: TenantId, campaign: Uuid, from: &str, to: &str) {
+    publish(
+        state,
+        tenant,
+        "campaign.status",
+        serde_json::json!({"campaign_id": campaign, "from": from, "to": to}),
+    );
+}
+
 /// Change a campaign's status (checked by the lifecycle) and say so.
 pub async fn transition(
     state: &AppState,
@@ -85,12 +96,7 @@ pub async fn transition(
     let row = Scoped::new(state.store.writer(), tenant)
         .set_campaign_status(c.id, &c.status, to.as_str())
         .await?;
-    publish(
-        state,
-        tenant,
-        "campaign.status",
-        serde_json::json!({"campaign_id": c.id, "from": c.status, "to": to.as_str()}),
-    );
+    publish_status(state, tenant, c.id, &c.status, to.as_str());
     Ok(row)
 }
 

@@ -13,12 +13,11 @@
 //! was connected, else the hangup cause), the lead its retry time from the
 //! campaign's rules, and the agent wrap-up.
 
-use crate::compliance::decide_for;
+use super::hopper::Refusal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use omnivox_acd::Event;
-use omnivox_compliance::Decision;
 use omnivox_dialer::campaign::{CallerId, CampaignSettings, DialMode};
 use omnivox_domain::call::{CallState, LegId, LegState};
 use omnivox_domain::{TenantId, UserId};
@@ -67,6 +66,10 @@ pub struct Runner {
     /// Agents (per tenant) reserved for a line of some campaign.
     reserved: Mutex<HashSet<(TenantId, UserId)>>,
     early_ends: Mutex<HashMap<Uuid, Ended>>,
+    /// Originates under way whose line is not registered yet: only while
+    /// there are some can a call end before its line is known, so only
+    /// then are ends of unknown calls kept.
+    placing: AtomicUsize,
     /// Position in caller-ID pools.
     rotation: AtomicUsize,
 }
@@ -94,10 +97,6 @@ impl Runner {
 
     /// The agent holds one of the campaigns' lines now.
     pub fn holds_line(&self, tenant: TenantId, agent: UserId) -> bool {
-        self.is_reserved(tenant, agent)
-    }
-
-    fn is_reserved(&self, tenant: TenantId, agent: UserId) -> bool {
         lock(&self.reserved).contains(&(tenant, agent))
     }
 
@@ -174,11 +173,8 @@ pub enum Dialed {
     /// The call is up; the runner follows it.
     Placed { call_id: Uuid, attempt_id: Uuid },
     /// The compliance engine said no at the last check; the lead is parked
-    /// (`until`) or set aside, with `reasons` (JSON).
-    Refused {
-        until: Option<DateTime<Utc>>,
-        reasons: serde_json::Value,
-    },
+    /// or set aside.
+    Refused(Refusal),
     /// The agent holds another line already.
     AgentBusy,
     /// Another campaign is dialing the number; the lead stays.
@@ -205,30 +201,14 @@ pub async fn dial_lead(
     let tenant = TenantId(c.tenant_id);
     let sip = state.sip.clone().ok_or(ApiError::Unavailable)?;
     let scoped = Scoped::new(state.store.writer(), tenant);
-    let input = super::hopper::compliance_input(c)?;
-    let (number, decision) =
-        match decide_for(state, tenant, lead.contact_id, None, &input, at, true).await {
-            Ok(d) => d,
-            Err(ApiError::Validation(errors)) => {
-                let reasons = serde_json::to_value(&errors).map_err(ApiError::internal)?;
-                scoped
-                    .set_lead_aside(c.id, lead.contact_id, None, &reasons.to_string())
-                    .await?;
-                return Ok(Dialed::Refused {
-                    until: None,
-                    reasons,
-                });
-            }
-            Err(e) => return Err(e),
+    let input = super::hopper::compliance_input(c, settings)?;
+    let number =
+        match super::hopper::check_lead(state, &scoped, c.id, lead.contact_id, &input, at, true)
+            .await?
+        {
+            Ok(number) => number,
+            Err(refusal) => return Ok(Dialed::Refused(refusal)),
         };
-    if !matches!(decision, Decision::Allow { .. }) {
-        let reasons = serde_json::to_value(decision.reasons()).map_err(ApiError::internal)?;
-        let until = decision.deferred_until();
-        scoped
-            .set_lead_aside(c.id, lead.contact_id, until, &reasons.to_string())
-            .await?;
-        return Ok(Dialed::Refused { until, reasons });
-    }
     let caller_id = state.runner.caller_id(&scoped, settings, &number).await?;
     if !state.runner.reserve(tenant, agent) {
         return Ok(Dialed::AgentBusy);
@@ -255,6 +235,7 @@ pub async fn dial_lead(
         Order::CustomerFirst => (customer, agent_end, LegId::A),
         Order::AgentFirst => (agent_end, customer, LegId::B),
     };
+    state.runner.placing.fetch_add(1, Ordering::SeqCst);
     let placed_call = sip
         .calls()
         .originate(Originate {
@@ -293,6 +274,7 @@ pub async fn dial_lead(
                     "noting the attempt's call");
             }
             let early = lock(&state.runner.early_ends).remove(&call.id);
+            state.runner.placing.fetch_sub(1, Ordering::SeqCst);
             if let Some(e) = early {
                 follow(state, &e.update).await;
             }
@@ -302,6 +284,7 @@ pub async fn dial_lead(
             })
         }
         Err(e) => {
+            state.runner.placing.fetch_sub(1, Ordering::SeqCst);
             state.runner.release(tenant, agent);
             let outcome = match &e {
                 CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
@@ -351,7 +334,7 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         .available_for_campaign(state, tenant, c.id)
         .await?
         .into_iter()
-        .filter(|a| phones.contains(a) && !state.runner.is_reserved(tenant, *a))
+        .filter(|a| phones.contains(a) && !state.runner.holds_line(tenant, *a))
         .collect();
     let scoped = Scoped::new(state.store.reader(), tenant);
     let mut placed = 0;
@@ -380,7 +363,7 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         )
         .await?
         {
-            Dialed::Refused { .. } => continue,
+            Dialed::Refused(_) => continue,
             Dialed::NumberBusy => break,
             Dialed::Placed { .. } => placed += 1,
             Dialed::AgentBusy | Dialed::NotPlaced { .. } => {}
@@ -511,7 +494,9 @@ pub async fn watch(state: AppState, stop: CancellationToken) {
                 let known = lock(&state.runner.lines).contains_key(&u.call.id);
                 if known {
                     follow(&state, &u).await;
-                } else if matches!(u.to, CallState::Ended(_)) {
+                } else if matches!(u.to, CallState::Ended(_))
+                    && state.runner.placing.load(Ordering::SeqCst) > 0
+                {
                     let mut early = lock(&state.runner.early_ends);
                     early.retain(|_, e| e.at.elapsed() < Duration::from_secs(60));
                     early.insert(

@@ -146,14 +146,16 @@ pub async fn preview_dial(
                 attempt_id,
             }),
         )),
-        runner::Dialed::Refused { until, reasons } => Err(ApiError::UnprocessableDetails {
-            code: "dial_refused",
-            message: match until {
-                Some(t) => format!("not to be called before {t}"),
-                None => "this lead may not be called".to_owned(),
-            },
-            details: serde_json::json!({"reasons": reasons, "until": until}),
-        }),
+        runner::Dialed::Refused(hopper::Refusal { until, reasons }) => {
+            Err(ApiError::UnprocessableDetails {
+                code: "dial_refused",
+                message: match until {
+                    Some(t) => format!("not to be called before {t}"),
+                    None => "this lead may not be called".to_owned(),
+                },
+                details: serde_json::json!({"reasons": reasons, "until": until}),
+            })
+        }
         runner::Dialed::AgentBusy => Err(ApiError::conflict(
             "agent_not_available",
             "the agent is on another call",

@@ -645,12 +645,7 @@ async fn lifecycle(
     )
     .await?;
     commit(tx).await?;
-    dialer::publish(
-        &state,
-        ctx.tenant,
-        "campaign.status",
-        serde_json::json!({"campaign_id": id, "from": row.status, "to": to.as_str()}),
-    );
+    dialer::publish_status(&state, ctx.tenant, id, &row.status, to.as_str());
     // A started campaign gets its first hopper at once.
     if to == CampaignStatus::Running {
         hopper::fill(&state, ctx.tenant, &updated, now).await?;
