@@ -25,6 +25,13 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
     app.call(Method::PUT, path, Some(token), Some(body)).await
 }
 
+/// A server whose dialer clock reads `at` (RFC 3339), with its owner.
+async fn tenant_at(at: &str) -> Ctx {
+    let app = spawn_app_at(at.parse::<DateTime<Utc>>().unwrap()).await;
+    let (t, owner) = app.owner().await;
+    Ctx { app, t, owner }
+}
+
 /// The sipp carrier answering by dialed number, and the tenant's trunk to
 /// it; the carrier's logs go to `<work>/carrier`.
 async fn carrier(
@@ -203,9 +210,7 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     if !omnivox_testkit::sipp_available() {
         return;
     }
-    let app = spawn_app_at(NOON_SF.parse::<DateTime<Utc>>().unwrap()).await;
-    let (t, owner) = app.owner().await;
-    let c = Ctx { app, t, owner };
+    let c = tenant_at(NOON_SF).await;
     let work = tempfile::tempdir().unwrap();
 
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 100).await;
@@ -455,9 +460,7 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
     if !omnivox_testkit::sipp_available() {
         return;
     }
-    let app = spawn_app_at(NOON_SF.parse::<DateTime<Utc>>().unwrap()).await;
-    let (t, owner) = app.owner().await;
-    let c = Ctx { app, t, owner };
+    let c = tenant_at(NOON_SF).await;
     let work = tempfile::tempdir().unwrap();
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
     let list = import(
@@ -630,9 +633,7 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
     }
     // 20:59:58 in San Francisco: the hopper takes the lead, but by the time
     // an agent is ready the window has closed.
-    let app = spawn_app_at("2026-06-03T03:59:58Z".parse::<DateTime<Utc>>().unwrap()).await;
-    let (t, owner) = app.owner().await;
-    let c = Ctx { app, t, owner };
+    let c = tenant_at("2026-06-03T03:59:58Z").await;
     let work = tempfile::tempdir().unwrap();
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
     let list = import(&c, "Late", "First Name,Phone\nLate,+14152000000\n").await;

@@ -370,19 +370,7 @@ pub fn sipp_available() -> bool {
 /// `uas_loop.xml` (answers, then takes re-INVITEs and INFO until BYE),
 /// working in `work` (its error traces go there).
 pub fn sipp_uas_loop(port: u16, calls: u32, work: &std::path::Path) -> tokio::process::Child {
-    let scenario = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../sip/tests/sipp/uas_loop.xml"
-    );
-    tokio::process::Command::new("sipp")
-        .args(["-sf", scenario, "-m", &calls.to_string(), "-timeout", "30s"])
-        .args(["-nostdin", "-trace_err", "-i", "127.0.0.1", "-t", "u1"])
-        .args(["-p", &port.to_string()])
-        .current_dir(work)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
+    sipp_uas_command("uas_loop.xml", port, calls, "30s", work)
         .spawn()
         .expect("sipp starts")
 }
@@ -397,34 +385,39 @@ pub fn sipp_uas(
     calls: u32,
     work: &std::path::Path,
 ) -> tokio::process::Child {
-    let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
-    tokio::process::Command::new("sipp")
-        .args([
-            "-sf",
-            &scenario,
-            "-m",
-            &calls.to_string(),
-            "-timeout",
-            "120s",
-        ])
-        .args([
-            "-nostdin",
-            "-trace_err",
-            "-trace_logs",
-            "-trace_msg",
-            "-i",
-            "127.0.0.1",
-            "-t",
-            "u1",
-        ])
-        .args(["-p", &port.to_string()])
-        .current_dir(work)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
+    sipp_uas_command(name, port, calls, "120s", work)
+        .args(["-trace_logs", "-trace_msg"])
         .spawn()
         .expect("sipp starts")
+}
+
+/// The sipp command line both UAS launchers share: scenario `name`, at most
+/// `calls` calls, ending after `timeout`, error traces in `work`.
+fn sipp_uas_command(
+    name: &str,
+    port: u16,
+    calls: u32,
+    timeout: &str,
+    work: &std::path::Path,
+) -> tokio::process::Command {
+    let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.args([
+        "-sf",
+        &scenario,
+        "-m",
+        &calls.to_string(),
+        "-timeout",
+        timeout,
+    ])
+    .args(["-nostdin", "-trace_err", "-i", "127.0.0.1", "-t", "u1"])
+    .args(["-p", &port.to_string()])
+    .current_dir(work)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
+    cmd
 }
 
 /// One REGISTER of a sipp phone (the SIP tests' `register.xml`) for `user`
