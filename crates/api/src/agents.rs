@@ -18,11 +18,12 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use omnivox_acd::queue::Ewma;
 use omnivox_acd::{
-    Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Event, Level, Output, ReasonCode,
-    Skill, SkillSet, Snapshot, TenantRules, Time, Transition,
+    Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Event, Level, Output, QueueConfig,
+    QueueSnapshot, ReasonCode, Skill, SkillSet, Snapshot, TenantRules, Time, Transition,
 };
-use omnivox_domain::ids::CallId;
+use omnivox_domain::ids::{CallId, QueueId};
 use omnivox_domain::{TenantId, UserId};
 use omnivox_store::agents::{AgentProfileRow, AgentStateRow, NewAgentState};
 use omnivox_store::{Scoped, StoreError};
@@ -152,6 +153,12 @@ async fn rebuild(
     now: Time,
 ) -> ApiResult<(Acd, Vec<Transition>)> {
     let s = Scoped::new(state.store.reader(), tenant);
+    let queues = s
+        .list_queues()
+        .await?
+        .iter()
+        .map(crate::routes::queues::queue_config)
+        .collect::<ApiResult<Vec<QueueConfig>>>()?;
     let profiles: HashMap<Uuid, AgentProfileRow> = s
         .list_agent_profiles()
         .await?
@@ -179,6 +186,18 @@ async fn rebuild(
             let ids: Vec<Uuid> = serde_json::from_str(&text)
                 .map_err(|e| ApiError::internal(format!("stored login campaigns: {e}")))?;
             a.campaigns = ids.into_iter().map(CampaignRef).collect();
+        }
+        // And its queues, those that still exist.
+        if row.state != "logged_out"
+            && let Some(text) = s.last_login_queues(user).await?
+        {
+            let ids: Vec<Uuid> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::internal(format!("stored login queues: {e}")))?;
+            a.queues = ids
+                .into_iter()
+                .map(QueueId)
+                .filter(|q| queues.iter().any(|c| c.id == *q))
+                .collect();
         }
         let stored = stored_state(&row, profile)?;
         let fixed = match &stored {
@@ -212,7 +231,14 @@ async fn rebuild(
     let acd = Acd::rebuild(Snapshot {
         tenant,
         rules: TenantRules::default(),
-        queues: Vec::new(),
+        queues: queues
+            .into_iter()
+            .map(|config| QueueSnapshot {
+                config,
+                handle_time: Ewma::new(0.2),
+                rr_last: None,
+            })
+            .collect(),
         agents,
         entries: Vec::new(),
         next_seq: 0,
@@ -229,6 +255,7 @@ async fn persist(
     transitions: &[Transition],
     disposition: Option<&str>,
     login_campaigns: Option<&[CampaignRef]>,
+    login_queues: Option<&[QueueId]>,
 ) -> Result<(), StoreError> {
     let campaigns = login_campaigns
         .map(|c| serde_json::to_string(&c.iter().map(|r| r.0).collect::<Vec<_>>()))
@@ -254,9 +281,28 @@ async fn persist(
             at: t.at,
         })
         .collect();
-    Scoped::new(state.store.writer(), tenant)
-        .record_agent_states(rows)
-        .await
+    let Some(queues) = login_queues else {
+        return Scoped::new(state.store.writer(), tenant)
+            .record_agent_states(rows)
+            .await;
+    };
+    // A login's queues go on its row, in the same transaction.
+    let queues = serde_json::to_string(&queues.iter().map(|q| q.0).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let tx = state.store.begin().await?;
+    let s = Scoped::new(&tx, tenant);
+    s.record_agent_states(rows).await?;
+    for t in transitions {
+        if matches!(t.from, AgentState::LoggedOut)
+            && !s.set_login_queues(t.agent, t.at, &queues).await?
+        {
+            return Err(StoreError::Corrupt(format!(
+                "the login row of agent {} at {} is missing",
+                t.agent, t.at
+            )));
+        }
+    }
+    omnivox_store::commit(tx).await
 }
 
 fn publish(
@@ -307,7 +353,7 @@ impl AgentService {
         if guard.is_none() {
             let now = omnivox_store::now();
             let (acd, fixes) = rebuild(state, tenant, now).await?;
-            persist(state, tenant, &fixes, None, None).await?;
+            persist(state, tenant, &fixes, None, None, None).await?;
             publish(state, tenant, &fixes, None, None);
             if !fixes.is_empty() {
                 tracing::info!(tenant_id = %tenant, corrected = fixes.len(),
@@ -336,9 +382,11 @@ impl AgentService {
         let acd = Self::live(state, tenant, &mut guard).await?;
         let now = omnivox_store::now();
         let mut next = acd.clone();
-        let login_campaigns = match &event {
-            Event::AgentLogin { campaigns, .. } => Some(campaigns.clone()),
-            _ => None,
+        let (login_campaigns, login_queues) = match &event {
+            Event::AgentLogin {
+                campaigns, queues, ..
+            } => (Some(campaigns.clone()), Some(queues.clone())),
+            _ => (None, None),
         };
         let out = next.handle(now, event).map_err(acd_error)?;
         persist(
@@ -347,6 +395,7 @@ impl AgentService {
             &out.transitions,
             disposition,
             login_campaigns.as_deref(),
+            login_queues.as_deref(),
         )
         .await?;
         *acd = next;
@@ -393,7 +442,7 @@ impl AgentService {
             let now = omnivox_store::now();
             let mut next = acd.clone();
             let out = next.tick(now);
-            match persist(state, tenant, &out.transitions, None, None).await {
+            match persist(state, tenant, &out.transitions, None, None, None).await {
                 Ok(()) => {
                     *acd = next;
                     publish(state, tenant, &out.transitions, None, None);
@@ -462,5 +511,55 @@ impl AgentService {
             .collect();
         agents.sort();
         Ok(agents.into_iter().map(|(_, id)| id).collect())
+    }
+}
+
+impl AgentService {
+    /// Add or change a queue in the tenant's live ACD. A tenant whose ACD is
+    /// not live yet loads its queues from the store on first use.
+    pub async fn upsert_queue(&self, tenant: TenantId, config: QueueConfig) {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        if let Some(acd) = guard.as_mut() {
+            acd.upsert_queue(config);
+        }
+    }
+
+    /// Remove a deleted queue from the tenant's live ACD: agents logged in
+    /// to it leave it, calls still in it are dropped (the route refuses to
+    /// delete a queue with calls).
+    pub async fn remove_queue(&self, tenant: TenantId, queue: QueueId) -> ApiResult<()> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let Some(acd) = guard.as_mut() else {
+            return Ok(());
+        };
+        let mut snap = acd.snapshot();
+        snap.queues.retain(|q| q.config.id != queue);
+        let before = snap.entries.len();
+        snap.entries.retain(|e| e.queue != queue);
+        if snap.entries.len() != before {
+            tracing::warn!(tenant_id = %tenant, queue_id = %queue,
+                dropped = before - snap.entries.len(), "calls dropped with a deleted queue");
+        }
+        for a in &mut snap.agents {
+            a.queues.retain(|q| *q != queue);
+        }
+        *acd = Acd::rebuild(snap)
+            .map_err(|e| ApiError::internal(format!("removing queue {queue}: {e}")))?;
+        Ok(())
+    }
+
+    /// Read the tenant's live ACD (rebuilt from the store on first use).
+    pub async fn with_acd<R>(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        f: impl FnOnce(&Acd) -> R,
+    ) -> ApiResult<R> {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        let acd = Self::live(state, tenant, &mut guard).await?;
+        Ok(f(acd))
     }
 }

@@ -224,6 +224,11 @@ pub async fn decide_for(
     let dials = scoped
         .dials_since(&phones, at - chrono::Duration::days(400))
         .await?;
+    // For the redial block after an abandoned call (Ofcom's 72 hours, and
+    // any rule of the number's place).
+    let last_abandoned_at = scoped
+        .last_abandoned_at(std::slice::from_ref(&number))
+        .await?;
     let person_calls: Vec<DateTime<Utc>> = dials
         .iter()
         .copied()
@@ -304,7 +309,7 @@ pub async fn decide_for(
                 lead_attempts_today: u32::try_from(lead_today).unwrap_or(u32::MAX),
                 lead_attempts_total: u32::try_from(lead_total).unwrap_or(u32::MAX),
                 person_calls: &person_calls,
-                last_abandoned_at: None,
+                last_abandoned_at,
             },
             tenant: TenantRules {
                 hours: hours.as_ref(),

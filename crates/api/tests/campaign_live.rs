@@ -10,119 +10,12 @@
 
 mod common;
 
-use chrono::{DateTime, Utc};
 use common::Ctx;
-use omnivox_testkit::{Resp, TestApp, free_udp_port, sipp_register, sipp_uas, spawn_app_at};
-use reqwest::{Method, StatusCode};
+use common::campaign::*;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// Tuesday 2 June 2026, 12:00 in San Francisco: inside every window.
-const NOON_SF: &str = "2026-06-02T19:00:00Z";
-
-async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Resp {
-    app.call(Method::PUT, path, Some(token), Some(body)).await
-}
-
-/// A server whose dialer clock reads `at` (RFC 3339), with its owner.
-async fn tenant_at(at: &str) -> Ctx {
-    let app = spawn_app_at(at.parse::<DateTime<Utc>>().unwrap()).await;
-    let (t, owner) = app.owner().await;
-    Ctx { app, t, owner }
-}
-
-/// The sipp carrier answering by dialed number, and the tenant's trunk to
-/// it; the carrier's logs go to `<work>/carrier`.
-async fn carrier(
-    c: &Ctx,
-    work: &std::path::Path,
-    calls: u32,
-) -> (tokio::process::Child, std::path::PathBuf) {
-    let port = free_udp_port();
-    let dir = work.join("carrier");
-    std::fs::create_dir_all(&dir).unwrap();
-    let sipp = sipp_uas("uas_by_number.xml", port, calls, &dir);
-    let trunk = c
-        .app
-        .post(
-            &c.path("/trunks"),
-            &c.owner,
-            json!({"name": "carrier", "host": "127.0.0.1", "port": port,
-                   "allowed_sources": ["192.0.2.10"], "max_channels": 10, "max_cps": 20}),
-        )
-        .await;
-    assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
-    (sipp, dir)
-}
-
-/// A list named `name` holding the contacts of `csv`, imported.
-async fn import(c: &Ctx, name: &str, csv: &str) -> String {
-    let list = c.list(name).await;
-    let up = c.upload(&list, csv.as_bytes().to_vec()).await;
-    let done = c
-        .run(up.body["import"]["id"].as_str().unwrap(), json!({}))
-        .await;
-    assert_eq!(done["status"], "completed", "{done}");
-    list
-}
-
-/// A campaign dialing `list`.
-async fn campaign(c: &Ctx, name: &str, mode: &str, settings: Value, list: &str) -> String {
-    let camp = c
-        .app
-        .post(
-            &c.path("/campaigns"),
-            &c.owner,
-            json!({"name": name, "mode": mode, "settings": settings}),
-        )
-        .await;
-    assert_eq!(camp.status, StatusCode::CREATED, "{camp:?}");
-    let id = camp.body["id"].as_str().unwrap().to_owned();
-    let r = put(
-        &c.app,
-        &c.path(&format!("/campaigns/{id}/lists/{list}")),
-        &c.owner,
-        json!({}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    id
-}
-
-/// An agent member with a registered sipp phone answering on its own port.
-async fn agent_phone(
-    c: &Ctx,
-    email: &str,
-    sip_user: &str,
-    work: &std::path::Path,
-) -> (String, String, tokio::process::Child) {
-    let token = c.app.member(&c.t, &c.owner, email, "agent").await;
-    let id = c.app.get("/api/v1/me", &token).await.body["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = put(
-        &c.app,
-        &c.path(&format!("/members/{id}/sip")),
-        &c.owner,
-        json!({"username": sip_user, "password": "phone secret 12345"}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let domain = r.body["domain"].as_str().unwrap().to_owned();
-    let port = free_udp_port();
-    let sip = c.app.sip_addr.unwrap();
-    assert_eq!(
-        sipp_register(sip, &domain, sip_user, "phone secret 12345", Some(port)).await,
-        0,
-        "{sip_user} registers"
-    );
-    let dir = work.join(sip_user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let phone = sipp_uas("uas_loop.xml", port, 100, &dir);
-    (id, token, phone)
-}
 
 /// The disposition an agent gives a call to `phone`.
 fn disposition_for(phone: &str) -> &'static str {
@@ -180,29 +73,6 @@ async fn agent_desk(
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         given.insert(phone, code.to_owned());
     }
-}
-
-/// Each number the carrier saw, with the caller ID of every call to it
-/// (from its log).
-fn dialed(work: &std::path::Path) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(work).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.ends_with("_logs.log") {
-            continue;
-        }
-        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
-            if let Some(rest) = line.strip_prefix("DIALED ") {
-                let mut words = rest.split(' ');
-                let number = words.next().unwrap();
-                let caller = words.skip_while(|w| *w != "FROM").nth(1).unwrap();
-                out.entry(format!("+{}", number.trim_start_matches('+')))
-                    .or_insert_with(Vec::new)
-                    .push(format!("+{caller}"));
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -264,27 +134,11 @@ async fn a_progressive_campaign_dials_real_calls_to_completion() {
     }
     let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
     let (bob, bob_token, _bob_phone) = agent_phone(&c, "bob@example.com", "bob", work.path()).await;
-    for (user, token) in [(&ann, &ann_token), (&bob, &bob_token)] {
-        let r = c
-            .app
-            .post(
-                &c.path(&format!("/agents/{user}/state")),
-                token,
-                json!({"state": "available", "campaigns": [id]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    for token in [&ann_token, &bob_token] {
+        log_in(&c, token, &id).await;
     }
 
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/campaigns/{id}/start")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    start_campaign(&c, &id).await;
 
     // The campaign completes on its own once every lead is done; the
     // agents disposition each conversation meanwhile.
@@ -491,28 +345,12 @@ async fn a_preview_agent_reads_skips_and_dials_cards() {
     // Not started: no cards.
     let r = c.app.post(&path("/next"), &ann_token, json!({})).await;
     assert_eq!(r.code(), "campaign_not_running", "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/campaigns/{id}/start")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    start_campaign(&c, &id).await;
     // Not logged into the campaign: no cards either.
     let r = c.app.post(&path("/next"), &ann_token, json!({})).await;
     assert_eq!(r.code(), "agent_not_available", "{r:?}");
     for token in [&ann_token, &bob_token, &cy_token] {
-        let r = c
-            .app
-            .post(
-                &c.path("/agents/me/state"),
-                token,
-                json!({"state": "available", "campaigns": [id]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        log_in(&c, token, &id).await;
     }
 
     let phone_of = |card: &omnivox_testkit::Resp| {
@@ -638,15 +476,7 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
     let list = import(&c, "Late", "First Name,Phone\nLate,+14152000000\n").await;
     let id = campaign(&c, "Late", "progressive", json!({}), &list).await;
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/campaigns/{id}/start")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    start_campaign(&c, &id).await;
     let s = c
         .app
         .get(&c.path(&format!("/campaigns/{id}/stats")), &c.owner)
@@ -655,15 +485,7 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_ann, ann_token, _phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
-    let r = c
-        .app
-        .post(
-            &c.path("/agents/me/state"),
-            &ann_token,
-            json!({"state": "available", "campaigns": [id]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    log_in(&c, &ann_token, &id).await;
 
     // The check right before dialing defers it to 08:00 local.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -122,33 +122,6 @@ impl Campaigns for Ctx {
     }
 }
 
-/// Half a second of a 440 Hz tone, 8 kHz mono 16-bit WAV.
-fn tone_wav() -> Vec<u8> {
-    let samples: Vec<i16> = (0..4000)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let data_len = (samples.len() * 2) as u32;
-    let mut w = Vec::new();
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data_len).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&8000u32.to_le_bytes());
-    w.extend_from_slice(&16000u32.to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        w.extend_from_slice(&s.to_le_bytes());
-    }
-    w
-}
-
 fn field_names(r: &omnivox_testkit::Resp) -> Vec<String> {
     r.body["error"]["details"]["fields"]
         .as_array()
@@ -335,9 +308,9 @@ async fn settings_are_validated_whole_and_the_lifecycle_refuses_wrong_moves() {
         assert!(actions.contains(&a), "{a} not audited: {actions:?}");
     }
 
-    // Preview and progressive campaigns are dialed live so far; others
-    // say so.
-    let wav = tone_wav();
+    // A power campaign with its safe-harbor prompt starts; a draft that
+    // never dialed can be deleted.
+    let wav = omnivox_testkit::sine_wav(8_000, 1, 440.0, 0.5);
     let r = omnivox_testkit::read(
         c.app
             .client
@@ -351,14 +324,14 @@ async fn settings_are_validated_whole_and_the_lifecycle_refuses_wrong_moves() {
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let d = c
-        .campaign("Scratch", "power", json!({"safe_harbor_prompt": "harbor"}))
+    let p = c
+        .campaign("Power", "power", json!({"safe_harbor_prompt": "harbor"}))
         .await;
-    c.attach(&d, &list, json!({})).await;
-    let r = c.act(&d, "start").await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
-    assert_eq!(r.code(), "mode_not_dialed_live");
-    // A draft that never dialed can be deleted.
+    c.attach(&p, &list, json!({})).await;
+    let r = c.act(&p, "start").await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["status"], "running", "{r:?}");
+    let d = c.campaign("Scratch", "progressive", json!({})).await;
     let r = c
         .app
         .delete(&c.path(&format!("/campaigns/{d}")), &c.owner)

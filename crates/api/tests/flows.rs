@@ -9,38 +9,13 @@ use omnivox_testkit::{Resp, TestApp, read, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// A 1 s 8 kHz mono 16-bit WAV of a 440 Hz tone.
-fn tone_wav() -> Vec<u8> {
-    let frames: u32 = 8_000;
-    let data_len = frames * 2;
-    let mut w = Vec::with_capacity(44 + data_len as usize);
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data_len).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&8_000u32.to_le_bytes());
-    w.extend_from_slice(&16_000u32.to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let s =
-            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 8000.0).sin()) as i16;
-        w.extend_from_slice(&s.to_le_bytes());
-    }
-    w
-}
-
 async fn upload_prompt(app: &TestApp, t: &str, token: &str, name: &str) {
     let r = read(
         app.client
             .post(app.url(&format!("/api/v1/tenants/{t}/prompts?name={name}")))
             .bearer_auth(token)
             .header("content-type", "audio/wav")
-            .body(tone_wav())
+            .body(omnivox_testkit::sine_wav(8_000, 1, 440.0, 0.5))
             .send()
             .await
             .unwrap(),

@@ -4,35 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use omnivox_media::prompt::Prompt;
-use omnivox_testkit::{Resp, TestApp, read, spawn_app};
+use omnivox_testkit::{Resp, TestApp, read, sine_wav, spawn_app};
 use reqwest::StatusCode;
-use std::f64::consts::PI;
-
-/// A 16-bit PCM WAV of a `freq` Hz sine, `seconds` long.
-fn sine_wav(rate: u32, channels: u16, freq: f64, seconds: f64) -> Vec<u8> {
-    let frames = (f64::from(rate) * seconds) as u32;
-    let data_len = frames * u32::from(channels) * 2;
-    let mut w = Vec::with_capacity(44 + data_len as usize);
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data_len).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&channels.to_le_bytes());
-    w.extend_from_slice(&rate.to_le_bytes());
-    w.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
-    w.extend_from_slice(&(channels * 2).to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let s = (8000.0 * (2.0 * PI * freq * f64::from(i) / f64::from(rate)).sin()) as i16;
-        for _ in 0..channels {
-            w.extend_from_slice(&s.to_le_bytes());
-        }
-    }
-    w
-}
 
 async fn upload(app: &TestApp, t: &str, token: &str, name: &str, ct: &str, body: Vec<u8>) -> Resp {
     read(

@@ -359,6 +359,10 @@ pub struct CampaignSettings {
     /// Leads kept checked and ready per campaign.
     #[serde(default = "default_hopper")]
     pub hopper_size: u32,
+    /// Calls at once in agentless mode (nobody waits for an agent, so only
+    /// the trunks' capacity and this limit pace it).
+    #[serde(default = "default_agentless_lines")]
+    pub agentless_lines: u32,
 }
 
 fn default_ring_timeout() -> u32 {
@@ -372,6 +376,9 @@ fn default_abandon() -> f64 {
 }
 fn default_hopper() -> u32 {
     100
+}
+fn default_agentless_lines() -> u32 {
+    10
 }
 
 impl Default for CampaignSettings {
@@ -397,6 +404,7 @@ impl Default for CampaignSettings {
             excluded_states: Vec::new(),
             excluded_prefixes: Vec::new(),
             hopper_size: default_hopper(),
+            agentless_lines: default_agentless_lines(),
         }
     }
 }
@@ -448,6 +456,9 @@ impl CampaignSettings {
         }
         if !(1..=10_000).contains(&self.hopper_size) {
             out.push(problem("hopper_size", "must be between 1 and 10000"));
+        }
+        if !(1..=1_000).contains(&self.agentless_lines) {
+            out.push(problem("agentless_lines", "must be between 1 and 1000"));
         }
         match &self.caller_id {
             CallerId::Fixed { number } if !is_e164(number) => {

@@ -80,10 +80,14 @@ pub enum Permission {
     /// Work as an agent: log in and out, change one's own state, set the
     /// disposition of one's own calls.
     AgentWork,
+    /// See ACD queues, their settings and live statistics.
+    QueueRead,
+    /// Create, change and delete ACD queues.
+    QueueManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 27] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -109,6 +113,8 @@ impl Permission {
         Permission::AgentRead,
         Permission::AgentManage,
         Permission::AgentWork,
+        Permission::QueueRead,
+        Permission::QueueManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +144,8 @@ impl Permission {
             Permission::AgentRead => "agent_read",
             Permission::AgentManage => "agent_manage",
             Permission::AgentWork => "agent_work",
+            Permission::QueueRead => "queue_read",
+            Permission::QueueManage => "queue_manage",
         }
     }
 }
@@ -177,6 +185,8 @@ impl Role {
                     | AgentRead
                     | AgentManage
                     | AgentWork
+                    | QueueRead
+                    | QueueManage
             ),
             // Agents record an opt-out heard on a call; the customer card
             // reaches them through the call, not through list browsing.
@@ -187,7 +197,13 @@ impl Role {
             ),
             Role::Analyst => matches!(
                 permission,
-                TenantRead | ContactRead | ComplianceRead | CallRead | CampaignRead | AgentRead
+                TenantRead
+                    | ContactRead
+                    | ComplianceRead
+                    | CallRead
+                    | CampaignRead
+                    | AgentRead
+                    | QueueRead
             ),
             Role::Viewer => matches!(permission, TenantRead),
         }

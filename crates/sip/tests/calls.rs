@@ -194,11 +194,12 @@ async fn originate_customer_first_then_agent_and_hang_up_through_the_api() {
             first: Endpoint::Number {
                 number: CUSTOMER.into(),
             },
-            second: Endpoint::Agent {
+            second: Some(Endpoint::Agent {
                 agent_id: t.acme_alice,
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap();
@@ -251,11 +252,12 @@ async fn originate_to_customer(t: &TestServer, ring_secs: u32) -> Uuid {
             first: Endpoint::Number {
                 number: CUSTOMER.into(),
             },
-            second: Endpoint::Agent {
+            second: Some(Endpoint::Agent {
                 agent_id: t.acme_alice,
-            },
+            }),
             caller_id: None,
             ring_timeout_secs: Some(ring_secs),
+            amd: None,
         })
         .await
         .unwrap()
@@ -400,11 +402,12 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: "+19005550100".into(),
-            },
+            }),
             caller_id: None,
             ring_timeout_secs: None,
+            amd: None,
         })
         .await;
     assert!(matches!(refused, Err(CallError::Forbidden(r)) if r.code == "blocked_prefix"));
@@ -416,11 +419,12 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             first: Endpoint::Number {
                 number: "12".into(),
             },
-            second: Endpoint::Agent {
+            second: Some(Endpoint::Agent {
                 agent_id: t.acme_alice,
-            },
+            }),
             caller_id: None,
             ring_timeout_secs: None,
+            amd: None,
         })
         .await;
     assert!(matches!(bad, Err(CallError::Invalid(_))));
@@ -433,11 +437,12 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             first: Endpoint::Agent {
                 agent_id: t.globex_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: None,
             ring_timeout_secs: None,
+            amd: None,
         })
         .await;
     assert!(matches!(foreign, Err(CallError::Invalid(_))));
@@ -708,11 +713,12 @@ async fn draining_keeps_live_calls_until_the_grace_period_then_hangs_up() {
                 first: Endpoint::Number {
                     number: CUSTOMER.into(),
                 },
-                second: Endpoint::Agent {
+                second: Some(Endpoint::Agent {
                     agent_id: t.acme_bob,
-                },
+                }),
                 caller_id: None,
                 ring_timeout_secs: None,
+                amd: None,
             })
             .await,
         Err(CallError::Unavailable(_))
@@ -938,11 +944,12 @@ async fn agent_first_click_to_call_rings_the_agent_then_the_customer() {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap();

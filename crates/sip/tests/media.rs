@@ -59,11 +59,12 @@ async fn audio_call(cfg: SipConfig, phone_packets: Option<u64>) -> AudioCall {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap();
@@ -398,11 +399,12 @@ async fn in_band_digits_are_detected_on_a_leg_without_telephone_event() {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: None,
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap()
@@ -521,11 +523,12 @@ async fn a_hundred_calls_leave_no_rtp_port_behind() {
                     first: Endpoint::Number {
                         number: CUSTOMER.into(),
                     },
-                    second: Endpoint::Agent {
+                    second: Some(Endpoint::Agent {
                         agent_id: t.acme_bob,
-                    },
+                    }),
                     caller_id: None,
                     ring_timeout_secs: Some(10),
+                    amd: None,
                 })
                 .await
                 .unwrap();

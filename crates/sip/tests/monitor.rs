@@ -159,11 +159,12 @@ async fn supervisor_listens_whispers_and_barges_by_what_each_phone_receives() {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap()
@@ -433,11 +434,12 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Agent {
+            second: Some(Endpoint::Agent {
                 agent_id: t.acme_bob,
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap()

@@ -61,11 +61,12 @@ async fn recorded_call(policy: RecordingPolicy) -> RecordedCall {
             first: Endpoint::Agent {
                 agent_id: t.acme_alice,
             },
-            second: Endpoint::Number {
+            second: Some(Endpoint::Number {
                 number: CUSTOMER.into(),
-            },
+            }),
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
+            amd: None,
         })
         .await
         .unwrap();

@@ -507,6 +507,21 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(out)
     }
 
+    /// When any of `phones` last ended an attempt `abandoned` (answered,
+    /// and no agent in time), in any campaign of the tenant.
+    pub async fn last_abandoned_at(&self, phones: &[String]) -> Result<Option<DateTime<Utc>>> {
+        let last: Option<Option<DateTime<Utc>>> = campaign_attempt::Entity::find()
+            .select_only()
+            .column_as(campaign_attempt::Column::EndedAt.max(), "last")
+            .filter(campaign_attempt::Column::TenantId.eq(self.tenant.0))
+            .filter(campaign_attempt::Column::Phone.is_in(phones.iter().cloned()))
+            .filter(campaign_attempt::Column::Outcome.eq("abandoned"))
+            .into_tuple()
+            .one(self.conn)
+            .await?;
+        Ok(last.flatten())
+    }
+
     /// Attempts of a campaign still `dialing`.
     pub async fn attempts_in_flight(&self, campaign_id: Uuid) -> Result<u64> {
         Ok(campaign_attempt::Entity::find()
@@ -546,18 +561,24 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         &self,
         campaign_id: Uuid,
         contact_id: Option<Uuid>,
-        limit: u64,
-    ) -> Result<Vec<AttemptRow>> {
+        page: &PageRequest,
+    ) -> Result<Page<AttemptRow>> {
+        // Attempt ids are UUIDv7: by id is by start, newest first.
         let mut q = campaign_attempt::Entity::find()
             .filter(campaign_attempt::Column::TenantId.eq(self.tenant.0))
             .filter(campaign_attempt::Column::CampaignId.eq(campaign_id));
         if let Some(c) = contact_id {
             q = q.filter(campaign_attempt::Column::ContactId.eq(c));
         }
-        Ok(q.order_by_desc(campaign_attempt::Column::StartedAt)
-            .limit(limit)
+        if let Some(after) = page.after {
+            q = q.filter(campaign_attempt::Column::Id.lt(after));
+        }
+        let rows = q
+            .order_by_desc(campaign_attempt::Column::Id)
+            .limit(page.limit + 1)
             .all(self.conn)
-            .await?)
+            .await?;
+        Ok(Page::from_rows(rows, page.limit, |a| a.id))
     }
 
     /// The attempt that placed `call`, if a campaign placed it.

@@ -30,6 +30,7 @@ pub mod members;
 mod migrations;
 mod page;
 pub mod prompts;
+pub mod queues;
 pub mod recordings;
 pub mod sessions;
 pub mod settings;

@@ -3,6 +3,8 @@
 //! and `OMNIVOX_TEST_PG` is set), HTTP and metrics on port 0, and a client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pcap;
+
 use omnivox_api::config::{Config, Secret};
 use omnivox_api::{Application, BuildOptions};
 use omnivox_store::DbConfig;
@@ -385,7 +387,7 @@ pub fn sipp_uas(
     calls: u32,
     work: &std::path::Path,
 ) -> tokio::process::Child {
-    sipp_uas_command(name, port, calls, "120s", work)
+    sipp_uas_command(name, port, calls, "300s", work)
         .args(["-trace_logs", "-trace_msg"])
         .spawn()
         .expect("sipp starts")
@@ -401,6 +403,7 @@ fn sipp_uas_command(
     work: &std::path::Path,
 ) -> tokio::process::Command {
     let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
+    pcap::write_captures(work).expect("sipp's captures written");
     let mut cmd = tokio::process::Command::new("sipp");
     cmd.args([
         "-sf",
@@ -467,4 +470,32 @@ pub fn free_udp_port() -> u16 {
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("a free UDP port")
+}
+
+/// A 16-bit PCM WAV of a `freq` Hz sine, `seconds` long.
+pub fn sine_wav(rate: u32, channels: u16, freq: f64, seconds: f64) -> Vec<u8> {
+    let frames = (f64::from(rate) * seconds) as u32;
+    let data_len = frames * u32::from(channels) * 2;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&channels.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    w.extend_from_slice(&(channels * 2).to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let s = (8000.0
+            * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
+            as i16;
+        for _ in 0..channels {
+            w.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    w
 }

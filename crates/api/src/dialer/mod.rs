@@ -4,6 +4,7 @@
 //! is in flight, running -> completed when no lead is left), and the
 //! start-up recovery of attempts a crash left open.
 
+pub mod automated;
 pub mod disposition;
 pub mod hopper;
 pub mod runner;
@@ -97,6 +98,10 @@ pub async fn transition(
         .set_campaign_status(c.id, &c.status, to.as_str())
         .await?;
     publish_status(state, tenant, c.id, &c.status, to.as_str());
+    if matches!(to, CampaignStatus::Completed | CampaignStatus::Archived) {
+        // What pacing learned is of no use to a campaign that is over.
+        runner::lock(&state.runner.pacers).remove(&c.id);
+    }
     Ok(row)
 }
 

@@ -21,7 +21,7 @@ use omnivox_acd::Event;
 use omnivox_dialer::campaign::{CallerId, CampaignSettings, DialMode};
 use omnivox_domain::call::{CallState, LegId, LegState};
 use omnivox_domain::{TenantId, UserId};
-use omnivox_sip::{CallError, CallNotice, CallUpdate, Endpoint, Originate};
+use omnivox_sip::{AmdOutcome, CallError, CallNotice, CallUpdate, Endpoint, Originate};
 use omnivox_store::Scoped;
 use omnivox_store::campaigns::{AttemptEnd, CampaignRow, LeadRow, lead};
 use std::collections::{HashMap, HashSet};
@@ -34,20 +34,35 @@ use uuid::Uuid;
 
 /// A line the runner placed and still follows.
 #[derive(Clone, Debug)]
-struct Line {
-    tenant: TenantId,
-    campaign: Uuid,
-    attempt: Uuid,
-    contact: Uuid,
-    agent: UserId,
+pub(super) struct Line {
+    pub tenant: TenantId,
+    pub campaign: Uuid,
+    pub attempt: Uuid,
+    pub contact: Uuid,
+    /// The agent reserved for the line (progressive, preview) or found for
+    /// the answered customer (power, predictive); none for agentless.
+    pub agent: Option<UserId>,
     /// The customer's leg: A when dialed first, B after the agent.
-    customer_leg: LegId,
+    pub customer_leg: LegId,
     /// The customer's leg was dialed at all.
-    customer_rung: bool,
+    pub customer_rung: bool,
     /// The customer picked up.
-    answered: bool,
+    pub answered: bool,
     /// The agent was connected.
-    bridged: bool,
+    pub bridged: bool,
+    /// Answering-machine detection runs on the customer's answer.
+    pub amd_on: bool,
+    /// Its verdict.
+    pub amd: Option<AmdOutcome>,
+    /// Nobody took the answered call in time: the safe-harbor message
+    /// played.
+    pub dropped: bool,
+    /// A message played to the customer (agentless, or left on a recorder).
+    pub message: bool,
+    pub placed_at: Instant,
+    /// When the customer was known to be a person waiting for an agent.
+    pub waiting_since: Option<Instant>,
+    pub bridged_at: Option<Instant>,
 }
 
 /// How a finished call went, kept briefly for a line registered after its
@@ -72,9 +87,15 @@ pub struct Runner {
     placing: AtomicUsize,
     /// Position in caller-ID pools.
     rotation: AtomicUsize,
+    /// Pacing state of each power and predictive campaign.
+    pub(super) pacers: Mutex<HashMap<Uuid, super::automated::Pacer>>,
+    /// Prompt audio by prompt id (a stored prompt never changes).
+    pub(super) prompts: Mutex<HashMap<Uuid, omnivox_media::prompt::Prompt>>,
+    /// The origin of the pacing clock.
+    epoch: std::sync::OnceLock<Instant>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -87,12 +108,32 @@ impl Runner {
             .count()
     }
 
-    fn reserve(&self, tenant: TenantId, agent: UserId) -> bool {
+    pub(super) fn reserve(&self, tenant: TenantId, agent: UserId) -> bool {
         lock(&self.reserved).insert((tenant, agent))
     }
 
-    fn release(&self, tenant: TenantId, agent: UserId) {
+    pub(super) fn release(&self, tenant: TenantId, agent: UserId) {
         lock(&self.reserved).remove(&(tenant, agent));
+    }
+
+    /// Seconds on the pacing clock.
+    pub(super) fn secs(&self, t: Instant) -> f64 {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        t.saturating_duration_since(epoch).as_secs_f64()
+    }
+
+    /// The line of call `id`, changed by `f` (`None`: not a campaign call).
+    pub(super) fn with_line<R>(&self, id: Uuid, f: impl FnOnce(&mut Line) -> R) -> Option<R> {
+        lock(&self.lines).get_mut(&id).map(f)
+    }
+
+    /// Lines of `campaign`, copied.
+    pub(super) fn lines_of_campaign(&self, campaign: Uuid) -> Vec<Line> {
+        lock(&self.lines)
+            .values()
+            .filter(|l| l.campaign == campaign)
+            .cloned()
+            .collect()
     }
 
     /// The agent holds one of the campaigns' lines now.
@@ -136,6 +177,16 @@ fn area_prefix(e164: &str) -> Option<&str> {
 /// The outcome of an ended call, as retry rules and reports name it.
 fn outcome(update: &CallUpdate, line: &Line) -> String {
     if line.bridged {
+        return "normal".into();
+    }
+    if line.amd == Some(AmdOutcome::Machine) {
+        return "machine".into();
+    }
+    if line.dropped {
+        return "abandoned".into();
+    }
+    if line.message {
+        // An agentless message reached a person.
         return "normal".into();
     }
     if line.answered {
@@ -186,14 +237,16 @@ pub enum Dialed {
 /// Dial `lead` for `agent`: the last compliance check (stored as acted
 /// on), the number's lock and the attempt, then the call. `from_status` is
 /// the lead's status now (`queued`, or `previewing` for the agent holding
-/// the card).
+/// the card). Without an agent (power, predictive, agentless) the customer
+/// is dialed alone and the answered call parked until the runner connects
+/// it or plays it a message.
 #[allow(clippy::too_many_arguments)]
 pub async fn dial_lead(
     state: &AppState,
     c: &CampaignRow,
     settings: &CampaignSettings,
     lead: &LeadRow,
-    agent: UserId,
+    agent: Option<UserId>,
     order: Order,
     from_status: &str,
     at: DateTime<Utc>,
@@ -210,31 +263,39 @@ pub async fn dial_lead(
             Err(refusal) => return Ok(Dialed::Refused(refusal)),
         };
     let caller_id = state.runner.caller_id(&scoped, settings, &number).await?;
-    if !state.runner.reserve(tenant, agent) {
+    if let Some(agent) = agent
+        && !state.runner.reserve(tenant, agent)
+    {
         return Ok(Dialed::AgentBusy);
     }
+    let release = || {
+        if let Some(agent) = agent {
+            state.runner.release(tenant, agent);
+        }
+    };
     let attempt = match scoped
         .begin_attempt(c.id, lead.contact_id, &number, from_status)
         .await
     {
         Ok(Some(attempt)) => attempt,
         Ok(None) => {
-            state.runner.release(tenant, agent);
+            release();
             return Ok(Dialed::NumberBusy);
         }
         Err(e) => {
-            state.runner.release(tenant, agent);
+            release();
             return Err(e.into());
         }
     };
     let customer = Endpoint::Number {
         number: number.clone(),
     };
-    let agent_end = Endpoint::Agent { agent_id: agent };
-    let (first, second, customer_leg) = match order {
-        Order::CustomerFirst => (customer, agent_end, LegId::A),
-        Order::AgentFirst => (agent_end, customer, LegId::B),
+    let agent_end = agent.map(|agent_id| Endpoint::Agent { agent_id });
+    let (first, second, customer_leg) = match (order, agent_end) {
+        (Order::AgentFirst, Some(agent_end)) => (agent_end, Some(customer), LegId::B),
+        (_, second) => (customer, second, LegId::A),
     };
+    let amd_on = settings.amd.enabled && customer_leg == LegId::A;
     state.runner.placing.fetch_add(1, Ordering::SeqCst);
     let placed_call = sip
         .calls()
@@ -244,6 +305,7 @@ pub async fn dial_lead(
             second,
             caller_id,
             ring_timeout_secs: Some(settings.ring_timeout_s),
+            amd: amd_on.then(super::automated::amd_config),
         })
         .await;
     match placed_call {
@@ -258,6 +320,13 @@ pub async fn dial_lead(
                 customer_rung: false,
                 answered: false,
                 bridged: false,
+                amd_on,
+                amd: None,
+                dropped: false,
+                message: false,
+                placed_at: Instant::now(),
+                waiting_since: None,
+                bridged_at: None,
             };
             super::publish(
                 state,
@@ -285,7 +354,7 @@ pub async fn dial_lead(
         }
         Err(e) => {
             state.runner.placing.fetch_sub(1, Ordering::SeqCst);
-            state.runner.release(tenant, agent);
+            release();
             let outcome = match &e {
                 CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
                 _ => "congestion",
@@ -307,12 +376,13 @@ pub async fn dial_lead(
     }
 }
 
-/// Dial what the campaign's ready agents can take now (progressive: one
-/// line per agent). Returns the number of calls placed.
+/// Dial what the campaign can take now: progressive, one line per ready
+/// agent; power and predictive, what the campaign's pacing policy asks
+/// for; agentless, up to its line limit. Returns the number of calls placed.
 pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiResult<usize> {
     let tenant = TenantId(c.tenant_id);
     let mode = super::hopper::mode_of(c)?;
-    if mode != DialMode::Progressive || state.sip.is_none() {
+    if mode == DialMode::Preview || state.sip.is_none() {
         return Ok(0);
     }
     let settings = super::hopper::settings_of(c)?;
@@ -327,23 +397,72 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
     {
         return Ok(0);
     }
-    // Only agents whose phone is registered can take a line.
+    let ready = ready_agents(state, tenant, c.id).await?;
+    let mut lines: Vec<Option<UserId>> = if mode == DialMode::Progressive {
+        ready.into_iter().map(Some).collect()
+    } else {
+        let n = super::automated::lines_wanted(state, c, mode, &settings, ready.len()).await?;
+        vec![None; n]
+    };
+    // Never more than the trunks take: a call over a trunk's channel or
+    // calls-per-second limit would fail as congestion and burn an attempt.
+    lines.truncate(trunk_room(state, tenant, settings.trunk_id.as_deref()));
+    dial_lines(state, c, &settings, lines, at).await
+}
+
+/// New calls the tenant's trunks (the campaign's own, when it names one)
+/// can take this second: free channels, at most one second's worth of
+/// their calls-per-second limit, on trunks that are up.
+fn trunk_room(state: &AppState, tenant: TenantId, trunk: Option<&str>) -> usize {
+    let Some(sip) = state.sip.as_ref() else {
+        return 0;
+    };
+    let only = trunk.and_then(|id| id.parse::<Uuid>().ok());
+    sip.calls()
+        .trunk_status(tenant)
+        .iter()
+        .filter(|t| t.up && only.is_none_or(|id| id == t.id))
+        .map(|t| {
+            t.max_channels
+                .saturating_sub(t.active_channels)
+                .min(t.max_cps) as usize
+        })
+        .sum()
+}
+
+/// Agents of the campaign who could take a call now: available, logged
+/// into it, with a registered phone, holding no line; longest idle first.
+pub(super) async fn ready_agents(
+    state: &AppState,
+    tenant: TenantId,
+    campaign: Uuid,
+) -> ApiResult<Vec<UserId>> {
     let phones = registered_agents(state, tenant);
-    let agents: Vec<UserId> = state
+    Ok(state
         .agents
-        .available_for_campaign(state, tenant, c.id)
+        .available_for_campaign(state, tenant, campaign)
         .await?
         .into_iter()
         .filter(|a| phones.contains(a) && !state.runner.holds_line(tenant, *a))
-        .collect();
-    let scoped = Scoped::new(state.store.reader(), tenant);
+        .collect())
+}
+
+/// Dial one hopper lead per entry of `lines` (the agent reserved for it,
+/// or none), customer first.
+async fn dial_lines(
+    state: &AppState,
+    c: &CampaignRow,
+    settings: &CampaignSettings,
+    lines: Vec<Option<UserId>>,
+    at: DateTime<Utc>,
+) -> ApiResult<usize> {
+    let scoped = Scoped::new(state.store.reader(), TenantId(c.tenant_id));
     let mut placed = 0;
-    let mut agents = agents.into_iter();
-    let mut agent = agents.next();
-    // Each agent gets at most one line; a lead refused at the last check
-    // does not use the agent up.
+    let mut lines = lines.into_iter();
+    let mut line = lines.next();
+    // A lead refused at the last check does not use the line up.
     let mut tries = 0;
-    while let Some(a) = agent {
+    while let Some(agent) = line {
         tries += 1;
         if tries > 50 {
             break;
@@ -354,9 +473,9 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         match dial_lead(
             state,
             c,
-            &settings,
+            settings,
             &lead,
-            a,
+            agent,
             Order::CustomerFirst,
             lead::QUEUED,
             at,
@@ -368,7 +487,7 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
             Dialed::Placed { .. } => placed += 1,
             Dialed::AgentBusy | Dialed::NotPlaced { .. } => {}
         }
-        agent = agents.next();
+        line = lines.next();
     }
     Ok(placed)
 }
@@ -387,40 +506,47 @@ pub fn registered_agents(state: &AppState, tenant: TenantId) -> HashSet<UserId> 
 /// Apply one call notice to the line it belongs to.
 async fn follow(state: &AppState, update: &CallUpdate) {
     let id = update.call.id;
-    let line = {
-        let mut lines = lock(&state.runner.lines);
-        let Some(line) = lines.get_mut(&id) else {
-            return;
-        };
+    let Some((line, newly_answered)) = state.runner.with_line(id, |line| {
+        let mut newly = false;
         for ch in &update.legs {
             if ch.leg == line.customer_leg {
                 line.customer_rung = true;
-                if ch.to == LegState::Answered {
+                if ch.to == LegState::Answered && !line.answered {
                     line.answered = true;
+                    newly = true;
                 }
             }
         }
-        line.clone()
+        (line.clone(), newly)
+    }) else {
+        return;
     };
+    if newly_answered && !line.amd_on {
+        // Without AMD every answer is taken for a person.
+        super::automated::on_person(state, id, &line).await;
+    }
     if matches!(update.to, CallState::Bridged) && !line.bridged {
-        if let Some(l) = lock(&state.runner.lines).get_mut(&id) {
+        state.runner.with_line(id, |l| {
             l.bridged = true;
-        }
-        let r = state
-            .agents
-            .apply(
-                state,
-                line.tenant,
-                Event::OutboundConnected {
-                    agent: line.agent,
-                    call: omnivox_domain::CallId(id),
-                },
-                None,
-                None,
-            )
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(call_id = %id, error = %e, "agent not marked on call");
+            l.bridged_at = Some(Instant::now());
+        });
+        if let Some(agent) = line.agent {
+            let r = state
+                .agents
+                .apply(
+                    state,
+                    line.tenant,
+                    Event::OutboundConnected {
+                        agent,
+                        call: omnivox_domain::CallId(id),
+                    },
+                    None,
+                    None,
+                )
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(call_id = %id, error = %e, "agent not marked on call");
+            }
         }
     }
     if let CallState::Ended(_) = update.to {
@@ -452,7 +578,10 @@ async fn finish(state: &AppState, line: &Line, update: &CallUpdate) -> ApiResult
             },
         )
         .await?;
-    state.runner.release(line.tenant, line.agent);
+    super::automated::note_end(state, line);
+    if let Some(agent) = line.agent {
+        state.runner.release(line.tenant, agent);
+    }
     if line.bridged {
         state
             .agents
@@ -508,6 +637,12 @@ pub async fn watch(state: AppState, stop: CancellationToken) {
                     );
                 }
             }
+            Ok(CallNotice::Amd {
+                call_id,
+                outcome,
+                beep_ms,
+                ..
+            }) => super::automated::on_amd(&state, call_id, outcome, beep_ms.is_some()).await,
             Ok(_) => {}
             Err(RecvError::Lagged(n)) => {
                 tracing::error!(missed = n, "campaign runner missed call notices");

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use omnivox_acd::{AgentState, CampaignRef, Event, ReasonCode};
+use omnivox_domain::ids::QueueId;
 use omnivox_domain::{Permission, Role, UserId};
 use omnivox_store::agents::{
     AgentProfileRow, AgentStateRow, HistoryFilter, NewAgentProfile, NewReasonCode,
@@ -148,13 +149,17 @@ pub struct ChangeState {
     /// from logged out); each must be a campaign of the tenant.
     #[serde(default)]
     pub campaigns: Vec<Uuid>,
+    /// Queues to take inbound calls of, when logging in; each must be a
+    /// queue of the tenant.
+    #[serde(default)]
+    pub queues: Vec<Uuid>,
 }
 
-fn campaigns_at_login() -> ApiError {
+fn campaigns_at_login(field: &str) -> ApiError {
     ApiError::field(
-        "campaigns",
+        field,
         "not_allowed",
-        "campaigns are chosen when logging in (available from logged out)",
+        format!("{field} are chosen when logging in (available from logged out)"),
     )
 }
 
@@ -514,9 +519,15 @@ pub async fn change_state(
     require_act_on(&ctx, user)?;
     working_member(&state, &ctx, user).await?;
     let s = ctx.scoped(state.store.reader());
+    // What only a login may choose, if the body chooses any.
+    let at_login = match (body.campaigns.is_empty(), body.queues.is_empty()) {
+        (false, _) => Some("campaigns"),
+        (true, false) => Some("queues"),
+        (true, true) => None,
+    };
     let event = match (body.state, body.reason) {
-        (WantedState::NotReady, _) if !body.campaigns.is_empty() => {
-            return Err(campaigns_at_login());
+        (WantedState::NotReady, _) if let Some(field) = at_login => {
+            return Err(campaigns_at_login(field));
         }
         (WantedState::NotReady, None) => {
             return Err(ApiError::unprocessable(
@@ -546,8 +557,8 @@ pub async fn change_state(
                 "a reason goes only with not_ready",
             ));
         }
-        (WantedState::LoggedOut, None) if !body.campaigns.is_empty() => {
-            return Err(campaigns_at_login());
+        (WantedState::LoggedOut, None) if let Some(field) = at_login => {
+            return Err(campaigns_at_login(field));
         }
         (WantedState::LoggedOut, None) => Event::AgentLogout { agent: user },
         (WantedState::Available, None) => match current_state(&state, &ctx, user).await? {
@@ -566,15 +577,25 @@ pub async fn change_state(
                         e => e.into(),
                     })?;
                 }
+                for q in &body.queues {
+                    s.get_queue(*q).await.map_err(|e| match e {
+                        StoreError::NotFound => ApiError::field(
+                            "queues",
+                            "unknown_queue",
+                            format!("no queue {q} in this tenant"),
+                        ),
+                        e => e.into(),
+                    })?;
+                }
                 Event::AgentLogin {
                     agent: user,
                     skills,
-                    queues: Vec::new(),
+                    queues: body.queues.iter().map(|q| QueueId(*q)).collect(),
                     campaigns: body.campaigns.iter().map(|c| CampaignRef(*c)).collect(),
                 }
             }
-            _ if !body.campaigns.is_empty() => {
-                return Err(campaigns_at_login());
+            _ if let Some(field) = at_login => {
+                return Err(campaigns_at_login(field));
             }
             AgentState::WrapUp { .. } => Event::WrapUpDone {
                 agent: user,

@@ -280,9 +280,10 @@ pub async fn originate(
         .originate(Originate {
             tenant_id: ctx.tenant,
             first: req.first.clone().into(),
-            second: req.second.clone().into(),
+            second: Some(req.second.clone().into()),
             caller_id: req.caller_id,
             ring_timeout_secs: req.ring_timeout_secs,
+            amd: None,
         })
         .await
         .map_err(map_err)?;

@@ -129,7 +129,7 @@ pub async fn preview_dial(
         &row,
         &settings,
         &lead,
-        me,
+        Some(me),
         runner::Order::AgentFirst,
         lead::PREVIEWING,
         at,

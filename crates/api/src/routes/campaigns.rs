@@ -18,7 +18,7 @@ use omnivox_domain::{Permission, TrunkId};
 use omnivox_store::campaigns::{
     AttemptRow, CampaignChange, CampaignListRow, CampaignRow, LeadRow, NewCampaign, lead,
 };
-use omnivox_store::{Scoped, StoreError, audit, commit};
+use omnivox_store::{PageRequest, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -213,12 +213,6 @@ impl From<AttemptRow> for AttemptOut {
             ended_at: a.ended_at,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AttemptsOut {
-    /// Newest first.
-    pub items: Vec<AttemptOut>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -554,7 +548,11 @@ pub async fn delete_campaign(
     let s = ctx.scoped(&tx);
     let row = s.get_campaign(ids.1).await?;
     if row.status != CampaignStatus::Draft.as_str()
-        || !s.list_attempts(row.id, None, 1).await?.is_empty()
+        || !s
+            .list_attempts(row.id, None, &PageRequest::first(1))
+            .await?
+            .items
+            .is_empty()
     {
         return Err(ApiError::conflict(
             "campaign_in_use",
@@ -591,17 +589,6 @@ async fn lifecycle(
     let settings = hopper::settings_of(&row)?;
     let now = state.clock.now();
     if matches!(action, LifecycleAction::Start | LifecycleAction::Resume) {
-        let mode = hopper::mode_of(&row)?;
-        if !matches!(mode, DialMode::Progressive | DialMode::Preview) {
-            return Err(ApiError::unprocessable(
-                "mode_not_dialed_live",
-                format!(
-                    "live dialing covers preview and progressive campaigns; {} campaigns \
-                     can be configured and simulated (omnivox sim) but not started yet",
-                    mode.as_str()
-                ),
-            ));
-        }
         if reader.campaign_lists(id).await?.is_empty() {
             return Err(ApiError::unprocessable(
                 "campaign_without_lists",
@@ -893,25 +880,20 @@ pub async fn list_leads(
 /// The campaign's dial attempts, newest first (at most `limit`).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/campaigns/{campaign_id}/attempts", tag = "campaigns",
     params(("tenant_id" = Uuid, Path), ("campaign_id" = Uuid, Path), PageQuery),
-    responses((status = 200, body = AttemptsOut), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = PageOut<AttemptOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list_attempts(
     State(state): State<AppState>,
     ctx: TenantCtx,
     ApiPath(ids): ApiPath<(Uuid, Uuid)>,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<AttemptsOut>> {
+) -> ApiResult<Json<PageOut<AttemptOut>>> {
     ctx.require(Permission::CampaignRead)?;
     let s = ctx.scoped(state.store.reader());
     s.get_campaign(ids.1).await?;
-    let limit = q.page()?.limit;
-    let items = s
-        .list_attempts(ids.1, None, limit)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(AttemptsOut { items }))
+    Ok(Json(PageOut::from_page(
+        s.list_attempts(ids.1, None, &q.page()?).await?,
+    )))
 }
 
 /// Live figures: leads by status, hopper depth, calls in flight.

@@ -23,6 +23,7 @@ pub mod me;
 pub mod members;
 pub mod monitor;
 pub mod prompts;
+pub mod queues;
 pub mod recordings;
 pub mod setup;
 pub mod sip;
@@ -229,6 +230,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
             dispositions::update_disposition_code,
             dispositions::delete_disposition_code
         ))
+        .routes(routes!(queues::list_queues, queues::create_queue))
+        .routes(routes!(
+            queues::get_queue,
+            queues::update_queue,
+            queues::delete_queue
+        ))
+        .routes(routes!(queues::queue_stats))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

@@ -99,7 +99,7 @@ pub(crate) fn is_wav_type(content_type: &str) -> bool {
     )
 }
 
-fn prompt_path(data_dir: &Path, tenant: Uuid, id: Uuid) -> PathBuf {
+pub(crate) fn prompt_path(data_dir: &Path, tenant: Uuid, id: Uuid) -> PathBuf {
     data_dir
         .join("prompts")
         .join(tenant.to_string())

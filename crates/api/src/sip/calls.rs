@@ -511,6 +511,11 @@ fn publish(bus: &EventBus, notice: CallNotice) {
             call_id.to_string(),
             serde_json::to_value(&notice),
         ),
+        CallNotice::Amd { call_id, .. } => (
+            "call.amd",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
         CallNotice::TrunkHealth { trunk_id, .. } => (
             "trunk.health",
             trunk_id.to_string(),

@@ -1,6 +1,8 @@
 //! Shared helpers for the contact, import and decision tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod campaign;
+
 use omnivox_testkit::{Resp, TestApp, read, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

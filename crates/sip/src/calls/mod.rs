@@ -42,10 +42,12 @@ use crate::stats::Counters;
 pub use actor::LegMediaStats;
 use actor::{Command, Msg};
 use model::{
-    CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint, Originate, Trunk,
+    AmdOutcome, CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint,
+    Originate, Trunk,
 };
 use omnivox_domain::TenantId;
 use omnivox_domain::call::{HangupCause, LegId, MonitorMode};
+use omnivox_media::prompt::Prompt;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -75,6 +77,24 @@ pub enum CallNotice {
         /// `0-9`, `*`, `#`, `A-D`.
         digit: char,
     },
+    /// Answering-machine detection judged leg A (an originated call with
+    /// `amd`). After a machine verdict a second notice may follow with
+    /// `beep_ms` set: the recorder's beep ended then, a message can start.
+    Amd {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// Who answered.
+        outcome: AmdOutcome,
+        /// The rule that decided (`human_short_greeting_then_silence`,
+        /// `long_greeting`, `beep`, ...).
+        reason: &'static str,
+        /// Audio analysed from the answer to the decision (ms).
+        decision_ms: u32,
+        /// When the beep ended, from the answer (ms).
+        beep_ms: Option<u32>,
+    },
     /// A trunk's OPTIONS health check changed its state.
     TrunkHealth {
         /// Owner of the trunk.
@@ -91,9 +111,9 @@ impl CallNotice {
     pub fn tenant_id(&self) -> TenantId {
         match self {
             CallNotice::Update(u) => u.call.tenant_id,
-            CallNotice::Dtmf { tenant_id, .. } | CallNotice::TrunkHealth { tenant_id, .. } => {
-                *tenant_id
-            }
+            CallNotice::Dtmf { tenant_id, .. }
+            | CallNotice::Amd { tenant_id, .. }
+            | CallNotice::TrunkHealth { tenant_id, .. } => *tenant_id,
         }
     }
 }
@@ -157,6 +177,23 @@ pub enum CallCommand {
         /// Listen, whisper or barge.
         mode: MonitorMode,
     },
+    /// Dial `to` as leg B of a parked call (leg A answered, no second
+    /// party dialled yet): the dialer found the answered customer an agent.
+    Connect {
+        /// The second party.
+        to: Endpoint,
+    },
+    /// Play `prompt` once to leg A of a parked call, then hang up: the
+    /// safe-harbor message, a voice broadcast, a message left on a
+    /// recorder. With `after_beep` the message waits for the recorder's
+    /// beep (answering-machine detection must run on the call), or for the
+    /// detector to stop listening for one.
+    Announce {
+        /// 8 kHz mono audio.
+        prompt: Prompt,
+        /// Wait for the beep first.
+        after_beep: bool,
+    },
     /// Switch the supervisor's mode (only the mix changes, no re-INVITE).
     MonitorMode {
         /// The new mode.
@@ -175,6 +212,10 @@ pub struct TrunkStatus {
     pub up: bool,
     /// Calls on it now.
     pub active_channels: u32,
+    /// Most simultaneous calls.
+    pub max_channels: u32,
+    /// Most new calls per second.
+    pub max_cps: u32,
 }
 
 pub(crate) struct LiveCall {
@@ -315,6 +356,8 @@ impl CallService {
                 id: e.trunk.id,
                 up: e.is_up(),
                 active_channels: e.active(),
+                max_channels: e.trunk.max_channels,
+                max_cps: e.trunk.max_cps,
             })
             .collect()
     }

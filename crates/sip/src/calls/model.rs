@@ -10,6 +10,7 @@ use omnivox_domain::call::{CallState, Direction, Hangup, LegChange, LegId, LegSt
 use omnivox_domain::trunk::SourceNet;
 pub use omnivox_domain::trunk::{CallerIdMode, NumberFormat};
 use omnivox_domain::{TenantId, UserId};
+pub use omnivox_media::amd::AmdConfig;
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -165,12 +166,48 @@ pub struct Originate {
     pub tenant_id: TenantId,
     /// Dialled first (leg A).
     pub first: Endpoint,
-    /// Dialled when `first` answers (leg B).
-    pub second: Endpoint,
+    /// Dialled when `first` answers (leg B). `None` parks the answered
+    /// call: leg A hears silence until [`super::CallCommand::Connect`]
+    /// names its second party or [`super::CallCommand::Announce`] plays it
+    /// a message (the dialer's power, predictive and agentless lines). A
+    /// call parked for [`PARK_LIMIT`] is hung up.
+    pub second: Option<Endpoint>,
     /// Caller ID shown to outside numbers (E.164).
     pub caller_id: Option<String>,
     /// Ring timeout per leg; the configured default when `None`.
     pub ring_timeout_secs: Option<u32>,
+    /// Answering-machine detection on leg A from its answer: the verdict
+    /// is published as [`super::CallNotice::Amd`], and `second` is dialled
+    /// only after a human (or unsure) verdict; after a machine verdict the
+    /// call stays parked for the caller to hang up or leave a message.
+    pub amd: Option<AmdConfig>,
+}
+
+/// Longest time an answered call waits parked for a second party or a
+/// message before it is hung up.
+pub const PARK_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Who answered, as answering-machine detection judged it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmdOutcome {
+    /// A person: connect them.
+    Human,
+    /// A recorder, a carrier message or a fax.
+    Machine,
+    /// Nothing conclusive in time: treated like a person.
+    Unsure,
+}
+
+impl AmdOutcome {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmdOutcome::Human => "human",
+            AmdOutcome::Machine => "machine",
+            AmdOutcome::Unsure => "unsure",
+        }
+    }
 }
 
 /// Why a refusal of the dial policy.

@@ -14,6 +14,8 @@ mod m20261121_000008_flows;
 mod m20261121_000009_recordings;
 mod m20261121_000010_campaigns;
 mod m20261121_000011_agents;
+mod m20261121_000012_queues;
+mod m20261121_000013_attempt_phone;
 
 pub struct Migrator;
 
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_recordings::Migration),
             Box::new(m20261121_000010_campaigns::Migration),
             Box::new(m20261121_000011_agents::Migration),
+            Box::new(m20261121_000012_queues::Migration),
+            Box::new(m20261121_000013_attempt_phone::Migration),
         ]
     }
 }

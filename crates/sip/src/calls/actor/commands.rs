@@ -79,6 +79,8 @@ impl Actor {
                 }
                 r
             }
+            CallCommand::Connect { to } => self.connect(to).await,
+            CallCommand::Announce { prompt, after_beep } => self.announce(prompt, after_beep).await,
             CallCommand::MonitorMode { mode } => self.apply(CallEvent::MonitorMode { mode }).await,
             CallCommand::MonitorStop => self.apply(CallEvent::MonitorStop).await,
         }

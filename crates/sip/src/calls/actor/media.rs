@@ -293,10 +293,9 @@ impl Actor {
             MediaEvent::Quality { leg, report, .. } => {
                 self.quality.insert(leg, report);
             }
-            MediaEvent::Latched { .. }
-            | MediaEvent::Detection { .. }
-            | MediaEvent::PlayEnded { .. }
-            | MediaEvent::DtmfSent { .. } => {}
+            MediaEvent::Detection { leg, detection } => self.on_detection(leg, detection).await,
+            MediaEvent::PlayEnded { leg, reason } => self.on_play_ended(leg, reason).await,
+            MediaEvent::Latched { .. } | MediaEvent::DtmfSent { .. } => {}
         }
     }
 

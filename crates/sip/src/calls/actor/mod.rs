@@ -11,6 +11,7 @@ mod events;
 mod legs;
 mod media;
 mod monitor;
+mod park;
 mod recording;
 mod start;
 
@@ -186,6 +187,12 @@ pub(crate) struct Actor {
     recording: Option<recording::ActiveRecording>,
     /// The tenant's recording policy was applied (at the first bridge).
     policy_checked: bool,
+    /// Answering-machine detection on leg A.
+    amd: park::Amd,
+    /// A message for leg A before the call ends.
+    announcement: Option<park::Announcement>,
+    /// Leg A answered with nobody to talk to: hung up at this instant.
+    park_deadline: Option<Instant>,
 }
 
 fn slot_index(leg: LegId) -> usize {
@@ -282,6 +289,9 @@ impl Actor {
             max_forwards: 70,
             recording: None,
             policy_checked: false,
+            amd: park::Amd::Off,
+            announcement: None,
+            park_deadline: None,
         })
     }
 
@@ -592,10 +602,14 @@ impl Actor {
                 (Some(c), _) => Some(c),
                 (None, r) => r,
             })
+            .chain(self.park_timer())
             .min()
     }
 
     async fn on_deadline(&mut self, now: Instant) {
+        if self.park_timer().is_some_and(|d| d <= now) {
+            self.on_park_timer(now).await;
+        }
         for leg in SLOTS {
             let Some(io) = self.slot(leg) else { continue };
             if io.cancel_deadline.is_some_and(|d| d <= now) {
@@ -697,13 +711,14 @@ impl Actor {
                     .leg(LegId::A)
                     .is_some_and(|l| l.state().is_answered());
                 self.on_invite_done(seq, outcome).await;
-                // Originated call: once A answers, dial B.
+                // Originated call: once A answers, dial B (or detect,
+                // or park).
                 let now_a = self
                     .call
                     .leg(LegId::A)
                     .is_some_and(|l| l.state().is_answered());
                 if !answered_a && now_a {
-                    self.dial_second().await;
+                    self.on_first_answer().await;
                 }
             }
             Msg::HangupAll(cause) => {

@@ -49,7 +49,9 @@ pub(crate) async fn originate(
 ) -> Result<CallSnapshot, CallError> {
     refuse_when_full(&inner)?;
     check_endpoint(&inner, req.tenant_id, &req.first).await?;
-    check_endpoint(&inner, req.tenant_id, &req.second).await?;
+    if let Some(second) = &req.second {
+        check_endpoint(&inner, req.tenant_id, second).await?;
+    }
     if let Some(c) = &req.caller_id
         && normalize_number(c).as_deref() != Some(c.as_str())
     {
@@ -70,9 +72,12 @@ pub(crate) async fn originate(
     {
         let mut snap = actor.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         snap.from = endpoint_label(&req.first);
-        snap.to = endpoint_label(&req.second);
+        snap.to = req.second.as_ref().map(endpoint_label).unwrap_or_default();
     }
-    actor.pending[slot_index(LegId::B)] = Some(req.second.clone());
+    actor.pending[slot_index(LegId::B)] = req.second.clone();
+    if let Some(config) = req.amd.clone() {
+        actor.amd = park::Amd::Armed(config);
+    }
     actor.register();
     inner.recorder.started(&actor.refresh_snapshot());
     // The first leg gets a normal offer: until the second answers it hears
