@@ -282,12 +282,19 @@ impl TestApp {
 
     /// Stop the server and start a new one on the same database and data
     /// directory (a restart, as after a deploy or a crash).
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the app and starts it again on the same database and data
+    /// dir, with `tweak` applied to the configuration first.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.shutdown.cancel();
         if let Some(s) = self.server.take() {
             s.await.unwrap().unwrap();
         }
         let mut config = self.config.clone();
+        tweak(&mut config);
         config.http.bind = "127.0.0.1:0".parse().unwrap();
         let opts = BuildOptions {
             clock_offset: self.clock_offset,
