@@ -10,6 +10,11 @@
 //! the event bus as `agent.state`. A tick task ends timed wrap-ups once a
 //! second for every tenant with a live ACD.
 //!
+//! The ACD's decisions (offer a queued call to an agent, stop ringing one,
+//! overflow, ...) from every input and tick go, once the transitions are
+//! stored, to the decision sink: the inbound call controller
+//! (`crate::inbound`) carries them out on the calls.
+//!
 //! After a restart no call survives (the SIP layer closes orphans), so a
 //! rebuild puts an agent stored as ringing back to available and an agent
 //! stored on a call into wrap-up (with the profile's wrap-up time and
@@ -20,8 +25,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use omnivox_acd::queue::Ewma;
 use omnivox_acd::{
-    Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Event, Level, Output, QueueConfig,
-    QueueSnapshot, ReasonCode, Skill, SkillSet, Snapshot, TenantRules, Time, Transition,
+    Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Decision, Event, Level, Output,
+    QueueConfig, QueueSnapshot, ReasonCode, Skill, SkillSet, Snapshot, TenantRules, Time,
+    Transition,
 };
 use omnivox_domain::ids::{CallId, QueueId};
 use omnivox_domain::{TenantId, UserId};
@@ -42,7 +48,12 @@ type Slot = Arc<tokio::sync::Mutex<Option<Acd>>>;
 #[derive(Default)]
 pub struct AgentService {
     tenants: std::sync::Mutex<HashMap<TenantId, Slot>>,
+    /// Where the ACD's decisions go (set once at start-up).
+    decisions: std::sync::OnceLock<DecisionSink>,
 }
+
+/// The receiving end of the ACD's decisions, per tenant.
+pub type DecisionSink = tokio::sync::mpsc::UnboundedSender<(TenantId, Decision)>;
 
 /// The name of a state as stored and shown (`not_ready`, ...).
 pub fn state_name(s: &AgentState) -> &'static str {
@@ -400,7 +411,22 @@ impl AgentService {
         .await?;
         *acd = next;
         publish(state, tenant, &out.transitions, disposition, details);
+        self.forward(tenant, &out.decisions);
         Ok(out)
+    }
+
+    /// Sends the ACD's decisions to the inbound call controller. Until a
+    /// sink is set (no SIP endpoint), there are no calls to act on.
+    pub fn set_decision_sink(&self, sink: DecisionSink) {
+        let _ = self.decisions.set(sink);
+    }
+
+    fn forward(&self, tenant: TenantId, decisions: &[Decision]) {
+        if let Some(sink) = self.decisions.get() {
+            for d in decisions {
+                let _ = sink.send((tenant, d.clone()));
+            }
+        }
     }
 
     /// The current state of `users` (logged out when the ACD has never seen
@@ -446,6 +472,7 @@ impl AgentService {
                 Ok(()) => {
                     *acd = next;
                     publish(state, tenant, &out.transitions, None, None);
+                    self.forward(tenant, &out.decisions);
                 }
                 Err(e) => {
                     tracing::warn!(tenant_id = %tenant, error = %e, "agent tick not stored; retrying");

@@ -212,6 +212,7 @@ impl Application {
         ));
         let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
         tokio::spawn(crate::agents::tick_task(state.clone(), shutdown.clone()));
+        crate::inbound::start(&state, shutdown.clone());
         if let Some(sip) = &state.sip {
             tokio::spawn(crate::sip::forward_registrations(
                 sip.clone(),

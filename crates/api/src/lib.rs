@@ -10,6 +10,7 @@ pub mod dialer;
 pub mod error;
 pub mod extract;
 pub mod imports;
+pub mod inbound;
 pub mod middleware;
 pub mod recordings;
 pub mod routes;

@@ -358,7 +358,7 @@ async fn dids_normalize_numbers_and_belong_to_one_tenant() {
         .post(
             &base,
             &owner_a,
-            json!({ "number": "+14155550125", "target_kind": "queue" }),
+            json!({ "number": "+14155550125", "target_kind": "voicemail" }),
         )
         .await;
     assert_eq!(fields(&kind.body), ["target_kind"]);
@@ -416,6 +416,245 @@ async fn dids_normalize_numbers_and_belong_to_one_tenant() {
         )
         .await;
     assert_eq!(moved.status, StatusCode::CREATED, "{moved:?}");
+}
+
+/// An error's code and the message, for a 409.
+fn conflict(r: &omnivox_testkit::Resp) -> (String, String) {
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    (
+        r.code().to_owned(),
+        r.body["error"]["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// (field, code) of the one problem of a 400.
+fn problem(r: &omnivox_testkit::Resp) -> (String, String) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let f = &r.body["error"]["details"]["fields"];
+    assert_eq!(f.as_array().unwrap().len(), 1, "{r:?}");
+    (
+        f[0]["field"].as_str().unwrap().to_owned(),
+        f[0]["code"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn new_queue(app: &TestApp, t: &str, token: &str, name: &str) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/tenants/{t}/queues"),
+            token,
+            json!({ "name": name }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// A flow that hangs up; published when asked.
+async fn new_flow(app: &TestApp, t: &str, token: &str, name: &str, publish: bool) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/tenants/{t}/flows"),
+            token,
+            json!({ "name": name, "definition": {
+                "start": "bye", "nodes": [{"id": "bye", "type": "hangup"}] } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    if publish {
+        let p = app
+            .post(
+                &format!("/api/v1/tenants/{t}/flows/{id}/publish"),
+                token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::CREATED, "{p:?}");
+    }
+    id
+}
+
+#[tokio::test]
+async fn dids_route_to_queues_and_published_flows_that_then_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let (a, owner_a, b, owner_b) = app.two_tenants().await;
+    let base = format!("/api/v1/tenants/{a}/dids");
+    let queue = new_queue(&app, &a, &owner_a, "sales").await;
+    let flow = new_flow(&app, &a, &owner_a, "main", true).await;
+    let draft_only = new_flow(&app, &a, &owner_a, "draft", false).await;
+    let foreign_queue = new_queue(&app, &b, &owner_b, "theirs").await;
+    let foreign_flow = new_flow(&app, &b, &owner_b, "theirs", true).await;
+
+    // To a queue: created and read back.
+    let r = app
+        .post(
+            &base,
+            &owner_a,
+            json!({ "number": "+14155550140", "target_kind": "queue",
+                    "target_queue_id": queue }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let to_queue = r.body["id"].as_str().unwrap().to_owned();
+    let got = app.get(&format!("{base}/{to_queue}"), &owner_a).await;
+    assert_eq!(got.status, StatusCode::OK, "{got:?}");
+    assert_eq!(got.body["target_kind"], "queue");
+    assert_eq!(got.body["target_queue_id"], json!(queue));
+    assert_eq!(got.body["target_flow_id"], Value::Null);
+    assert_eq!(got.body["target_agent_id"], Value::Null);
+    assert_eq!(got.body["target_number"], Value::Null);
+
+    // To a published flow: created and read back (also in the list).
+    let r = app
+        .post(
+            &base,
+            &owner_a,
+            json!({ "number": "+14155550141", "target_kind": "flow",
+                    "target_flow_id": flow }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let to_flow = r.body["id"].as_str().unwrap().to_owned();
+    let list = app.get(&base, &owner_a).await;
+    let item = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == json!(to_flow))
+        .unwrap()
+        .clone();
+    assert_eq!(item["target_kind"], "flow");
+    assert_eq!(item["target_flow_id"], json!(flow));
+    assert_eq!(item["target_queue_id"], Value::Null);
+
+    // Refused: with the field that is wrong.
+    let cases = [
+        (
+            json!({ "target_kind": "queue", "target_queue_id": uuid::Uuid::now_v7() }),
+            ("target_queue_id", "unknown_queue"),
+        ),
+        (
+            json!({ "target_kind": "queue", "target_queue_id": foreign_queue }),
+            ("target_queue_id", "unknown_queue"),
+        ),
+        (
+            json!({ "target_kind": "flow", "target_flow_id": uuid::Uuid::now_v7() }),
+            ("target_flow_id", "unknown_flow"),
+        ),
+        (
+            json!({ "target_kind": "flow", "target_flow_id": foreign_flow }),
+            ("target_flow_id", "unknown_flow"),
+        ),
+        (
+            json!({ "target_kind": "flow", "target_flow_id": draft_only }),
+            ("target_flow_id", "flow_not_published"),
+        ),
+        (
+            json!({ "target_kind": "queue", "target_queue_id": queue,
+                    "target_flow_id": flow }),
+            ("target_queue_id", "invalid_target"),
+        ),
+        (
+            json!({ "target_kind": "flow", "target_flow_id": flow,
+                    "target_number": "+14155550100" }),
+            ("target_flow_id", "invalid_target"),
+        ),
+        (
+            json!({ "target_kind": "queue" }),
+            ("target_queue_id", "invalid_target"),
+        ),
+        (
+            json!({ "target_kind": "agent", "target_queue_id": queue }),
+            ("target_agent_id", "invalid_target"),
+        ),
+    ];
+    for (target, (field, code)) in cases {
+        let mut body = target.clone();
+        body["number"] = json!("+14155550142");
+        let r = app.post(&base, &owner_a, body).await;
+        assert_eq!(
+            problem(&r),
+            (field.to_owned(), code.to_owned()),
+            "create {target}"
+        );
+        let r = app
+            .patch(&format!("{base}/{to_queue}"), &owner_a, target.clone())
+            .await;
+        assert_eq!(
+            problem(&r),
+            (field.to_owned(), code.to_owned()),
+            "patch {target}"
+        );
+    }
+    // Nothing refused was stored or changed.
+    let list = app.get(&base, &owner_a).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 2, "{list:?}");
+    let got = app.get(&format!("{base}/{to_queue}"), &owner_a).await;
+    assert_eq!(got.body["target_queue_id"], json!(queue));
+
+    // A queue or flow a DID routes to is not deleted; the message names the
+    // number.
+    let queue_path = format!("/api/v1/tenants/{a}/queues/{queue}");
+    let flow_path = format!("/api/v1/tenants/{a}/flows/{flow}");
+    let (code, message) = conflict(&app.delete(&queue_path, &owner_a).await);
+    assert_eq!(code, "in_use");
+    assert!(message.contains("+14155550140"), "{message}");
+    let (code, message) = conflict(&app.delete(&flow_path, &owner_a).await);
+    assert_eq!(code, "in_use");
+    assert!(message.contains("+14155550141"), "{message}");
+    assert_eq!(app.get(&queue_path, &owner_a).await.status, StatusCode::OK);
+    assert_eq!(app.get(&flow_path, &owner_a).await.status, StatusCode::OK);
+
+    // Two DIDs on the flow: both named.
+    let r = app
+        .patch(
+            &format!("{base}/{to_queue}"),
+            &owner_a,
+            json!({ "target_kind": "flow", "target_flow_id": flow }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["target_kind"], "flow");
+    assert_eq!(r.body["target_flow_id"], json!(flow));
+    assert_eq!(r.body["target_queue_id"], Value::Null);
+    let (code, message) = conflict(&app.delete(&flow_path, &owner_a).await);
+    assert_eq!(code, "in_use");
+    assert!(
+        message.contains("+14155550140") && message.contains("+14155550141"),
+        "{message}"
+    );
+
+    // The queue is free now: it deletes.
+    assert_eq!(
+        app.delete(&queue_path, &owner_a).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&queue_path, &owner_a).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Re-pointed elsewhere, the flow deletes too.
+    for did in [&to_queue, &to_flow] {
+        let r = app
+            .patch(
+                &format!("{base}/{did}"),
+                &owner_a,
+                json!({ "target_kind": "number", "target_number": "+14155550100" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(r.body["target_flow_id"], Value::Null);
+    }
+    assert_eq!(
+        app.delete(&flow_path, &owner_a).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&flow_path, &owner_a).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

@@ -45,10 +45,11 @@ mod stats;
 mod transport;
 
 pub use calls::model::{
-    AmdConfig, AmdOutcome, CallDirection, CallDirectory, CallError, CallRecord, CallRecorder,
-    CallSnapshot, CallUpdate, CallerIdMode, DialRefusal, DidRoute, DidTarget, Endpoint,
-    FinishedRecording, LegQuality, LegRecord, LegSnapshot, NumberFormat, Originate, PARK_LIMIT,
-    RecordedChannel, RecordedLeg, RecordingPolicy, Trunk, TrunkCredentials, TrunkSource,
+    AmdConfig, AmdOutcome, Application, CallDirection, CallDirectory, CallError, CallRecord,
+    CallRecorder, CallSnapshot, CallUpdate, CallerIdMode, DialRefusal, DidRoute, DidTarget,
+    Endpoint, FinishedRecording, LegQuality, LegRecord, LegSnapshot, NumberFormat, Originate,
+    PARK_LIMIT, RecordedChannel, RecordedLeg, RecordingPolicy, Trunk, TrunkCredentials,
+    TrunkSource,
 };
 pub use calls::{CallCommand, CallNotice, CallService, LegMediaStats, TrunkStatus};
 pub use config::{

@@ -49,22 +49,6 @@ fn did_to(t: &TestServer, tenant: TenantId, agent: omnivox_domain::UserId) {
     });
 }
 
-/// Registers `user` of `domain` with its contact on 127.0.0.1:`port`.
-async fn register_phone(t: &TestServer, user: &str, domain: &str, pw: &str, port: u16) {
-    let keys = [("domain", domain), ("user", user), ("expires", "600")];
-    let p = port.to_string();
-    let run = sipp(
-        "register.xml",
-        t.udp(),
-        "u1",
-        &keys,
-        Some((user, pw)),
-        &["-p", &p],
-    )
-    .await;
-    assert_sipp_ok(&run, "phone registration");
-}
-
 async fn wait_record(t: &TestServer, n: usize) -> Vec<CallRecord> {
     eventually(20, "call records", || t.records.records().len() >= n).await;
     t.records.records()

@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
+use uuid::Uuid;
 
 pub use did::Model as DidRow;
 
@@ -18,14 +19,48 @@ pub enum DidTarget {
     Agent(UserId),
     /// An external E.164 number (through the tenant's trunks).
     Number(String),
+    /// An ACD queue of the tenant (Omnivox answers and queues the caller).
+    Queue(Uuid),
+    /// An IVR flow of the tenant (Omnivox answers and runs its published
+    /// version).
+    Flow(Uuid),
+}
+
+/// A target as its columns: the kind and at most one value.
+struct TargetColumns {
+    kind: &'static str,
+    agent: Option<Uuid>,
+    number: Option<String>,
+    queue: Option<Uuid>,
+    flow: Option<Uuid>,
 }
 
 impl DidTarget {
-    fn columns(&self) -> (&'static str, Option<uuid::Uuid>, Option<String>) {
+    /// The `target_kind` this target is stored as.
+    pub fn kind(&self) -> &'static str {
         match self {
-            DidTarget::Agent(u) => ("agent", Some(u.0), None),
-            DidTarget::Number(n) => ("number", None, Some(n.clone())),
+            DidTarget::Agent(_) => "agent",
+            DidTarget::Number(_) => "number",
+            DidTarget::Queue(_) => "queue",
+            DidTarget::Flow(_) => "flow",
         }
+    }
+
+    fn columns(&self) -> TargetColumns {
+        let mut c = TargetColumns {
+            kind: self.kind(),
+            agent: None,
+            number: None,
+            queue: None,
+            flow: None,
+        };
+        match self {
+            DidTarget::Agent(u) => c.agent = Some(u.0),
+            DidTarget::Number(n) => c.number = Some(n.clone()),
+            DidTarget::Queue(q) => c.queue = Some(*q),
+            DidTarget::Flow(f) => c.flow = Some(*f),
+        }
+        c
     }
 }
 
@@ -36,18 +71,19 @@ impl DidRow {
 
     /// The target, read back from its columns.
     pub fn target(&self) -> Result<DidTarget> {
-        match (
-            self.target_kind.as_str(),
-            self.target_agent_id,
-            &self.target_number,
-        ) {
-            ("agent", Some(u), _) => Ok(DidTarget::Agent(UserId(u))),
-            ("number", _, Some(n)) => Ok(DidTarget::Number(n.clone())),
-            (kind, _, _) => Err(StoreError::Corrupt(format!(
-                "did {}: target `{kind}` without its value",
-                self.id
-            ))),
-        }
+        let target = match self.target_kind.as_str() {
+            "agent" => self.target_agent_id.map(|u| DidTarget::Agent(UserId(u))),
+            "number" => self.target_number.clone().map(DidTarget::Number),
+            "queue" => self.target_queue_id.map(DidTarget::Queue),
+            "flow" => self.target_flow_id.map(DidTarget::Flow),
+            _ => None,
+        };
+        target.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "did {}: target `{}` without its value",
+                self.id, self.target_kind
+            ))
+        })
     }
 }
 
@@ -70,15 +106,17 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
     /// Add a DID. A number held by any tenant is `StoreError::Conflict`.
     pub async fn create_did(&self, new: NewDid) -> Result<DidRow> {
         let t = now();
-        let (kind, agent, number) = new.target.columns();
+        let c = new.target.columns();
         Ok(did::ActiveModel {
             id: Set(DidId::new().0),
             tenant_id: Set(self.tenant.0),
             number: Set(new.number),
             description: Set(new.description),
-            target_kind: Set(kind.to_owned()),
-            target_agent_id: Set(agent),
-            target_number: Set(number),
+            target_kind: Set(c.kind.to_owned()),
+            target_agent_id: Set(c.agent),
+            target_number: Set(c.number),
+            target_queue_id: Set(c.queue),
+            target_flow_id: Set(c.flow),
             created_at: Set(t),
             updated_at: Set(t),
         }
@@ -141,10 +179,12 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             m.description = Set(v);
         }
         if let Some(t) = p.target {
-            let (kind, agent, number) = t.columns();
-            m.target_kind = Set(kind.to_owned());
-            m.target_agent_id = Set(agent);
-            m.target_number = Set(number);
+            let c = t.columns();
+            m.target_kind = Set(c.kind.to_owned());
+            m.target_agent_id = Set(c.agent);
+            m.target_number = Set(c.number);
+            m.target_queue_id = Set(c.queue);
+            m.target_flow_id = Set(c.flow);
         }
         did::Entity::update_many()
             .set(m)
@@ -154,6 +194,28 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .await?;
         let after = self.get_did(id).await?;
         Ok((before, after))
+    }
+
+    /// The tenant's DIDs that route to this queue (by number).
+    pub async fn dids_targeting_queue(&self, id: Uuid) -> Result<Vec<DidRow>> {
+        Ok(did::Entity::find()
+            .filter(did::Column::TenantId.eq(self.tenant.0))
+            .filter(did::Column::TargetKind.eq("queue"))
+            .filter(did::Column::TargetQueueId.eq(id))
+            .order_by_asc(did::Column::Number)
+            .all(self.conn)
+            .await?)
+    }
+
+    /// The tenant's DIDs that route to this IVR flow (by number).
+    pub async fn dids_targeting_flow(&self, id: Uuid) -> Result<Vec<DidRow>> {
+        Ok(did::Entity::find()
+            .filter(did::Column::TenantId.eq(self.tenant.0))
+            .filter(did::Column::TargetKind.eq("flow"))
+            .filter(did::Column::TargetFlowId.eq(id))
+            .order_by_asc(did::Column::Number)
+            .all(self.conn)
+            .await?)
     }
 
     pub async fn delete_did(&self, id: DidId) -> Result<DidRow> {

@@ -400,6 +400,41 @@ pub fn sipp_uas(
         .expect("sipp starts")
 }
 
+/// sipp placing one call of the SIP tests' scenario `name` to `target`
+/// from 127.0.0.1:`port`, dialling `service`, working (and logging) in
+/// `work`. Wait for it with `wait_with_output`.
+pub fn sipp_uac(
+    name: &str,
+    target: SocketAddr,
+    port: u16,
+    service: &str,
+    work: &std::path::Path,
+) -> tokio::process::Child {
+    let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
+    tokio::process::Command::new("sipp")
+        .arg(target.to_string())
+        .args([
+            "-sf", &scenario, "-m", "1", "-timeout", "90s", "-s", service,
+        ])
+        .args([
+            "-nostdin",
+            "-trace_err",
+            "-trace_msg",
+            "-i",
+            "127.0.0.1",
+            "-t",
+            "u1",
+        ])
+        .args(["-p", &port.to_string()])
+        .current_dir(work)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp starts")
+}
+
 /// The sipp command line both UAS launchers share: scenario `name`, at most
 /// `calls` calls, ending after `timeout`, error traces in `work`.
 fn sipp_uas_command(

@@ -332,6 +332,7 @@ impl Acd {
         for (call, agent) in expired {
             // Cannot fail: the agent rings for this call (checked above).
             let _ = self.missed(now, call, agent, &mut out);
+            out.decisions.push(Decision::CancelOffer { call, agent });
         }
         self.dispatch_all(now, &mut out);
         let mut queues: Vec<QueueId> = self.queues.keys().copied().collect();

@@ -256,6 +256,12 @@ fn offer_timeout_goes_to_next_agent_and_misses_lead_to_not_ready() {
     assert!(acd.tick(t(24)).transitions.is_empty());
     let out = acd.tick(t(25));
     assert_eq!(offers(&out), vec![(c1, b)], "the next agent");
+    assert!(
+        out.decisions
+            .contains(&Decision::CancelOffer { call: c1, agent: a }),
+        "the timed-out agent stops ringing: {:?}",
+        out.decisions
+    );
     assert_eq!(acd.agent(&a).unwrap().missed_in_row, 1);
     assert_eq!(acd.agent(&a).unwrap().state, AgentState::Available);
     // b rejects: a is the only one left and gets it again.

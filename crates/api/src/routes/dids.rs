@@ -23,10 +23,16 @@ pub struct DidOut {
     /// E.164 with `+`.
     pub number: String,
     pub description: String,
-    /// `agent` or `number`.
+    /// `agent`, `number`, `queue` or `flow`.
     pub target_kind: String,
+    /// Set when `target_kind` is `agent`.
     pub target_agent_id: Option<Uuid>,
+    /// Set when `target_kind` is `number`.
     pub target_number: Option<String>,
+    /// Set when `target_kind` is `queue`.
+    pub target_queue_id: Option<Uuid>,
+    /// Set when `target_kind` is `flow`.
+    pub target_flow_id: Option<Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -40,6 +46,8 @@ impl From<DidRow> for DidOut {
             target_kind: d.target_kind,
             target_agent_id: d.target_agent_id,
             target_number: d.target_number,
+            target_queue_id: d.target_queue_id,
+            target_flow_id: d.target_flow_id,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
@@ -54,10 +62,15 @@ pub struct CreateDid {
     pub number: String,
     #[serde(default)]
     pub description: String,
-    /// `agent` (ring a member's phones) or `number` (forward to a number).
+    /// `agent` (ring a member's phones), `number` (forward to a number),
+    /// `queue` (answer and queue the caller in an ACD queue) or `flow`
+    /// (answer and run an IVR flow's published version). Exactly the
+    /// kind's value is given.
     pub target_kind: String,
     pub target_agent_id: Option<Uuid>,
     pub target_number: Option<String>,
+    pub target_queue_id: Option<Uuid>,
+    pub target_flow_id: Option<Uuid>,
 }
 
 /// A change to a DID. A new target names its kind and its value.
@@ -69,6 +82,8 @@ pub struct UpdateDid {
     pub target_kind: Option<String>,
     pub target_agent_id: Option<Uuid>,
     pub target_number: Option<String>,
+    pub target_queue_id: Option<Uuid>,
+    pub target_flow_id: Option<Uuid>,
 }
 
 fn e164(c: &mut Check, field: &str, raw: &str) -> String {
@@ -90,36 +105,66 @@ fn e164(c: &mut Check, field: &str, raw: &str) -> String {
     }
 }
 
-fn did_target(
-    c: &mut Check,
-    kind: &str,
+/// The target values of a request; exactly the kind's value is given.
+struct TargetValues<'a> {
     agent: Option<Uuid>,
-    number: Option<&str>,
-) -> Option<DidTarget> {
-    match (kind, agent, number) {
-        ("agent", Some(a), None) => Some(DidTarget::Agent(UserId(a))),
-        ("number", None, Some(n)) => Some(DidTarget::Number(e164(c, "target_number", n))),
-        ("agent", _, _) => {
-            c.err(
-                "target_agent_id",
-                "invalid_target",
-                "an agent target needs target_agent_id (and no target_number)",
-            );
-            None
-        }
-        ("number", _, _) => {
-            c.err(
-                "target_number",
-                "invalid_target",
-                "a number target needs target_number (and no target_agent_id)",
-            );
-            None
-        }
-        _ => {
-            c.err("target_kind", "invalid_target_kind", "agent or number");
-            None
-        }
+    number: Option<&'a str>,
+    queue: Option<Uuid>,
+    flow: Option<Uuid>,
+}
+
+impl TargetValues<'_> {
+    fn is_empty(&self) -> bool {
+        self.count() == 0
     }
+
+    fn count(&self) -> usize {
+        [
+            self.agent.is_some(),
+            self.number.is_some(),
+            self.queue.is_some(),
+            self.flow.is_some(),
+        ]
+        .into_iter()
+        .filter(|given| *given)
+        .count()
+    }
+}
+
+fn did_target(c: &mut Check, kind: &str, v: &TargetValues<'_>) -> Option<DidTarget> {
+    let only = v.count() == 1;
+    let (field, what) = match kind {
+        "agent" => match v.agent {
+            Some(a) if only => return Some(DidTarget::Agent(UserId(a))),
+            _ => ("target_agent_id", "an agent target needs target_agent_id"),
+        },
+        "number" => match v.number {
+            Some(n) if only => return Some(DidTarget::Number(e164(c, "target_number", n))),
+            _ => ("target_number", "a number target needs target_number"),
+        },
+        "queue" => match v.queue {
+            Some(q) if only => return Some(DidTarget::Queue(q)),
+            _ => ("target_queue_id", "a queue target needs target_queue_id"),
+        },
+        "flow" => match v.flow {
+            Some(f) if only => return Some(DidTarget::Flow(f)),
+            _ => ("target_flow_id", "a flow target needs target_flow_id"),
+        },
+        _ => {
+            c.err(
+                "target_kind",
+                "invalid_target_kind",
+                "agent, number, queue or flow",
+            );
+            return None;
+        }
+    };
+    c.err(
+        field,
+        "invalid_target",
+        format!("{what} (and no other target value)"),
+    );
+    None
 }
 
 fn check_description(c: &mut Check, d: &str) {
@@ -128,22 +173,44 @@ fn check_description(c: &mut Check, d: &str) {
     }
 }
 
-/// An agent target must be a member of this tenant.
+/// An agent target must be a member of this tenant, a queue target one of
+/// its queues and a flow target one of its flows with a published version.
 async fn check_target(scoped: &Scoped<'_, impl ConnectionTrait>, t: &DidTarget) -> ApiResult<()> {
-    if let DidTarget::Agent(u) = t {
-        match scoped.get_member(*u).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::field(
-                    "target_agent_id",
-                    "not_a_member",
-                    "the agent is not a member of this organization",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    match t {
+        DidTarget::Agent(u) => match scoped.get_member(*u).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound) => Err(ApiError::field(
+                "target_agent_id",
+                "not_a_member",
+                "the agent is not a member of this organization",
+            )),
+            Err(e) => Err(e.into()),
+        },
+        DidTarget::Number(_) => Ok(()),
+        DidTarget::Queue(q) => match scoped.get_queue(*q).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound) => Err(ApiError::field(
+                "target_queue_id",
+                "unknown_queue",
+                "no such queue in this organization",
+            )),
+            Err(e) => Err(e.into()),
+        },
+        DidTarget::Flow(f) => match scoped.get_flow(*f).await {
+            Ok(flow) if flow.published_version.is_some() => Ok(()),
+            Ok(_) => Err(ApiError::field(
+                "target_flow_id",
+                "flow_not_published",
+                "the flow has no published version",
+            )),
+            Err(StoreError::NotFound) => Err(ApiError::field(
+                "target_flow_id",
+                "unknown_flow",
+                "no such flow in this organization",
+            )),
+            Err(e) => Err(e.into()),
+        },
     }
-    Ok(())
 }
 
 fn did_taken(e: StoreError) -> ApiError {
@@ -188,12 +255,13 @@ pub async fn create_did(
     let mut c = Check::default();
     let number = e164(&mut c, "number", &req.number);
     check_description(&mut c, &req.description);
-    let target = did_target(
-        &mut c,
-        &req.target_kind,
-        req.target_agent_id,
-        req.target_number.as_deref(),
-    );
+    let values = TargetValues {
+        agent: req.target_agent_id,
+        number: req.target_number.as_deref(),
+        queue: req.target_queue_id,
+        flow: req.target_flow_id,
+    };
+    let target = did_target(&mut c, &req.target_kind, &values);
     c.done()?;
     let Some(target) = target else {
         return Err(ApiError::internal("validated DID target missing"));
@@ -255,10 +323,16 @@ pub async fn update_did(
     if let Some(d) = &req.description {
         check_description(&mut c, d);
     }
-    let target = match (&req.target_kind, req.target_agent_id, &req.target_number) {
-        (None, None, None) => None,
-        (Some(kind), agent, number) => did_target(&mut c, kind, agent, number.as_deref()),
-        _ => {
+    let values = TargetValues {
+        agent: req.target_agent_id,
+        number: req.target_number.as_deref(),
+        queue: req.target_queue_id,
+        flow: req.target_flow_id,
+    };
+    let target = match &req.target_kind {
+        None if values.is_empty() => None,
+        Some(kind) => did_target(&mut c, kind, &values),
+        None => {
             c.err(
                 "target_kind",
                 "invalid_target_kind",

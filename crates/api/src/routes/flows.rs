@@ -333,10 +333,12 @@ pub async fn get_flow(
     Ok(Json(flow_out(row, &s.prompt_names().await?)?))
 }
 
-/// Delete a flow and all its versions.
+/// Delete a flow and all its versions. A flow a DID routes to is 409
+/// `in_use`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}", tag = "flows",
     params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_flow(
     State(state): State<AppState>,
@@ -345,7 +347,16 @@ pub async fn delete_flow(
 ) -> ApiResult<StatusCode> {
     ctx.require(Permission::TelephonyManage)?;
     let tx = state.store.begin().await?;
-    let before = FlowItem::from(ctx.scoped(&tx).delete_flow(ids.1).await?);
+    let s = ctx.scoped(&tx);
+    let dids = s.dids_targeting_flow(ids.1).await?;
+    if !dids.is_empty() {
+        let numbers: Vec<String> = dids.into_iter().map(|d| d.number).collect();
+        return Err(ApiError::conflict(
+            "in_use",
+            format!("DIDs route to this flow: {}", numbers.join(", ")),
+        ));
+    }
+    let before = FlowItem::from(s.delete_flow(ids.1).await?);
     audit::record(
         &tx,
         ctx.audit("flow.deleted", "flow", ids.1, json(&before), None),

@@ -852,8 +852,8 @@ pub async fn update_queue(
 }
 
 /// Delete a queue: 204. Agents logged in to it leave it. A queue another
-/// queue overflows to is 409 `queue_in_use`; one with calls in it is 409
-/// `queue_not_empty`.
+/// queue overflows to is 409 `queue_in_use`; one a DID routes to is 409
+/// `in_use`; one with calls in it is 409 `queue_not_empty`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/queues/{queue_id}", tag = "queues",
     params(("tenant_id" = Uuid, Path), ("queue_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -896,6 +896,14 @@ pub async fn delete_queue(
         return Err(ApiError::conflict(
             "queue_in_use",
             format!("queues overflow to this queue: {}", users.join(", ")),
+        ));
+    }
+    let dids = s.dids_targeting_queue(ids.1).await?;
+    if !dids.is_empty() {
+        let numbers: Vec<String> = dids.into_iter().map(|d| d.number).collect();
+        return Err(ApiError::conflict(
+            "in_use",
+            format!("DIDs route to this queue: {}", numbers.join(", ")),
         ));
     }
     let before = queue_out(row)?;

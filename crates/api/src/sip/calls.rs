@@ -100,6 +100,8 @@ impl CallDirectory for StoreCallDirectory {
             let target = match row.target().map_err(dir_err)? {
                 dids::DidTarget::Agent(agent_id) => DidTarget::Agent { agent_id },
                 dids::DidTarget::Number(number) => DidTarget::Number { number },
+                dids::DidTarget::Queue(queue_id) => DidTarget::Queue { queue_id },
+                dids::DidTarget::Flow(flow_id) => DidTarget::Flow { flow_id },
             };
             let route = DidRoute {
                 tenant_id: TenantId(row.tenant_id),
@@ -513,6 +515,16 @@ fn publish(bus: &EventBus, notice: CallNotice) {
         ),
         CallNotice::Amd { call_id, .. } => (
             "call.amd",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
+        CallNotice::Answered { call_id, .. } => (
+            "call.answered",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
+        CallNotice::OfferEnded { call_id, .. } => (
+            "call.offer",
             call_id.to_string(),
             serde_json::to_value(&notice),
         ),

@@ -88,6 +88,18 @@ pub async fn agent_phone(
     sip_user: &str,
     work: &std::path::Path,
 ) -> (String, String, tokio::process::Child) {
+    agent_phone_with(c, email, sip_user, work, "uas_loop.xml").await
+}
+
+/// [`agent_phone`] whose phone runs the SIP tests' scenario `scenario`
+/// (logging into `<work>/<sip_user>`).
+pub async fn agent_phone_with(
+    c: &Ctx,
+    email: &str,
+    sip_user: &str,
+    work: &std::path::Path,
+    scenario: &str,
+) -> (String, String, tokio::process::Child) {
     let token = c.app.member(&c.t, &c.owner, email, "agent").await;
     let id = c.app.get("/api/v1/me", &token).await.body["user"]["id"]
         .as_str()
@@ -111,7 +123,7 @@ pub async fn agent_phone(
     );
     let dir = work.join(sip_user);
     std::fs::create_dir_all(&dir).unwrap();
-    let phone = sipp_uas("uas_loop.xml", port, 100, &dir);
+    let phone = sipp_uas(scenario, port, 100, &dir);
     (id, token, phone)
 }
 

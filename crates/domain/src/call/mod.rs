@@ -37,6 +37,11 @@
 //!   the call's two parties go back to a plain bridge (`Unmix`); the call
 //!   ending ends the monitor leg with it. One monitor leg at a time, and no
 //!   transfer while one is live.
+//! - Offers (queues): with A answered and B idle or ended, `Offer` dials B
+//!   (an agent). While the offer rings, A keeps what it hears (no ringback
+//!   is relayed). B answering bridges the two and the offer is over; B
+//!   failing, timing out or being withdrawn (`CancelOffer`) ends B only,
+//!   and the call waits for the next offer.
 //! - Once the call is Ended it stays Ended; events for legs still on their
 //!   way out (a 487 after our CANCEL) are still applied to those legs.
 
@@ -171,6 +176,10 @@ pub enum CallEvent {
     MonitorMode { mode: MonitorMode },
     /// Hang up the supervisor's leg; the call goes on.
     MonitorStop,
+    /// Ring B for the answered, waiting A (a queue's offer to an agent).
+    Offer,
+    /// Withdraw the ringing offer; A keeps waiting.
+    CancelOffer,
 }
 
 /// IO the actor must perform. The legs are already in their new states.
@@ -263,6 +272,8 @@ pub struct Call {
     monitor: Option<Leg>,
     /// The mode of the live monitor leg.
     monitor_mode: Option<MonitorMode>,
+    /// B rings as an offer: its failure ends B only.
+    offering: bool,
     ended: Option<Hangup>,
 }
 
@@ -297,6 +308,7 @@ impl Call {
             transfer: None,
             monitor: None,
             monitor_mode: None,
+            offering: false,
             ended: None,
         }
     }
@@ -332,6 +344,11 @@ impl Call {
             LegId::Consult => self.consult.as_mut(),
             LegId::Monitor => self.monitor.as_mut(),
         }
+    }
+
+    /// B rings as an offer (answered A waits for it).
+    pub fn offering(&self) -> bool {
+        self.offering
     }
 
     /// The mode of the live monitor leg, if there is one.
@@ -458,6 +475,28 @@ impl Call {
                     out.actions.push(CallAction::Unmix);
                 }
             }
+            CallEvent::Offer => {
+                let b = self.b.state();
+                if self.offering
+                    || self.transfer.is_some()
+                    || !self.a.state().is_answered()
+                    || !(b == LegState::Idle || b.is_ended())
+                {
+                    return Err(invalid);
+                }
+                self.b = Leg::outbound();
+                self.offering = true;
+                self.dial(LegId::B, &mut out);
+            }
+            CallEvent::CancelOffer => {
+                if !self.offering || !self.b.state().is_pending() {
+                    return Err(invalid);
+                }
+                self.terminate(LegId::B, Hangup::new(HangupCause::Cancelled), &mut out);
+                if self.b.is_ended() {
+                    self.offering = false;
+                }
+            }
         }
         self.state = self.derive();
         Ok(CallTransition {
@@ -496,6 +535,19 @@ impl Call {
         if id == LegId::Monitor {
             self.on_monitor(t, out);
             return Some(Ok(()));
+        }
+        if id == LegId::B && self.offering {
+            match t.to {
+                // The waiting caller keeps hearing what it hears.
+                LegState::Ringing | LegState::EarlyMedia => return Some(Ok(())),
+                // A failed offer: the caller waits for the next one.
+                LegState::Ended(_) => {
+                    self.offering = false;
+                    return Some(Ok(()));
+                }
+                LegState::Answered => self.offering = false,
+                _ => {}
+            }
         }
         let peer = match (id, self.transfer) {
             (LegId::Consult, Some(Transfer::Attended { transferor })) => transferor,
@@ -715,3 +767,6 @@ mod tests;
 
 #[cfg(test)]
 mod monitor_tests;
+
+#[cfg(test)]
+mod offer_tests;

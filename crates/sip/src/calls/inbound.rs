@@ -11,8 +11,9 @@
 //!   number, which the tenant's dial policy must allow (the toll-fraud
 //!   guard), dialled through the tenant's trunks.
 
+use super::actor::InboundTarget;
 use super::actor::{InboundCall, start_inbound};
-use super::model::{DidTarget, Endpoint};
+use super::model::{Application, DidTarget, Endpoint};
 use super::sdp::{RemoteSdp, negotiate};
 use super::util::normalize_number;
 use crate::auth::{self, Challenger};
@@ -201,11 +202,19 @@ async fn from_trunk(
     };
     let caller = normalize_number(from_user);
     let target = match route.target {
-        DidTarget::Agent { agent_id } => Endpoint::Agent { agent_id },
+        DidTarget::Agent { agent_id } => InboundTarget::Dial(Endpoint::Agent { agent_id }),
         DidTarget::Number { number } => {
             // A forwarded DID dials out too: the tenant's dial policy applies.
             check_policy(shared, route.tenant_id, &number).await?;
-            Endpoint::Number { number }
+            InboundTarget::Dial(Endpoint::Number { number })
+        }
+        DidTarget::Queue { queue_id } => InboundTarget::Answer(Application::Queue { queue_id }),
+        DidTarget::Flow { flow_id } => {
+            // IVR flows do not answer live calls yet: refused before any
+            // answer, so the carrier can try its own fallback.
+            tracing::warn!(did = %did, %flow_id, "DID routed to a flow: flows do not take live calls yet");
+            return Err(ReplySpec::new(StatusCode::TemporarilyUnavailable)
+                .with(warning("IVR flows do not answer live calls yet")));
         }
     };
     Ok(InboundCall {
@@ -246,7 +255,7 @@ async fn from_phone(
             Endpoint::Agent { agent_id } => format!("agent:{agent_id}"),
         },
         did: None,
-        target,
+        target: InboundTarget::Dial(target),
         caller_id: None,
         trunk_id: None,
         caller_agent: Some(caller_agent),

@@ -42,8 +42,8 @@ use crate::stats::Counters;
 pub use actor::LegMediaStats;
 use actor::{Command, Msg};
 use model::{
-    AmdOutcome, CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate, Endpoint,
-    Originate, Trunk,
+    AmdOutcome, Application, CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate,
+    Endpoint, Originate, Trunk,
 };
 use omnivox_domain::TenantId;
 use omnivox_domain::call::{HangupCause, LegId, MonitorMode};
@@ -95,6 +95,36 @@ pub enum CallNotice {
         /// When the beep ended, from the answer (ms).
         beep_ms: Option<u32>,
     },
+    /// Omnivox answered an inbound call for an application (a DID routed
+    /// to a queue or a flow): the caller waits, hearing music, for
+    /// [`CallCommand::Offer`], a prompt, or a hangup.
+    Answered {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// What the call is for.
+        application: Application,
+        /// The caller's number (E.164 when it parsed).
+        caller: String,
+        /// The DID dialled.
+        did: Option<String>,
+    },
+    /// An offer ([`CallCommand::Offer`]) is over: the party answered and is
+    /// bridged, or it failed, timed out or was withdrawn (`answered` false,
+    /// the caller waits on).
+    OfferEnded {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// Who was offered the call.
+        to: Endpoint,
+        /// Answered and bridged.
+        answered: bool,
+        /// Why it failed.
+        cause: Option<HangupCause>,
+    },
     /// A trunk's OPTIONS health check changed its state.
     TrunkHealth {
         /// Owner of the trunk.
@@ -113,6 +143,8 @@ impl CallNotice {
             CallNotice::Update(u) => u.call.tenant_id,
             CallNotice::Dtmf { tenant_id, .. }
             | CallNotice::Amd { tenant_id, .. }
+            | CallNotice::Answered { tenant_id, .. }
+            | CallNotice::OfferEnded { tenant_id, .. }
             | CallNotice::TrunkHealth { tenant_id, .. } => *tenant_id,
         }
     }
@@ -194,6 +226,18 @@ pub enum CallCommand {
         /// Wait for the beep first.
         after_beep: bool,
     },
+    /// Ring `to` for a caller Omnivox answered (see
+    /// [`CallNotice::Answered`]); the caller keeps hearing music until `to`
+    /// answers and is bridged. An offer still ringing is withdrawn first.
+    /// The outcome comes as [`CallNotice::OfferEnded`].
+    Offer {
+        /// The agent (or number) offered the call.
+        to: Endpoint,
+        /// How long it may ring.
+        ring_timeout_secs: u32,
+    },
+    /// Withdraw the ringing offer, if there is one (no error otherwise).
+    CancelOffer,
     /// Switch the supervisor's mode (only the mix changes, no re-INVITE).
     MonitorMode {
         /// The new mode.

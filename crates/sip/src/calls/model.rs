@@ -128,7 +128,35 @@ pub enum DidTarget {
         /// E.164 number.
         number: String,
     },
+    /// Answered by Omnivox and queued for the tenant's agents (ACD).
+    Queue {
+        /// The queue.
+        queue_id: Uuid,
+    },
+    /// Run through the flow's published version (not on live calls yet:
+    /// such calls are refused with 480).
+    Flow {
+        /// The IVR flow.
+        flow_id: Uuid,
+    },
 }
+
+/// What Omnivox answers a call for itself (instead of dialling a party):
+/// the application then drives the call with offers and prompts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Application {
+    /// Wait in a queue for an agent.
+    Queue {
+        /// The queue.
+        queue_id: Uuid,
+    },
+}
+
+/// Longest time a caller answered for an [`Application`] stays without an
+/// agent before Omnivox hangs up (the queue's own maximum wait is normally
+/// far shorter).
+pub const APPLICATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
 
 /// A DID and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -267,6 +267,22 @@ pub async fn sipp(
     }
 }
 
+/// Registers `user` of `domain` with its contact on 127.0.0.1:`port`.
+pub async fn register_phone(t: &TestServer, user: &str, domain: &str, pw: &str, port: u16) {
+    let keys = [("domain", domain), ("user", user), ("expires", "600")];
+    let p = port.to_string();
+    let run = sipp(
+        "register.xml",
+        t.udp(),
+        "u1",
+        &keys,
+        Some((user, pw)),
+        &["-p", &p],
+    )
+    .await;
+    assert_sipp_ok(&run, "phone registration");
+}
+
 /// Asserts that sipp's call succeeded (exit code 0).
 pub fn assert_sipp_ok(run: &SippRun, what: &str) {
     assert_eq!(

@@ -10,10 +10,12 @@ pub struct Model {
     /// E.164 with `+`; unique across all tenants.
     pub number: String,
     pub description: String,
-    /// `agent` or `number`.
+    /// `agent`, `number`, `queue` or `flow`.
     pub target_kind: String,
     pub target_agent_id: Option<Uuid>,
     pub target_number: Option<String>,
+    pub target_queue_id: Option<Uuid>,
+    pub target_flow_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -16,6 +16,7 @@ mod m20261121_000010_campaigns;
 mod m20261121_000011_agents;
 mod m20261121_000012_queues;
 mod m20261121_000013_attempt_phone;
+mod m20261121_000014_did_targets;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000011_agents::Migration),
             Box::new(m20261121_000012_queues::Migration),
             Box::new(m20261121_000013_attempt_phone::Migration),
+            Box::new(m20261121_000014_did_targets::Migration),
         ]
     }
 }

@@ -80,6 +80,14 @@ impl Actor {
                 r
             }
             CallCommand::Connect { to } => self.connect(to).await,
+            CallCommand::Offer {
+                to,
+                ring_timeout_secs,
+            } => {
+                let ring = Duration::from_secs(u64::from(ring_timeout_secs.clamp(5, 300)));
+                self.offer(to, ring).await
+            }
+            CallCommand::CancelOffer => self.cancel_offer().await,
             CallCommand::Announce { prompt, after_beep } => self.announce(prompt, after_beep).await,
             CallCommand::MonitorMode { mode } => self.apply(CallEvent::MonitorMode { mode }).await,
             CallCommand::MonitorStop => self.apply(CallEvent::MonitorStop).await,

@@ -12,10 +12,11 @@ mod legs;
 mod media;
 mod monitor;
 mod park;
+mod queue;
 mod recording;
 mod start;
 
-pub(crate) use start::{InboundCall, check_endpoint, originate, start_inbound};
+pub(crate) use start::{InboundCall, InboundTarget, check_endpoint, originate, start_inbound};
 
 use super::model::{
     CallDirection, CallError, CallRecord, CallSnapshot, CallUpdate, Endpoint, LegQuality,
@@ -193,6 +194,12 @@ pub(crate) struct Actor {
     announcement: Option<park::Announcement>,
     /// Leg A answered with nobody to talk to: hung up at this instant.
     park_deadline: Option<Instant>,
+    /// Omnivox answered the caller for this (queue or flow calls).
+    application: Option<super::model::Application>,
+    /// Who the ringing offer is for.
+    offered: Option<Endpoint>,
+    /// The offer that waits for the previous one to end.
+    next_offer: Option<(Endpoint, Duration)>,
 }
 
 fn slot_index(leg: LegId) -> usize {
@@ -292,6 +299,9 @@ impl Actor {
             amd: park::Amd::Off,
             announcement: None,
             park_deadline: None,
+            application: None,
+            offered: None,
+            next_offer: None,
         })
     }
 
@@ -409,6 +419,7 @@ impl Actor {
         for action in &t.actions {
             self.perform(*action).await;
         }
+        self.note_offer(&t.legs);
         let snapshot = self.refresh_snapshot();
         let monitor_changed = self.call.monitor_mode() != monitor_before;
         if t.from != t.to || !t.legs.is_empty() || monitor_changed {
@@ -476,7 +487,7 @@ impl Actor {
                     other => other_leg(other),
                 };
                 let codec = self.codec_of(talks_to);
-                if leg != LegId::Monitor {
+                if leg != LegId::Monitor && !self.call.offering() {
                     self.transfer_chain.push(endpoint_label(&target));
                 }
                 if let Err(code) = self.dial(leg, target, codec).await {
@@ -569,7 +580,9 @@ impl Actor {
         let ids: Vec<_> = snap
             .legs
             .iter()
-            .filter(|l| l.leg != LegId::Monitor)
+            .filter(|l| {
+                l.leg != LegId::Monitor && !(l.state.is_ended() && self.application.is_some())
+            })
             .map(|l| (l.agent_id, l.trunk_id))
             .collect();
         for (agent, trunk) in ids {
@@ -653,6 +666,9 @@ impl Actor {
             self.release_ended_legs();
             if self.done() {
                 break;
+            }
+            if self.next_offer.is_some() {
+                self.start_next_offer().await;
             }
             let deadline = self.next_deadline();
             let sleep = async {

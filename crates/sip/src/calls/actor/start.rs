@@ -2,6 +2,7 @@
 //! dialog exists.
 
 use super::*;
+use crate::calls::model::Application;
 
 /// Checks that `to` can be dialled by `tenant` (dial policy for numbers).
 pub(crate) async fn check_endpoint(
@@ -101,11 +102,19 @@ pub(crate) struct InboundCall {
     pub from: String,
     pub to: String,
     pub did: Option<String>,
-    pub target: Endpoint,
+    pub target: InboundTarget,
     pub caller_id: Option<String>,
     pub trunk_id: Option<Uuid>,
     pub caller_agent: Option<UserId>,
     pub max_forwards: u8,
+}
+
+/// What an inbound call does.
+pub(crate) enum InboundTarget {
+    /// Dial this party as leg B.
+    Dial(Endpoint),
+    /// Omnivox answers the caller for an application (queue, flow).
+    Answer(Application),
 }
 
 /// Refuses an inbound INVITE whose call cannot start (no media).
@@ -166,7 +175,16 @@ pub(crate) async fn start_inbound(
     actor.register();
     inner.recorder.started(&actor.refresh_snapshot());
     actor.feed_leg(LegId::A, LegEvent::Invite).await;
-    let dialled = actor.dial(LegId::B, route.target, codec).await;
+    let target = match route.target {
+        InboundTarget::Dial(target) => target,
+        InboundTarget::Answer(application) => {
+            actor.answer_for(application, route.from, route.did).await;
+            Counters::inc(&inner.counters.calls_started);
+            tokio::spawn(actor.run());
+            return;
+        }
+    };
+    let dialled = actor.dial(LegId::B, target, codec).await;
     actor.feed_leg(LegId::B, LegEvent::Invite).await;
     if let Err(code) = dialled {
         actor

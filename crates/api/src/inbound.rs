@@ -1,0 +1,227 @@
+//! The inbound call controller: callers Omnivox answered for a queue meet
+//! the tenant's ACD.
+//!
+//! The SIP layer answers a call to a DID routed to a queue and publishes
+//! `CallNotice::Answered`; the caller hears music. From there:
+//! - the call is enqueued in the tenant's ACD (`CallEnqueued`);
+//! - the ACD's decisions, from any input or tick (see
+//!   [`crate::agents::AgentService`]), come here: `Offer` rings the agent's
+//!   phone (`CallCommand::Offer`, with the offer's deadline plus a margin
+//!   as ring timeout: the ACD's own timeout normally fires first and sends
+//!   `CancelOffer`), `CancelOffer` withdraws it, an overflow to another
+//!   queue enqueues the call there, and the end of the line (maximum wait,
+//!   an overflow to a target this node cannot serve yet) hangs up;
+//! - the end of each offer (`CallNotice::OfferEnded`) goes back to the ACD:
+//!   answered, or rejected (busy, declined, unreachable). Offers we
+//!   withdrew ourselves are already settled in the ACD and are not
+//!   reported again;
+//! - the end of the call goes to the ACD as `CallEnded` (abandoned while
+//!   waiting, or the agent's wrap-up after a connected call).
+
+use crate::state::AppState;
+use omnivox_acd::{Decision, Event, OverflowTarget};
+use omnivox_domain::call::HangupCause;
+use omnivox_domain::ids::{CallId, QueueId};
+use omnivox_domain::{TenantId, UserId};
+use omnivox_sip::{Application, CallCommand, CallNotice, Endpoint};
+use std::collections::HashMap;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Ring time added to an offer's deadline for the phone's own timeout.
+const RING_MARGIN_SECS: i64 = 3;
+
+/// Starts the controller: the ACD's decisions are sent to it from now on.
+pub fn start(state: &AppState, stop: CancellationToken) {
+    let Some(sip) = state.sip.clone() else {
+        return;
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.agents.set_decision_sink(tx);
+    let notices = sip.calls().subscribe();
+    tokio::spawn(run(state.clone(), notices, rx, stop));
+}
+
+/// Calls answered for a queue and not yet ended, with their tenant.
+type Tracked = HashMap<Uuid, TenantId>;
+
+async fn run(
+    state: AppState,
+    mut notices: tokio::sync::broadcast::Receiver<CallNotice>,
+    mut decisions: mpsc::UnboundedReceiver<(TenantId, Decision)>,
+    stop: CancellationToken,
+) {
+    let mut calls = Tracked::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            n = notices.recv() => match n {
+                Ok(n) => on_notice(&state, &mut calls, n).await,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::error!(missed = n, "inbound controller missed call notices");
+                }
+                Err(RecvError::Closed) => return,
+            },
+            Some((tenant, d)) = decisions.recv() => on_decision(&state, &mut calls, tenant, d).await,
+        }
+    }
+}
+
+async fn on_notice(state: &AppState, calls: &mut Tracked, notice: CallNotice) {
+    match notice {
+        CallNotice::Answered {
+            tenant_id,
+            call_id,
+            application: Application::Queue { queue_id },
+            ..
+        } => {
+            calls.insert(call_id, tenant_id);
+            enqueue(state, tenant_id, call_id, QueueId(queue_id)).await;
+        }
+        CallNotice::OfferEnded {
+            tenant_id,
+            call_id,
+            to: Endpoint::Agent { agent_id },
+            answered,
+            cause,
+        } if calls.contains_key(&call_id) => {
+            offer_ended(state, tenant_id, call_id, agent_id, answered, cause).await;
+        }
+        CallNotice::Update(u) if u.to.is_ended() && calls.remove(&u.call.id).is_some() => {
+            let ended = Event::CallEnded {
+                call: CallId(u.call.id),
+            };
+            // Unknown to the ACD (never enqueued, or already gone): nothing
+            // to settle.
+            let _ = state
+                .agents
+                .apply(state, u.call.tenant_id, ended, None, None)
+                .await;
+        }
+        _ => {}
+    }
+}
+
+/// Puts the caller in `queue`; a queue the ACD does not know ends the call
+/// rather than leaving the caller in music forever.
+pub(crate) async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId) {
+    let event = Event::CallEnqueued {
+        call: CallId(call),
+        queue,
+        priority: 0,
+    };
+    if let Err(e) = state.agents.apply(state, tenant, event, None, None).await {
+        tracing::warn!(call_id = %call, queue_id = %queue.0, error = %e,
+            "call not queued: hanging up");
+        command(state, tenant, call, CallCommand::Hangup).await;
+    }
+}
+
+async fn offer_ended(
+    state: &AppState,
+    tenant: TenantId,
+    call: Uuid,
+    agent: UserId,
+    answered: bool,
+    cause: Option<HangupCause>,
+) {
+    let call_id = CallId(call);
+    let event = match (answered, cause) {
+        (true, _) => Event::OfferAnswered {
+            call: call_id,
+            agent,
+        },
+        // We withdrew it: the ACD already moved on.
+        (false, Some(HangupCause::Cancelled)) => return,
+        (false, Some(HangupCause::NoAnswer)) => Event::OfferTimedOut {
+            call: call_id,
+            agent,
+        },
+        (false, _) => Event::OfferRejected {
+            call: call_id,
+            agent,
+        },
+    };
+    if let Err(e) = state.agents.apply(state, tenant, event, None, None).await {
+        if answered {
+            // The phone answered as the ACD gave up on it: the caller is
+            // with the agent, but the ACD has them elsewhere.
+            tracing::warn!(call_id = %call, agent_id = %agent.0, error = %e,
+                "an offer answered after the ACD withdrew it");
+        } else {
+            tracing::debug!(call_id = %call, error = %e, "offer end not applied");
+        }
+    }
+}
+
+async fn on_decision(state: &AppState, calls: &mut Tracked, tenant: TenantId, decision: Decision) {
+    match decision {
+        Decision::Offer {
+            call,
+            agent,
+            deadline,
+            ..
+        } => {
+            let secs = (deadline - omnivox_store::now()).num_seconds() + RING_MARGIN_SECS;
+            let offer = CallCommand::Offer {
+                to: Endpoint::Agent { agent_id: agent },
+                ring_timeout_secs: u32::try_from(secs.max(5)).unwrap_or(u32::MAX),
+            };
+            if !command(state, tenant, call.0, offer).await {
+                let rejected = Event::OfferRejected { call, agent };
+                let _ = state
+                    .agents
+                    .apply(state, tenant, rejected, None, None)
+                    .await;
+            }
+        }
+        Decision::CancelOffer { call, .. } => {
+            command(state, tenant, call.0, CallCommand::CancelOffer).await;
+        }
+        Decision::Overflow {
+            call,
+            target: OverflowTarget::Queue { queue },
+            ..
+        } => enqueue(state, tenant, call.0, queue).await,
+        Decision::Overflow { call, target, .. } => {
+            // Voicemail, flows and queue callbacks are not served on live
+            // calls yet: the caller is let go (a callback entry is dropped
+            // so that no agent is reserved for it).
+            tracing::warn!(call_id = %call.0, ?target, "overflow target not served: hanging up");
+            calls.remove(&call.0);
+            if matches!(target, OverflowTarget::Callback) {
+                let _ = state
+                    .agents
+                    .apply(state, tenant, Event::CallEnded { call }, None, None)
+                    .await;
+            }
+            command(state, tenant, call.0, CallCommand::Hangup).await;
+        }
+        Decision::MaxWaitReached { call, .. } => {
+            tracing::info!(call_id = %call.0, "maximum wait reached: hanging up");
+            calls.remove(&call.0);
+            command(state, tenant, call.0, CallCommand::Hangup).await;
+        }
+        Decision::CallbackDue { call, agent, .. } => {
+            // Only an overflow makes callbacks, and those are dropped above.
+            tracing::error!(call_id = %call.0, agent_id = %agent.0, "unexpected queue callback");
+        }
+        Decision::Announce { .. } => {}
+    }
+}
+
+/// Sends `command` to the call; false (logged) when it was refused.
+async fn command(state: &AppState, tenant: TenantId, call: Uuid, command: CallCommand) -> bool {
+    let Some(sip) = &state.sip else {
+        return false;
+    };
+    match sip.calls().command(tenant, call, command).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::info!(call_id = %call, error = %e, "inbound call command refused");
+            false
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Inbound calls to a DID routed to a queue, end to end with real peers: a
+//! sipp carrier calls, Omnivox answers and queues the caller, the ACD
+//! offers the call to registered sipp agents (one busy, one who never
+//! answers, one not ready, one who takes it), the agent hangs up, wraps up
+//! with a disposition; the CDR and the agent's history tell the story.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Ctx;
+use common::campaign::{agent_phone_with, dialed};
+use omnivox_testkit::{free_udp_port, sipp_available, sipp_uac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const DID: &str = "+14153400100";
+
+/// The tenant's carrier trunk to 127.0.0.1:`port`, accepting calls from
+/// 127.0.0.1.
+async fn inbound_trunk(c: &Ctx, port: u16) {
+    let r = c
+        .app
+        .post(
+            &c.path("/trunks"),
+            &c.owner,
+            json!({"name": "carrier", "host": "127.0.0.1", "port": port,
+                   "allowed_sources": ["127.0.0.1"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
+/// A queue and the DID routed to it.
+async fn queue_with_did(c: &Ctx, body: Value) -> String {
+    let r = c.app.post(&c.path("/queues"), &c.owner, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let queue = r.body["id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": DID, "target_kind": "queue", "target_queue_id": queue}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    queue
+}
+
+async fn set_state(c: &Ctx, token: &str, body: Value) {
+    let r = c.app.post(&c.path("/agents/me/state"), token, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
+/// The agent's live state (`{"state": ..., "call_id": ...}`).
+async fn agent_state(c: &Ctx, user: &str) -> Value {
+    let r = c.app.get(&c.path("/agents"), &c.owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user"]["id"] == user)
+        .map(|a| a["state"].clone())
+        .unwrap_or_else(|| panic!("agent {user} listed: {}", r.body))
+}
+
+#[tokio::test]
+async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
+    if !sipp_available() {
+        return;
+    }
+    let c = common::setup().await;
+    let work = tempfile::tempdir().unwrap();
+    let carrier_port = free_udp_port();
+    inbound_trunk(&c, carrier_port).await;
+    let r = c
+        .app
+        .post(
+            &c.path("/disposition-codes"),
+            &c.owner,
+            json!({"code": "resolved", "label": "Resolved", "category": "contact", "effect": "final"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/reason-codes"),
+            &c.owner,
+            json!({"code": "break", "label": "Break", "paid": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let queue = queue_with_did(
+        &c,
+        json!({"name": "support", "offer_timeout_s": 5,
+               "wrap_up": {"seconds": 300, "disposition_required": true}}),
+    )
+    .await;
+    // The phones answer by the last digit of their user name (the
+    // carrier scenario): 1 busy, 2 rings until cancelled, 7 answers,
+    // says "Hello?" and hangs up after 6 s.
+    let mut agents = Vec::new();
+    for user in ["4001", "4002", "4017", "4007"] {
+        let (id, token, phone) = agent_phone_with(
+            &c,
+            &format!("a{user}@example.com"),
+            user,
+            work.path(),
+            "uas_by_number.xml",
+        )
+        .await;
+        // Logged in one after the other: the longest idle is offered first.
+        set_state(&c, &token, json!({"state": "available", "queues": [queue]})).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        agents.push((user, id, token, phone));
+    }
+    let id_of = |user: &str| agents.iter().find(|a| a.0 == user).unwrap().1.clone();
+    let token_of = |user: &str| agents.iter().find(|a| a.0 == user).unwrap().2.clone();
+    // 4017 goes on a break: never offered.
+    set_state(
+        &c,
+        &token_of("4017"),
+        json!({"state": "not_ready", "reason": "break"}),
+    )
+    .await;
+
+    let caller_dir = work.path().join("caller");
+    std::fs::create_dir_all(&caller_dir).unwrap();
+    let caller = sipp_uac(
+        "uac_queue_caller.xml",
+        c.app.sip_addr.unwrap(),
+        carrier_port,
+        "14153400100",
+        &caller_dir,
+    );
+    let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
+        .await
+        .expect("the caller's call ends")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the caller was answered, connected and hung up on: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Each phone's INVITEs: busy and ringing agents were offered once, the
+    // agent on a break never.
+    let offered = |user: &str| dialed(&work.path().join(user)).len();
+    assert_eq!(offered("4001"), 1, "the busy agent");
+    assert_eq!(offered("4002"), 1, "the agent who never answers");
+    assert_eq!(offered("4017"), 0, "a not-ready agent is never offered");
+    assert_eq!(offered("4007"), 1, "the agent who answers");
+
+    // The agent who talked is in wrap-up for the call.
+    let taker = id_of("4007");
+    let mut state = agent_state(&c, &taker).await;
+    for _ in 0..100 {
+        if state["state"] == "wrap_up" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = agent_state(&c, &taker).await;
+    }
+    assert_eq!(state["state"], "wrap_up", "{state}");
+    let call = state["call_id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/agents/{taker}/wrap-up/finish")),
+            &token_of("4007"),
+            json!({"disposition": "resolved"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(agent_state(&c, &taker).await["state"], "available");
+
+    // The call record: the DID, the agent, the offers, audio both ways.
+    let mut cdr = c.app.get(&c.path(&format!("/cdrs/{call}")), &c.owner).await;
+    for _ in 0..100 {
+        if cdr.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cdr = c.app.get(&c.path(&format!("/cdrs/{call}")), &c.owner).await;
+    }
+    assert_eq!(cdr.status, StatusCode::OK, "{cdr:?}");
+    let cdr = cdr.body;
+    assert_eq!(cdr["did"], DID, "{cdr}");
+    assert_eq!(cdr["direction"], "inbound", "{cdr}");
+    assert_eq!(cdr["agent_id"], taker.as_str(), "{cdr}");
+    assert_eq!(cdr["cause"], "normal", "{cdr}");
+    assert!(cdr["talk_ms"].as_i64().unwrap() > 1_000, "{cdr}");
+    let legs = cdr["legs"].as_array().unwrap();
+    let leg_of = |agent: &str| {
+        legs.iter()
+            .find(|l| l["agent_id"] == agent)
+            .unwrap_or_else(|| panic!("a leg to {agent}: {cdr}"))
+    };
+    assert_eq!(leg_of(&id_of("4001"))["cause"], "busy", "{cdr}");
+    assert_eq!(leg_of(&id_of("4001"))["sip_code"], 486, "{cdr}");
+    assert!(leg_of(&id_of("4002"))["answered_at"].is_null(), "{cdr}");
+    let talked = leg_of(&taker);
+    assert!(!talked["answered_at"].is_null(), "{cdr}");
+    assert!(!talked["quality"].is_null(), "audio from the agent: {cdr}");
+    let caller_leg = legs.iter().find(|l| l["leg"] == "a").unwrap();
+    assert!(
+        !caller_leg["quality"].is_null(),
+        "audio from the caller: {cdr}"
+    );
+    assert!(
+        !legs.iter().any(|l| l["agent_id"] == id_of("4017").as_str()),
+        "{cdr}"
+    );
+
+    // The taker's history: offered, on the call, wrap-up, available again.
+    let h = c
+        .app
+        .get(&c.path(&format!("/agents/{taker}/history")), &c.owner)
+        .await;
+    assert_eq!(h.status, StatusCode::OK, "{h:?}");
+    let states: Vec<&str> = h.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    let tail: Vec<&str> = states.iter().rev().take(4).rev().copied().collect();
+    assert_eq!(
+        tail,
+        ["reserved", "on_call", "wrap_up", "available"],
+        "{states:?}"
+    );
+    // The busy agent missed an offer; the one who rang out too.
+    for user in ["4001", "4002"] {
+        let s = agent_state(&c, &id_of(user)).await;
+        assert_eq!(s["state"], "available", "{user}: {s}");
+    }
+}
+
+#[tokio::test]
+async fn a_queue_without_agents_overflows_to_the_next_queue() {
+    if !sipp_available() {
+        return;
+    }
+    let c = common::setup().await;
+    let work = tempfile::tempdir().unwrap();
+    let carrier_port = free_udp_port();
+    inbound_trunk(&c, carrier_port).await;
+    let r = c
+        .app
+        .post(&c.path("/queues"), &c.owner, json!({"name": "second line"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let second = r.body["id"].as_str().unwrap().to_owned();
+    queue_with_did(
+        &c,
+        json!({"name": "first line", "overflow": [
+            {"when": "no_agent_logged_in", "to": "queue", "queue_id": second}]}),
+    )
+    .await;
+    // Nobody is logged in to the first line; the only agent serves the
+    // second one.
+    let (agent, token, _phone) = agent_phone_with(
+        &c,
+        "b@example.com",
+        "5007",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    set_state(
+        &c,
+        &token,
+        json!({"state": "available", "queues": [second]}),
+    )
+    .await;
+
+    let caller_dir = work.path().join("caller");
+    std::fs::create_dir_all(&caller_dir).unwrap();
+    let caller = sipp_uac(
+        "uac_queue_caller.xml",
+        c.app.sip_addr.unwrap(),
+        carrier_port,
+        "14153400100",
+        &caller_dir,
+    );
+    let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
+        .await
+        .expect("the caller's call ends")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dialed(&work.path().join("5007")).len(), 1);
+    let mut state = agent_state(&c, &agent).await;
+    for _ in 0..100 {
+        if state["state"] == "wrap_up" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = agent_state(&c, &agent).await;
+    }
+    assert_eq!(
+        state["state"], "wrap_up",
+        "the overflowed call reached the agent: {state}"
+    );
+}

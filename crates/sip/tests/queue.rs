@@ -1,0 +1,305 @@
+//! Calls Omnivox answers for a queue, offered to agents one at a time:
+//! a sipp carrier calls a DID routed to a queue, sipp phones take or
+//! refuse the offers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use omnivox_domain::call::{CallState, HangupCause, LegId};
+use omnivox_sip::{Application, CallCommand, CallError, CallNotice, DidRoute, DidTarget, Endpoint};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+const DID: &str = "+15550100001";
+
+/// A server whose DID routes to a queue, the carrier trunk for its calls,
+/// and the carrier's port.
+async fn queue_server() -> (TestServer, Uuid, u16) {
+    let t = start(config()).await;
+    let carrier_port = free_port();
+    t.server.calls().set_trunks(vec![carrier_trunk(
+        t.acme,
+        9,
+        &format!("127.0.0.1:{carrier_port}"),
+    )]);
+    let queue = Uuid::now_v7();
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Queue { queue_id: queue },
+    });
+    (t, queue, carrier_port)
+}
+
+/// The caller: answered by Omnivox, stays on the line until its BYE.
+fn caller(t: &TestServer, port: u16) -> tokio::task::JoinHandle<SippRun> {
+    let target = t.udp();
+    tokio::spawn(async move {
+        let p = port.to_string();
+        sipp(
+            "uac_queue_caller.xml",
+            target,
+            "u1",
+            &[],
+            None,
+            &["-p", &p, "-s", "15550100001"],
+        )
+        .await
+    })
+}
+
+async fn next_notice(
+    rx: &mut broadcast::Receiver<CallNotice>,
+    want: impl Fn(&CallNotice) -> bool,
+) -> CallNotice {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let n = rx.recv().await.expect("notices");
+            if want(&n) {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("the notice in time")
+}
+
+async fn answered(rx: &mut broadcast::Receiver<CallNotice>) -> (Uuid, Application, String) {
+    match next_notice(rx, |n| matches!(n, CallNotice::Answered { .. })).await {
+        CallNotice::Answered {
+            call_id,
+            application,
+            caller,
+            ..
+        } => (call_id, application, caller),
+        _ => unreachable!(),
+    }
+}
+
+async fn offer_ended(
+    rx: &mut broadcast::Receiver<CallNotice>,
+) -> (Endpoint, bool, Option<HangupCause>) {
+    match next_notice(rx, |n| matches!(n, CallNotice::OfferEnded { .. })).await {
+        CallNotice::OfferEnded {
+            to,
+            answered,
+            cause,
+            ..
+        } => (to, answered, cause),
+        _ => unreachable!(),
+    }
+}
+
+fn offer(agent: omnivox_domain::UserId) -> CallCommand {
+    CallCommand::Offer {
+        to: Endpoint::Agent { agent_id: agent },
+        ring_timeout_secs: 10,
+    }
+}
+
+#[tokio::test]
+async fn a_queued_caller_hears_music_until_an_agent_takes_the_offer() {
+    if skip_without_pcaps() {
+        return;
+    }
+    let (t, queue, carrier_port) = queue_server().await;
+    // alice is busy, bob answers.
+    let (alice_port, bob_port) = (free_port(), free_port());
+    register_phone(&t, "alice", ACME, ACME_PW, alice_port).await;
+    register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
+    let (_busy, _tmp) = {
+        let (tmp, path) = scenario_with(
+            "uas_reject.xml",
+            &[("RESPONSE_CODE", "486"), ("RESPONSE_REASON", "Busy Here")],
+        );
+        (
+            SippServer::start(path.to_str().unwrap(), alice_port, &[], 1).await,
+            tmp,
+        )
+    };
+    let bob = SippServer::start("uas_answer.xml", bob_port, &[], 1).await;
+    let mut rx = t.server.calls().subscribe();
+    let run = caller(&t, carrier_port);
+
+    let (call, application, from) = answered(&mut rx).await;
+    assert_eq!(application, Application::Queue { queue_id: queue });
+    assert_eq!(from, "+14155550123");
+    let calls = t.server.calls();
+    // Answered and waiting: the caller hears hold music from Omnivox.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let waiting = calls.get(t.acme, call).unwrap();
+    assert!(!waiting.state.is_ended());
+    let stats = calls.media_stats(t.acme, call).await.unwrap();
+    let a = stats.iter().find(|s| s.leg == LegId::A).unwrap();
+    assert!(
+        a.stats.quality.packets_sent > 10,
+        "music to the caller: {:?}",
+        a.stats
+    );
+
+    // The first agent is busy: the call waits on.
+    calls
+        .command(t.acme, call, offer(t.acme_alice))
+        .await
+        .unwrap();
+    let (to, ok, cause) = offer_ended(&mut rx).await;
+    assert_eq!(
+        to,
+        Endpoint::Agent {
+            agent_id: t.acme_alice
+        }
+    );
+    assert!(!ok);
+    assert_eq!(cause, Some(HangupCause::Busy));
+    let after = calls.get(t.acme, call).unwrap();
+    assert!(!after.state.is_ended(), "{after:?}");
+    assert_eq!(after.agent_id, None, "a refused offer names no agent");
+
+    // The second answers and is bridged.
+    calls
+        .command(t.acme, call, offer(t.acme_bob))
+        .await
+        .unwrap();
+    let (to, ok, _) = offer_ended(&mut rx).await;
+    assert_eq!(
+        to,
+        Endpoint::Agent {
+            agent_id: t.acme_bob
+        }
+    );
+    assert!(ok);
+    eventually(5, "bridged", || {
+        calls
+            .get(t.acme, call)
+            .is_some_and(|c| c.state == CallState::Bridged)
+    })
+    .await;
+    assert_eq!(calls.get(t.acme, call).unwrap().agent_id, Some(t.acme_bob));
+    // No second offer on a connected call.
+    assert!(matches!(
+        calls.command(t.acme, call, offer(t.acme_alice)).await,
+        Err(CallError::Conflict(_))
+    ));
+
+    calls
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+    assert_sipp_ok(&run.await.unwrap(), "caller");
+    assert_sipp_ok(&bob.finish().await, "bob");
+    let records = {
+        eventually(20, "the call record", || !t.records.records().is_empty()).await;
+        t.records.records()
+    };
+    let r = &records[0];
+    assert_eq!(r.call.agent_id, Some(t.acme_bob));
+    let parties: Vec<_> = r
+        .legs
+        .iter()
+        .map(|l| (l.party.clone(), l.hangup.cause))
+        .collect();
+    assert!(
+        parties.contains(&(format!("agent:{}", t.acme_alice), HangupCause::Busy)),
+        "the refused offer is in the record: {parties:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_offer_withdraws_the_one_still_ringing() {
+    if skip_without_pcaps() {
+        return;
+    }
+    let (t, _queue, carrier_port) = queue_server().await;
+    let (alice_port, bob_port) = (free_port(), free_port());
+    register_phone(&t, "alice", ACME, ACME_PW, alice_port).await;
+    register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
+    let alice = SippServer::start("uas_ring_cancel.xml", alice_port, &[], 1).await;
+    let bob = SippServer::start("uas_answer.xml", bob_port, &[], 1).await;
+    let mut rx = t.server.calls().subscribe();
+    let run = caller(&t, carrier_port);
+    let (call, _, _) = answered(&mut rx).await;
+    let calls = t.server.calls();
+
+    calls
+        .command(t.acme, call, offer(t.acme_alice))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Offering bob withdraws alice's ringing offer first.
+    calls
+        .command(t.acme, call, offer(t.acme_bob))
+        .await
+        .unwrap();
+    let (to, ok, cause) = offer_ended(&mut rx).await;
+    assert_eq!(
+        to,
+        Endpoint::Agent {
+            agent_id: t.acme_alice
+        }
+    );
+    assert!(!ok);
+    assert_eq!(cause, Some(HangupCause::Cancelled));
+    let (to, ok, _) = offer_ended(&mut rx).await;
+    assert_eq!(
+        to,
+        Endpoint::Agent {
+            agent_id: t.acme_bob
+        }
+    );
+    assert!(ok);
+    assert_sipp_ok(&alice.finish().await, "alice sees the CANCEL");
+
+    // Withdrawing when nothing rings is harmless.
+    calls
+        .command(t.acme, call, CallCommand::CancelOffer)
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+    assert_sipp_ok(&run.await.unwrap(), "caller");
+    assert_sipp_ok(&bob.finish().await, "bob");
+}
+
+#[tokio::test]
+async fn only_calls_answered_for_an_application_take_offers() {
+    if skip_without_sipp() {
+        return;
+    }
+    let t = start(config()).await;
+    let customer = free_port();
+    let carrier = SippServer::start("uas_answer.xml", customer, &[], 1).await;
+    t.server
+        .calls()
+        .set_trunks(vec![carrier_trunk(t.acme, customer, "192.0.2.1")]);
+    let call = t
+        .server
+        .calls()
+        .originate(omnivox_sip::Originate {
+            tenant_id: t.acme,
+            first: Endpoint::Number {
+                number: "+15550100002".into(),
+            },
+            second: None,
+            caller_id: None,
+            ring_timeout_secs: None,
+            amd: None,
+        })
+        .await
+        .unwrap();
+    let r = t
+        .server
+        .calls()
+        .command(t.acme, call.id, offer(t.acme_bob))
+        .await;
+    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    t.server
+        .calls()
+        .command(t.acme, call.id, CallCommand::Hangup)
+        .await
+        .unwrap();
+    drop(carrier);
+}
