@@ -66,6 +66,42 @@ async fn agent_state(c: &Ctx, user: &str) -> Value {
         .unwrap_or_else(|| panic!("agent {user} listed: {}", r.body))
 }
 
+/// The sipp carrier calls the DID from 127.0.0.1:`port` and stays on the
+/// line until Omnivox hangs up (after the agent does).
+async fn call_the_did(c: &Ctx, port: u16, work: &std::path::Path) {
+    let dir = work.join("caller");
+    std::fs::create_dir_all(&dir).unwrap();
+    let caller = sipp_uac(
+        "uac_queue_caller.xml",
+        c.app.sip_addr.unwrap(),
+        port,
+        &DID[1..],
+        &dir,
+    );
+    let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
+        .await
+        .expect("the caller's call ends")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the caller was answered, connected and hung up on: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The agent's state once it is wrap-up (or after 5 s, whatever it is).
+async fn wrap_up_of(c: &Ctx, user: &str) -> Value {
+    let mut state = agent_state(c, user).await;
+    for _ in 0..100 {
+        if state["state"] == "wrap_up" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = agent_state(c, user).await;
+    }
+    state
+}
+
 #[tokio::test]
 async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
     if !sipp_available() {
@@ -127,24 +163,7 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
     )
     .await;
 
-    let caller_dir = work.path().join("caller");
-    std::fs::create_dir_all(&caller_dir).unwrap();
-    let caller = sipp_uac(
-        "uac_queue_caller.xml",
-        c.app.sip_addr.unwrap(),
-        carrier_port,
-        "14153400100",
-        &caller_dir,
-    );
-    let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
-        .await
-        .expect("the caller's call ends")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the caller was answered, connected and hung up on: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    call_the_did(&c, carrier_port, work.path()).await;
 
     // Each phone's INVITEs: busy and ringing agents were offered once, the
     // agent on a break never.
@@ -156,14 +175,7 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
 
     // The agent who talked is in wrap-up for the call.
     let taker = id_of("4007");
-    let mut state = agent_state(&c, &taker).await;
-    for _ in 0..100 {
-        if state["state"] == "wrap_up" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        state = agent_state(&c, &taker).await;
-    }
+    let state = wrap_up_of(&c, &taker).await;
     assert_eq!(state["state"], "wrap_up", "{state}");
     let call = state["call_id"].as_str().unwrap().to_owned();
     let r = c
@@ -278,33 +290,9 @@ async fn a_queue_without_agents_overflows_to_the_next_queue() {
     )
     .await;
 
-    let caller_dir = work.path().join("caller");
-    std::fs::create_dir_all(&caller_dir).unwrap();
-    let caller = sipp_uac(
-        "uac_queue_caller.xml",
-        c.app.sip_addr.unwrap(),
-        carrier_port,
-        "14153400100",
-        &caller_dir,
-    );
-    let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
-        .await
-        .expect("the caller's call ends")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    call_the_did(&c, carrier_port, work.path()).await;
     assert_eq!(dialed(&work.path().join("5007")).len(), 1);
-    let mut state = agent_state(&c, &agent).await;
-    for _ in 0..100 {
-        if state["state"] == "wrap_up" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        state = agent_state(&c, &agent).await;
-    }
+    let state = wrap_up_of(&c, &agent).await;
     assert_eq!(
         state["state"], "wrap_up",
         "the overflowed call reached the agent: {state}"
