@@ -106,7 +106,7 @@ async fn on_notice(state: &AppState, calls: &mut Tracked, notice: CallNotice) {
 
 /// Puts the caller in `queue`; a queue the ACD does not know ends the call
 /// rather than leaving the caller in music forever.
-pub(crate) async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId) {
+async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId) {
     let event = Event::CallEnqueued {
         call: CallId(call),
         queue,

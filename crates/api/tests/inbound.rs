@@ -16,6 +16,15 @@ use std::time::Duration;
 
 const DID: &str = "+14153400100";
 
+/// A tenant whose carrier trunk accepts calls from 127.0.0.1, a work dir
+/// for the sipp peers, and the port the carrier calls from.
+async fn carrier_tenant() -> (Ctx, tempfile::TempDir, u16) {
+    let c = common::setup().await;
+    let port = free_udp_port();
+    inbound_trunk(&c, port).await;
+    (c, tempfile::tempdir().unwrap(), port)
+}
+
 /// The tenant's carrier trunk to 127.0.0.1:`port`, accepting calls from
 /// 127.0.0.1.
 async fn inbound_trunk(c: &Ctx, port: u16) {
@@ -107,10 +116,7 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
     if !sipp_available() {
         return;
     }
-    let c = common::setup().await;
-    let work = tempfile::tempdir().unwrap();
-    let carrier_port = free_udp_port();
-    inbound_trunk(&c, carrier_port).await;
+    let (c, work, carrier_port) = carrier_tenant().await;
     let r = c
         .app
         .post(
@@ -257,10 +263,7 @@ async fn a_queue_without_agents_overflows_to_the_next_queue() {
     if !sipp_available() {
         return;
     }
-    let c = common::setup().await;
-    let work = tempfile::tempdir().unwrap();
-    let carrier_port = free_udp_port();
-    inbound_trunk(&c, carrier_port).await;
+    let (c, work, carrier_port) = carrier_tenant().await;
     let r = c
         .app
         .post(&c.path("/queues"), &c.owner, json!({"name": "second line"}))

@@ -78,16 +78,24 @@ async fn answered(rx: &mut broadcast::Receiver<CallNotice>) -> (Uuid, Applicatio
     }
 }
 
+/// The next offer's end: it must be `agent`'s and answered or not as
+/// `answered` says; returns why it failed.
 async fn offer_ended(
     rx: &mut broadcast::Receiver<CallNotice>,
-) -> (Endpoint, bool, Option<HangupCause>) {
+    agent: omnivox_domain::UserId,
+    answered: bool,
+) -> Option<HangupCause> {
     match next_notice(rx, |n| matches!(n, CallNotice::OfferEnded { .. })).await {
         CallNotice::OfferEnded {
             to,
-            answered,
+            answered: ok,
             cause,
             ..
-        } => (to, answered, cause),
+        } => {
+            assert_eq!(to, Endpoint::Agent { agent_id: agent });
+            assert_eq!(ok, answered, "offer to {agent:?} answered? ({cause:?})");
+            cause
+        }
         _ => unreachable!(),
     }
 }
@@ -144,14 +152,7 @@ async fn a_queued_caller_hears_music_until_an_agent_takes_the_offer() {
         .command(t.acme, call, offer(t.acme_alice))
         .await
         .unwrap();
-    let (to, ok, cause) = offer_ended(&mut rx).await;
-    assert_eq!(
-        to,
-        Endpoint::Agent {
-            agent_id: t.acme_alice
-        }
-    );
-    assert!(!ok);
+    let cause = offer_ended(&mut rx, t.acme_alice, false).await;
     assert_eq!(cause, Some(HangupCause::Busy));
     let after = calls.get(t.acme, call).unwrap();
     assert!(!after.state.is_ended(), "{after:?}");
@@ -162,14 +163,7 @@ async fn a_queued_caller_hears_music_until_an_agent_takes_the_offer() {
         .command(t.acme, call, offer(t.acme_bob))
         .await
         .unwrap();
-    let (to, ok, _) = offer_ended(&mut rx).await;
-    assert_eq!(
-        to,
-        Endpoint::Agent {
-            agent_id: t.acme_bob
-        }
-    );
-    assert!(ok);
+    offer_ended(&mut rx, t.acme_bob, true).await;
     eventually(5, "bridged", || {
         calls
             .get(t.acme, call)
@@ -232,23 +226,9 @@ async fn a_new_offer_withdraws_the_one_still_ringing() {
         .command(t.acme, call, offer(t.acme_bob))
         .await
         .unwrap();
-    let (to, ok, cause) = offer_ended(&mut rx).await;
-    assert_eq!(
-        to,
-        Endpoint::Agent {
-            agent_id: t.acme_alice
-        }
-    );
-    assert!(!ok);
+    let cause = offer_ended(&mut rx, t.acme_alice, false).await;
     assert_eq!(cause, Some(HangupCause::Cancelled));
-    let (to, ok, _) = offer_ended(&mut rx).await;
-    assert_eq!(
-        to,
-        Endpoint::Agent {
-            agent_id: t.acme_bob
-        }
-    );
-    assert!(ok);
+    offer_ended(&mut rx, t.acme_bob, true).await;
     assert_sipp_ok(&alice.finish().await, "alice sees the CANCEL");
 
     // Withdrawing when nothing rings is harmless.

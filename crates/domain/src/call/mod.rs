@@ -492,10 +492,9 @@ impl Call {
                 if !self.offering || !self.b.state().is_pending() {
                     return Err(invalid);
                 }
+                // B (outbound) goes Cancelling; its final response ends the
+                // offer.
                 self.terminate(LegId::B, Hangup::new(HangupCause::Cancelled), &mut out);
-                if self.b.is_ended() {
-                    self.offering = false;
-                }
             }
         }
         self.state = self.derive();

@@ -194,7 +194,7 @@ pub(crate) struct Actor {
     announcement: Option<park::Announcement>,
     /// Leg A answered with nobody to talk to: hung up at this instant.
     park_deadline: Option<Instant>,
-    /// Omnivox answered the caller for this (queue or flow calls).
+    /// Omnivox answered the caller for this (a queue).
     application: Option<super::model::Application>,
     /// Who the ringing offer is for.
     offered: Option<Endpoint>,
@@ -580,8 +580,10 @@ impl Actor {
         let ids: Vec<_> = snap
             .legs
             .iter()
+            // On a call Omnivox answered, agents are offered it one by one:
+            // only the one who answered is the call's agent.
             .filter(|l| {
-                l.leg != LegId::Monitor && !(l.state.is_ended() && self.application.is_some())
+                l.leg != LegId::Monitor && (self.application.is_none() || l.answered_at.is_some())
             })
             .map(|l| (l.agent_id, l.trunk_id))
             .collect();

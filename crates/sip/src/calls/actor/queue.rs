@@ -1,5 +1,5 @@
 //! Calls Omnivox answers itself for an application (a DID routed to a
-//! queue or a flow): the caller hears music while the application offers
+//! queue): the caller hears music while the application offers
 //! the call to agents, one ringing offer at a time.
 //!
 //! An offer rings B; the caller's music goes on until B answers and is
@@ -46,7 +46,7 @@ impl Actor {
     pub(super) async fn offer(&mut self, to: Endpoint, ring: Duration) -> Result<(), CallError> {
         if self.application.is_none() {
             return Err(CallError::Conflict(
-                "only calls answered for a queue or a flow take offers".into(),
+                "only calls answered for a queue take offers".into(),
             ));
         }
         self.require_answered(LegId::A)?;
@@ -115,14 +115,12 @@ impl Actor {
             LegState::Ended(h) => (false, Some(h.cause)),
             _ => return,
         };
-        let Some(to) = self.offered.take() else {
-            return;
-        };
-        if !answered {
-            // The agent who did not take the call is not the call's agent.
-            let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-            snap.agent_id = None;
+        if let Some(to) = self.offered.take() {
+            self.publish_offer_end(to, answered, cause);
         }
+    }
+
+    fn publish_offer_end(&self, to: Endpoint, answered: bool, cause: Option<HangupCause>) {
         self.publish_notice(CallNotice::OfferEnded {
             tenant_id: self.tenant,
             call_id: self.id,
@@ -141,13 +139,7 @@ impl Actor {
             && let Err(e) = self.start_offer(to.clone(), ring).await
         {
             tracing::info!(call = %self.id, error = %e, "offer not made");
-            self.publish_notice(CallNotice::OfferEnded {
-                tenant_id: self.tenant,
-                call_id: self.id,
-                to,
-                answered: false,
-                cause: Some(HangupCause::Unavailable),
-            });
+            self.publish_offer_end(to, false, Some(HangupCause::Unavailable));
         }
     }
 }
