@@ -168,7 +168,10 @@ async fn a_digit_stops_a_prompt_that_stops_on_dtmf() {
         .play(
             call.a.id(),
             Box::new(Player::looping(prompt)),
-            PlayOptions { stop_on_dtmf: true },
+            PlayOptions {
+                stop_on_dtmf: true,
+                tag: 7,
+            },
         )
         .await
         .unwrap();
@@ -186,7 +189,8 @@ async fn a_digit_stops_a_prompt_that_stops_on_dtmf() {
         ev,
         MediaEvent::PlayEnded {
             leg: call.a.id(),
-            reason: PlayEnd::Dtmf('1')
+            reason: PlayEnd::Dtmf('1'),
+            tag: 7,
         }
     );
     // The prompt stopped: nothing more arrives at A.

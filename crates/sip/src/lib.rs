@@ -51,7 +51,7 @@ pub use calls::model::{
     PARK_LIMIT, RecordedChannel, RecordedLeg, RecordingPolicy, Trunk, TrunkCredentials,
     TrunkSource,
 };
-pub use calls::{CallCommand, CallNotice, CallService, LegMediaStats, TrunkStatus};
+pub use calls::{CallCommand, CallNotice, CallService, LegMediaStats, PromptEnd, TrunkStatus};
 pub use config::{
     AuthConfig, CallsConfig, GuardConfig, LimitsConfig, RegistrarConfig, Secret, ShutdownConfig,
     SipConfig, SipMediaConfig,

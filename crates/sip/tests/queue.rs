@@ -1,13 +1,16 @@
 //! Calls Omnivox answers for a queue, offered to agents one at a time:
 //! a sipp carrier calls a DID routed to a queue, sipp phones take or
-//! refuse the offers.
+//! refuse the offers. And calls answered for a flow, which get prompts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::*;
 use omnivox_domain::call::{CallState, HangupCause, LegId};
-use omnivox_sip::{Application, CallCommand, CallError, CallNotice, DidRoute, DidTarget, Endpoint};
+use omnivox_media::prompt::Prompt;
+use omnivox_sip::{
+    Application, CallCommand, CallError, CallNotice, DidRoute, DidTarget, Endpoint, PromptEnd,
+};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -270,16 +273,135 @@ async fn only_calls_answered_for_an_application_take_offers() {
         })
         .await
         .unwrap();
-    let r = t
-        .server
-        .calls()
-        .command(t.acme, call.id, offer(t.acme_bob))
-        .await;
-    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    for command in [offer(t.acme_bob), play(tone(0.2), 1), CallCommand::Music] {
+        let r = t.server.calls().command(t.acme, call.id, command).await;
+        assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    }
     t.server
         .calls()
         .command(t.acme, call.id, CallCommand::Hangup)
         .await
         .unwrap();
     drop(carrier);
+}
+
+/// `seconds` of a 440 Hz tone.
+fn tone(seconds: f64) -> Prompt {
+    let n = (8_000.0 * seconds) as usize;
+    let samples: Vec<i16> = (0..n)
+        .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / 8_000.0).sin() * 8_000.0) as i16)
+        .collect();
+    Prompt::from_samples(samples)
+}
+
+fn play(prompt: Prompt, tag: u64) -> CallCommand {
+    CallCommand::Play {
+        prompt,
+        tag,
+        barge_in: false,
+    }
+}
+
+async fn prompt_ended(rx: &mut broadcast::Receiver<CallNotice>) -> (u64, PromptEnd) {
+    match next_notice(rx, |n| matches!(n, CallNotice::PromptEnded { .. })).await {
+        CallNotice::PromptEnded { tag, reason, .. } => (tag, reason),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_caller_answered_for_a_flow_gets_prompts_each_ending_once_by_its_tag() {
+    if skip_without_pcaps() {
+        return;
+    }
+    let t = start(config()).await;
+    let carrier_port = free_port();
+    t.server.calls().set_trunks(vec![carrier_trunk(
+        t.acme,
+        9,
+        &format!("127.0.0.1:{carrier_port}"),
+    )]);
+    let flow = Uuid::now_v7();
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Flow { flow_id: flow },
+    });
+    let bob_port = free_port();
+    register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
+    let bob = SippServer::start("uas_answer.xml", bob_port, &[], 1).await;
+    let mut rx = t.server.calls().subscribe();
+    let run = caller(&t, carrier_port);
+    let (call, application, _) = answered(&mut rx).await;
+    assert_eq!(application, Application::Flow { flow_id: flow });
+    let calls = t.server.calls();
+
+    // A flow's caller hears nothing until the first prompt.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stats = calls.media_stats(t.acme, call).await.unwrap();
+    let a = stats.iter().find(|s| s.leg == LegId::A).unwrap();
+    assert_eq!(a.stats.quality.packets_sent, 0, "{:?}", a.stats);
+
+    let r = calls.command(t.acme, call, play(tone(0.2), 0)).await;
+    assert!(matches!(r, Err(CallError::Invalid(_))), "tag 0: {r:?}");
+    let r = calls.command(t.acme, call, play(tone(0.0), 1)).await;
+    assert!(matches!(r, Err(CallError::Invalid(_))), "no audio: {r:?}");
+
+    // A prompt plays to its end.
+    calls
+        .command(t.acme, call, play(tone(0.3), 1))
+        .await
+        .unwrap();
+    assert_eq!(prompt_ended(&mut rx).await, (1, PromptEnd::Finished));
+    // One stopped.
+    calls
+        .command(t.acme, call, play(tone(5.0), 2))
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, CallCommand::StopPlay)
+        .await
+        .unwrap();
+    assert_eq!(prompt_ended(&mut rx).await, (2, PromptEnd::Stopped));
+    // One cut off by the next: each end carries its own tag.
+    calls
+        .command(t.acme, call, play(tone(5.0), 3))
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, play(tone(0.2), 4))
+        .await
+        .unwrap();
+    assert_eq!(prompt_ended(&mut rx).await, (3, PromptEnd::Stopped));
+    assert_eq!(prompt_ended(&mut rx).await, (4, PromptEnd::Finished));
+    // Music is not a prompt: StopPlay leaves it, and its end is not
+    // reported when a prompt replaces it.
+    calls
+        .command(t.acme, call, CallCommand::Music)
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, CallCommand::StopPlay)
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, play(tone(0.2), 5))
+        .await
+        .unwrap();
+    assert_eq!(prompt_ended(&mut rx).await, (5, PromptEnd::Finished));
+
+    // Once connected, no more prompts.
+    calls
+        .command(t.acme, call, offer(t.acme_bob))
+        .await
+        .unwrap();
+    offer_ended(&mut rx, t.acme_bob, true).await;
+    let r = calls.command(t.acme, call, play(tone(0.2), 6)).await;
+    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    calls
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+    assert_sipp_ok(&run.await.unwrap(), "caller");
+    assert_sipp_ok(&bob.finish().await, "bob");
 }

@@ -528,6 +528,11 @@ fn publish(bus: &EventBus, notice: CallNotice) {
             call_id.to_string(),
             serde_json::to_value(&notice),
         ),
+        CallNotice::PromptEnded { call_id, .. } => (
+            "call.prompt",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
         CallNotice::TrunkHealth { trunk_id, .. } => (
             "trunk.health",
             trunk_id.to_string(),

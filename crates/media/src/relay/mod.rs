@@ -253,6 +253,10 @@ impl RemoteMedia {
 pub struct PlayOptions {
     /// A digit from the leg (RFC 4733 or in band) stops the playback.
     pub stop_on_dtmf: bool,
+    /// The caller's name for this playback, echoed in its
+    /// [`MediaEvent::PlayEnded`] so an end is never taken for a later
+    /// playback's.
+    pub tag: u64,
 }
 
 /// Why a playback ended.
@@ -287,8 +291,12 @@ pub enum MediaEvent {
     },
     /// An analyzer's finding other than a digit (AMD verdict).
     Detection { leg: LegId, detection: Detection },
-    /// A playback on the leg ended.
-    PlayEnded { leg: LegId, reason: PlayEnd },
+    /// A playback on the leg ended; `tag` is its [`PlayOptions::tag`].
+    PlayEnded {
+        leg: LegId,
+        reason: PlayEnd,
+        tag: u64,
+    },
     /// A digit queued with [`Session::send_dtmf`] has been sent.
     DtmfSent { leg: LegId, digit: char },
     /// No RTP from the leg for its timeout: hang up with `media_timeout`.

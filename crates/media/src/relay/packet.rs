@@ -31,11 +31,13 @@ pub(super) fn on_digit(
         duration_ms,
         via,
     });
-    if play.as_ref().is_some_and(|p| p.options.stop_on_dtmf) {
-        *play = None;
+    if play.as_ref().is_some_and(|p| p.options.stop_on_dtmf)
+        && let Some(p) = play.take()
+    {
         events.push(MediaEvent::PlayEnded {
             leg,
             reason: PlayEnd::Dtmf(digit),
+            tag: p.options.tag,
         });
     }
 }

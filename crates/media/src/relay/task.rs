@@ -227,10 +227,11 @@ impl SessionTask {
             } => {
                 let r = self.index(leg).map(|i| {
                     let l = &mut self.legs[i];
-                    if l.play.replace(Playing { source, options }).is_some() {
+                    if let Some(old) = l.play.replace(Playing { source, options }) {
                         self.events.push(MediaEvent::PlayEnded {
                             leg,
                             reason: PlayEnd::Stopped,
+                            tag: old.options.tag,
                         });
                     }
                 });
@@ -241,10 +242,11 @@ impl SessionTask {
             }
             Command::StopPlay { leg, reply } => {
                 let r = self.index(leg).map(|i| {
-                    if self.legs[i].play.take().is_some() {
+                    if let Some(old) = self.legs[i].play.take() {
                         self.events.push(MediaEvent::PlayEnded {
                             leg,
                             reason: PlayEnd::Stopped,
+                            tag: old.options.tag,
                         });
                     }
                 });
@@ -414,10 +416,11 @@ impl SessionTask {
 
     fn final_events(leg: &LegState, events: &mut EventQueue, at_end: bool) {
         let mut evs = Vec::with_capacity(2);
-        if leg.play.is_some() {
+        if let Some(p) = &leg.play {
             evs.push(MediaEvent::PlayEnded {
                 leg: leg.id,
                 reason: PlayEnd::Stopped,
+                tag: p.options.tag,
             });
         }
         evs.push(MediaEvent::Quality {
@@ -572,11 +575,11 @@ fn play_step(leg: &mut LegState, tx: &mut [u8], events: &mut EventQueue, now: In
     };
     if more {
         send_frame(leg, &frame, tx, now);
-    } else {
-        leg.play = None;
+    } else if let Some(p) = leg.play.take() {
         events.push(MediaEvent::PlayEnded {
             leg: leg.id,
             reason: PlayEnd::Finished,
+            tag: p.options.tag,
         });
     }
 }

@@ -209,13 +209,7 @@ async fn from_trunk(
             InboundTarget::Dial(Endpoint::Number { number })
         }
         DidTarget::Queue { queue_id } => InboundTarget::Answer(Application::Queue { queue_id }),
-        DidTarget::Flow { flow_id } => {
-            // IVR flows do not answer live calls yet: refused before any
-            // answer, so the carrier can try its own fallback.
-            tracing::warn!(did = %did, %flow_id, "DID routed to a flow: flows do not take live calls yet");
-            return Err(ReplySpec::new(StatusCode::TemporarilyUnavailable)
-                .with(warning("IVR flows do not answer live calls yet")));
-        }
+        DidTarget::Flow { flow_id } => InboundTarget::Answer(Application::Flow { flow_id }),
     };
     Ok(InboundCall {
         tenant: route.tenant_id,

@@ -125,6 +125,17 @@ pub enum CallNotice {
         /// Why it failed.
         cause: Option<HangupCause>,
     },
+    /// A prompt of [`CallCommand::Play`] ended.
+    PromptEnded {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// The playback's tag.
+        tag: u64,
+        /// Why it ended.
+        reason: PromptEnd,
+    },
     /// A trunk's OPTIONS health check changed its state.
     TrunkHealth {
         /// Owner of the trunk.
@@ -136,6 +147,29 @@ pub enum CallNotice {
     },
 }
 
+/// Why a prompt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "digit", rename_all = "snake_case")]
+pub enum PromptEnd {
+    /// It played to the end.
+    Finished,
+    /// The caller pressed this digit (barge-in).
+    Digit(char),
+    /// Stopped, replaced, or the leg closed.
+    Stopped,
+}
+
+impl From<omnivox_media::relay::PlayEnd> for PromptEnd {
+    fn from(end: omnivox_media::relay::PlayEnd) -> Self {
+        use omnivox_media::relay::PlayEnd;
+        match end {
+            PlayEnd::Finished => PromptEnd::Finished,
+            PlayEnd::Dtmf(d) => PromptEnd::Digit(d),
+            PlayEnd::Stopped => PromptEnd::Stopped,
+        }
+    }
+}
+
 impl CallNotice {
     /// The tenant the notice belongs to.
     pub fn tenant_id(&self) -> TenantId {
@@ -145,6 +179,7 @@ impl CallNotice {
             | CallNotice::Amd { tenant_id, .. }
             | CallNotice::Answered { tenant_id, .. }
             | CallNotice::OfferEnded { tenant_id, .. }
+            | CallNotice::PromptEnded { tenant_id, .. }
             | CallNotice::TrunkHealth { tenant_id, .. } => *tenant_id,
         }
     }
@@ -238,6 +273,22 @@ pub enum CallCommand {
     },
     /// Withdraw the ringing offer, if there is one (no error otherwise).
     CancelOffer,
+    /// Play `prompt` to a caller Omnivox answered (music stops; a prompt
+    /// still playing is cut off). Refused once the caller is connected.
+    /// Its end comes as [`CallNotice::PromptEnded`] with `tag`.
+    Play {
+        /// The audio.
+        prompt: Prompt,
+        /// The caller's name for this playback (not 0).
+        tag: u64,
+        /// A digit from the caller (RFC 4733 or in band) stops it.
+        barge_in: bool,
+    },
+    /// Stop the prompt playing to the caller, if one is (no error
+    /// otherwise; music is not stopped).
+    StopPlay,
+    /// Hold music to a caller Omnivox answered (a flow's caller queued).
+    Music,
     /// Switch the supervisor's mode (only the mix changes, no re-INVITE).
     MonitorMode {
         /// The new mode.

@@ -133,8 +133,7 @@ pub enum DidTarget {
         /// The queue.
         queue_id: Uuid,
     },
-    /// Run through the flow's published version (not on live calls yet:
-    /// such calls are refused with 480).
+    /// Answered by Omnivox and run through the flow's published version.
     Flow {
         /// The IVR flow.
         flow_id: Uuid,
@@ -146,10 +145,17 @@ pub enum DidTarget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Application {
-    /// Wait in a queue for an agent.
+    /// Wait in a queue for an agent (the caller hears music).
     Queue {
         /// The queue.
         queue_id: Uuid,
+    },
+    /// An IVR flow: prompts ([`super::CallCommand::Play`]), digits, then a
+    /// route (an offer, music while queued, or a hangup). The caller hears
+    /// silence until the first prompt.
+    Flow {
+        /// The flow (its published version runs).
+        flow_id: Uuid,
     },
 }
 

@@ -88,6 +88,13 @@ impl Actor {
                 self.offer(to, ring).await
             }
             CallCommand::CancelOffer => self.cancel_offer().await,
+            CallCommand::Play {
+                prompt,
+                tag,
+                barge_in,
+            } => self.play_prompt(prompt, tag, barge_in).await,
+            CallCommand::StopPlay => self.stop_prompt().await,
+            CallCommand::Music => self.music().await,
             CallCommand::Announce { prompt, after_beep } => self.announce(prompt, after_beep).await,
             CallCommand::MonitorMode { mode } => self.apply(CallEvent::MonitorMode { mode }).await,
             CallCommand::MonitorStop => self.apply(CallEvent::MonitorStop).await,

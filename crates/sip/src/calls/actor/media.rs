@@ -294,7 +294,10 @@ impl Actor {
                 self.quality.insert(leg, report);
             }
             MediaEvent::Detection { leg, detection } => self.on_detection(leg, detection).await,
-            MediaEvent::PlayEnded { leg, reason } => self.on_play_ended(leg, reason).await,
+            MediaEvent::PlayEnded { leg, reason, tag } if tag != 0 => {
+                self.on_prompt_ended(leg, reason, tag);
+            }
+            MediaEvent::PlayEnded { leg, reason, .. } => self.on_play_ended(leg, reason).await,
             MediaEvent::Latched { .. } | MediaEvent::DtmfSent { .. } => {}
         }
     }

@@ -6,13 +6,13 @@
 //! [`media`] drives the call's media session (SDP, bridging, tones, media
 //! events), [`monitor`] mixes a supervisor's leg into the call.
 
+mod application;
 mod commands;
 mod events;
 mod legs;
 mod media;
 mod monitor;
 mod park;
-mod queue;
 mod recording;
 mod start;
 

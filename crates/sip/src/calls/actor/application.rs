@@ -1,6 +1,7 @@
 //! Calls Omnivox answers itself for an application (a DID routed to a
-//! queue): the caller hears music while the application offers
-//! the call to agents, one ringing offer at a time.
+//! queue or a flow): the caller hears music while the application offers
+//! the call to agents, one ringing offer at a time, or the prompts a flow
+//! plays.
 //!
 //! An offer rings B; the caller's music goes on until B answers and is
 //! bridged. A failed, timed-out or withdrawn offer ends B only and the
@@ -11,6 +12,8 @@
 use super::*;
 use crate::calls::model::{APPLICATION_LIMIT, Application};
 use omnivox_domain::call::LegChange;
+use omnivox_media::prompt::{Player, Prompt};
+use omnivox_media::relay::{PlayEnd, PlayOptions};
 
 impl Actor {
     /// Answers leg A (an inbound call) for `application`: 200 OK with our
@@ -31,7 +34,9 @@ impl Actor {
         {
             return;
         }
-        self.play_tone(LegId::A, Tone::Hold).await;
+        if matches!(application, Application::Queue { .. }) {
+            self.play_tone(LegId::A, Tone::Hold).await;
+        }
         self.park_deadline = Some(Instant::now() + APPLICATION_LIMIT);
         self.publish_notice(CallNotice::Answered {
             tenant_id: self.tenant,
@@ -42,11 +47,91 @@ impl Actor {
         });
     }
 
+    /// Prompts and music go to a caller answered for an application and
+    /// not yet connected to anyone.
+    fn require_waiting(&self) -> Result<MediaLegId, CallError> {
+        if self.application.is_none() {
+            return Err(CallError::Conflict(
+                "only calls answered for a queue or a flow take prompts".into(),
+            ));
+        }
+        self.require_answered(LegId::A)?;
+        if self
+            .call
+            .leg(LegId::B)
+            .is_some_and(|l| l.state().is_answered())
+        {
+            return Err(CallError::Conflict("the call is already connected".into()));
+        }
+        self.slot(LegId::A)
+            .map(|io| io.media.id())
+            .ok_or_else(|| CallError::Conflict("the caller has no media".into()))
+    }
+
+    /// `CallCommand::Play`.
+    pub(super) async fn play_prompt(
+        &mut self,
+        prompt: Prompt,
+        tag: u64,
+        barge_in: bool,
+    ) -> Result<(), CallError> {
+        if tag == 0 {
+            return Err(CallError::Invalid("a prompt's tag must not be 0".into()));
+        }
+        if prompt.is_empty() {
+            return Err(CallError::Invalid("the prompt has no audio".into()));
+        }
+        let id = self.require_waiting()?;
+        // The music's end is untagged and goes unreported.
+        if let Some(io) = self.slot_mut(LegId::A) {
+            io.tone = None;
+        }
+        let options = PlayOptions {
+            stop_on_dtmf: barge_in,
+            tag,
+        };
+        self.media
+            .play(id, Box::new(Player::once(prompt)), options)
+            .await
+            .map_err(|e| CallError::Conflict(format!("prompt not played: {e}")))
+    }
+
+    /// `CallCommand::StopPlay`: a prompt (not music) stops.
+    pub(super) async fn stop_prompt(&mut self) -> Result<(), CallError> {
+        let id = self.require_waiting()?;
+        if self.slot(LegId::A).is_some_and(|io| io.tone.is_some()) {
+            return Ok(());
+        }
+        self.media
+            .stop_play(id)
+            .await
+            .map_err(|e| CallError::Conflict(format!("prompt not stopped: {e}")))
+    }
+
+    /// `CallCommand::Music`.
+    pub(super) async fn music(&mut self) -> Result<(), CallError> {
+        self.require_waiting()?;
+        self.play_tone(LegId::A, Tone::Hold).await;
+        Ok(())
+    }
+
+    /// A tagged playback (a prompt) on leg A ended.
+    pub(super) fn on_prompt_ended(&self, leg: MediaLegId, reason: PlayEnd, tag: u64) {
+        if self.slot(LegId::A).is_some_and(|io| io.media.id() == leg) {
+            self.publish_notice(CallNotice::PromptEnded {
+                tenant_id: self.tenant,
+                call_id: self.id,
+                tag,
+                reason: reason.into(),
+            });
+        }
+    }
+
     /// `CallCommand::Offer`.
     pub(super) async fn offer(&mut self, to: Endpoint, ring: Duration) -> Result<(), CallError> {
         if self.application.is_none() {
             return Err(CallError::Conflict(
-                "only calls answered for a queue take offers".into(),
+                "only calls answered for a queue or a flow take offers".into(),
             ));
         }
         self.require_answered(LegId::A)?;
