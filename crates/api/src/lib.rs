@@ -9,6 +9,7 @@ pub mod config;
 pub mod dialer;
 pub mod error;
 pub mod extract;
+pub(crate) mod flow_routes;
 pub mod imports;
 pub mod inbound;
 pub mod middleware;

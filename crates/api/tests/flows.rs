@@ -52,6 +52,19 @@ fn kinds(problems: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Add a queue by name: publish resolves route targets against the
+/// tenant's queues.
+async fn queue(app: &TestApp, t: &str, token: &str, name: &str) {
+    let r = app
+        .post(
+            &format!("/api/v1/tenants/{t}/queues"),
+            token,
+            json!({ "name": name }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
+
 async fn audit_actions(app: &TestApp, t: &str, token: &str) -> Vec<String> {
     let audit = app.get(&format!("/api/v1/tenants/{t}/audit"), token).await;
     assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
@@ -215,6 +228,8 @@ async fn drafts_show_problems_and_bad_definitions_are_refused() {
 async fn publish_validates_then_versions_diff_and_rollback() {
     let app = spawn_app().await;
     let (t, owner) = app.owner().await;
+    queue(&app, &t, &owner, "sales").await;
+    queue(&app, &t, &owner, "support").await;
     let r = create(&app, &t, &owner, "support", looping_menu()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let id = r.body["id"].as_str().unwrap().to_owned();
@@ -454,6 +469,9 @@ async fn simulation_runs_scripted_digits_and_webhook_fixtures() {
 
     upload_prompt(&app, &t, &owner, "welcome").await;
     upload_prompt(&app, &t, &owner, "main-menu").await;
+    for name in ["overflow", "vip", "sales"] {
+        queue(&app, &t, &owner, name).await;
+    }
     let p = app
         .post(&format!("{base}/publish"), &owner, json!({}))
         .await;

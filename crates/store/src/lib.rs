@@ -21,6 +21,7 @@ pub mod dispositions;
 pub mod dnc;
 pub mod entities;
 mod error;
+pub mod flow_runs;
 pub mod flows;
 pub mod idempotency;
 pub mod imports;

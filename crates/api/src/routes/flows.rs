@@ -1,8 +1,9 @@
 //! IVR flows over HTTP: drafts saved as they are (their validation problems
 //! shown, never blocking), publish that validates against the tenant's
-//! prompt library and freezes a numbered version, rollback, versions, a
-//! structural diff, and a simulation that runs scripted caller input
-//! through the same interpreter live calls use.
+//! prompt library and its queues, members and flows (every route target
+//! must resolve) and freezes a numbered version, rollback, versions, a
+//! structural diff, a simulation that runs scripted caller input through
+//! the same interpreter live calls use, and the stored runs of live calls.
 //!
 //! Flow graphs travel and are stored exactly as `omnivox-flows` serializes
 //! them (`Flow::to_json`), so what a client posts is what the interpreter
@@ -11,7 +12,8 @@
 use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::dto::{PageOut, PageQuery, json};
+use crate::flow_routes::{RouteProblem, resolve_route};
+use crate::routes::dto::{PageOut, PageQuery, json, page_request};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -19,9 +21,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use omnivox_domain::Permission;
-use omnivox_flows::{CallContext, Flow, NodeKind, Problem, Script, VersionError, diff, simulate};
+use omnivox_flows::validate::FLOW_LEVEL;
+use omnivox_flows::{
+    CallContext, Flow, NodeKind, Problem, ProblemKind, RouteTarget, Script, VersionError, diff,
+    simulate,
+};
+use omnivox_store::flow_runs::FlowRunRow;
 use omnivox_store::flows::{FlowRow, FlowVersionRow, NewFlow};
-use omnivox_store::{StoreError, audit, commit};
+use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,8 +49,12 @@ pub struct FlowOut {
     /// The version calls run; null until the first publish.
     pub published_version: Option<i32>,
     /// What the validator finds in the draft against the tenant's prompts
-    /// (`node`, `problem`, its fields and a `message`). Saving is never
-    /// blocked; publishing is, until this is empty.
+    /// (`node`, `problem`, its fields and a `message`), and the route
+    /// targets that do not resolve in the tenant (`problem` is
+    /// `unknown_queue`, `unknown_agent`, `invalid_number`, `unknown_flow`
+    /// or `flow_not_published`, with `field` and `target`; a fallback's
+    /// node is `(flow)`). Saving is never blocked; publishing is, until
+    /// this is empty.
     #[schema(value_type = Vec<Object>)]
     pub problems: Vec<Value>,
     pub created_at: DateTime<Utc>,
@@ -218,12 +229,59 @@ fn problems_json(problems: &[Problem]) -> Vec<Value> {
         .collect()
 }
 
-fn flow_out(row: FlowRow, prompts: &BTreeSet<String>) -> ApiResult<FlowOut> {
+/// Every route target of the flow as `(node, field, target)`: route
+/// nodes' `target` and the flow's `fallback` (node `(flow)`).
+fn route_targets(flow: &Flow) -> Vec<(&str, &'static str, &RouteTarget)> {
+    let nodes = flow.nodes.iter().filter_map(|n| match &n.kind {
+        NodeKind::Route { target } => Some((n.id.as_str(), "target", target)),
+        _ => None,
+    });
+    flow.fallback
+        .iter()
+        .map(|t| (FLOW_LEVEL, "fallback", t))
+        .chain(nodes)
+        .collect()
+}
+
+/// The validator's problems and, after them, the route targets that do not
+/// resolve in the tenant, as JSON. A target the validator already finds
+/// malformed (empty, not E.164) is not looked up again.
+async fn draft_problems(
+    s: &Scoped<'_, impl ConnectionTrait>,
+    flow: &Flow,
+    prompts: &BTreeSet<String>,
+) -> ApiResult<Vec<Value>> {
+    let problems = omnivox_flows::validate(flow, prompts);
+    let mut out = problems_json(&problems);
+    for (node, field, target) in route_targets(flow) {
+        let malformed = problems.iter().any(|p| {
+            p.node == node
+                && matches!(&p.kind, ProblemKind::BadConfig { field: f, .. } if f == field)
+        });
+        if malformed {
+            continue;
+        }
+        match resolve_route(s, target).await {
+            Ok(_) => {}
+            Err(RouteProblem::Store(e)) => return Err(e.into()),
+            Err(p) => out.push(serde_json::json!({
+                "node": node,
+                "problem": p.code(),
+                "field": field,
+                "target": target,
+                "message": format!("node `{node}`: `{field}` {p}"),
+            })),
+        }
+    }
+    Ok(out)
+}
+
+async fn flow_out(s: &Scoped<'_, impl ConnectionTrait>, row: FlowRow) -> ApiResult<FlowOut> {
     let (draft, problems) = match &row.draft {
         Some(text) => {
             let flow = stored_flow(text)?;
-            let problems = omnivox_flows::validate(&flow, prompts);
-            (Some(stored_json(text)?), problems_json(&problems))
+            let problems = draft_problems(s, &flow, &s.prompt_names().await?).await?;
+            (Some(stored_json(text)?), problems)
         }
         None => (None, Vec::new()),
     };
@@ -289,7 +347,7 @@ pub async fn create_flow(
             }
             e => e.into(),
         })?;
-    let out = flow_out(row, &s.prompt_names().await?)?;
+    let out = flow_out(&s, row).await?;
     audit::record(
         &tx,
         ctx.audit("flow.created", "flow", out.id, None, json(&out)),
@@ -330,7 +388,7 @@ pub async fn get_flow(
     ctx.require(Permission::TelephonyRead)?;
     let s = ctx.scoped(state.store.reader());
     let row = s.get_flow(ids.1).await?;
-    Ok(Json(flow_out(row, &s.prompt_names().await?)?))
+    Ok(Json(flow_out(&s, row).await?))
 }
 
 /// Delete a flow and all its versions. A flow a DID routes to is 409
@@ -385,7 +443,7 @@ pub async fn save_draft(
     let s = ctx.scoped(&tx);
     let (before, after) = s.save_flow_draft(ids.1, draft).await?;
     let before = before.draft.as_deref().map(stored_json).transpose()?;
-    let out = flow_out(after, &s.prompt_names().await?)?;
+    let out = flow_out(&s, after).await?;
     audit::record(
         &tx,
         ctx.audit(
@@ -401,11 +459,12 @@ pub async fn save_draft(
     Ok(Json(out))
 }
 
-/// Publish's failures: an [`ApiError`], or the draft's validation problems,
-/// which go out as 422 `flow_invalid` with `details.problems`.
+/// Publish's failures: an [`ApiError`], or the draft's problems (the
+/// validator's and the unresolved route targets, as JSON with a `message`
+/// each), which go out as 422 `flow_invalid` with `details.problems`.
 pub enum PublishError {
     Api(ApiError),
-    Invalid(Vec<Problem>),
+    Invalid(Vec<Value>),
 }
 
 impl From<ApiError> for PublishError {
@@ -425,10 +484,17 @@ impl IntoResponse for PublishError {
         match self {
             PublishError::Api(e) => e.into_response(),
             PublishError::Invalid(problems) => {
+                let first = problems
+                    .first()
+                    .and_then(|p| p["message"].as_str())
+                    .unwrap_or_default();
                 let body = serde_json::json!({ "error": {
                     "code": "flow_invalid",
-                    "message": VersionError::Invalid(problems.clone()).to_string(),
-                    "details": { "problems": problems_json(&problems) },
+                    "message": format!(
+                        "the draft has {} problem(s); first: {first}",
+                        problems.len()
+                    ),
+                    "details": { "problems": problems },
                 }});
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
             }
@@ -436,10 +502,14 @@ impl IntoResponse for PublishError {
     }
 }
 
-/// Validate the draft against the tenant's prompts and, when it has no
-/// problems, freeze it as the next version and publish it (the draft is
-/// consumed). Problems are 422 `flow_invalid` with `details.problems`
-/// (each with its node id and `problem` kind); no draft is 409 `no_draft`.
+/// Validate the draft against the tenant's prompts, resolve its route
+/// targets (route nodes and the fallback) against the tenant's queues,
+/// members and published flows and, when it has no problems, freeze it as
+/// the next version and publish it (the draft is consumed). Problems are
+/// 422 `flow_invalid` with `details.problems` (each with its node id and
+/// `problem` kind: a validator kind, or `unknown_queue`, `unknown_agent`,
+/// `invalid_number`, `unknown_flow`, `flow_not_published` for a target);
+/// no draft is 409 `no_draft`.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}/publish", tag = "flows",
     params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path)),
     responses((status = 201, body = FlowVersionOut), (status = 403, body = ErrorBody),
@@ -457,7 +527,7 @@ pub async fn publish_flow(
     let row = s.get_flow(ids.1).await?;
     let draft = row.draft.as_deref().ok_or_else(no_draft)?;
     let flow = stored_flow(draft)?;
-    let problems = omnivox_flows::validate(&flow, &s.prompt_names().await?);
+    let problems = draft_problems(&s, &flow, &s.prompt_names().await?).await?;
     if !problems.is_empty() {
         return Err(PublishError::Invalid(problems));
     }
@@ -513,7 +583,7 @@ pub async fn rollback_flow(
         ));
     }
     let (before, after) = s.rollback_flow(ids.1, to).await?;
-    let out = flow_out(after, &s.prompt_names().await?)?;
+    let out = flow_out(&s, after).await?;
     audit::record(
         &tx,
         ctx.audit(
@@ -724,4 +794,90 @@ fn simulation_secrets(flow: &Flow) -> BTreeMap<String, Vec<u8>> {
             (name, key)
         })
         .collect()
+}
+
+/// One live call's run of the flow.
+#[derive(Serialize, ToSchema)]
+pub struct FlowRunOut {
+    pub id: Uuid,
+    pub call_id: Uuid,
+    pub flow_id: Uuid,
+    /// The flow version the call ran.
+    pub version: i32,
+    /// `route`, `hangup`, `caller_hangup`, `voicemail` or `error`.
+    pub outcome: String,
+    /// Why the flow's fallback route was taken, if it was.
+    pub fallback_reason: Option<String>,
+    /// The interpreter's trace (`events`, `nodes`, `prompts`, `spoken`,
+    /// `variables`, `survey`, `outcome`, `fallback_reason`), as the
+    /// simulation returns it.
+    #[schema(value_type = Object)]
+    pub trace: Value,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+}
+
+fn run_out(r: FlowRunRow) -> ApiResult<FlowRunOut> {
+    let trace = serde_json::from_str(&r.trace)
+        .map_err(|e| ApiError::internal(format!("stored flow trace unreadable: {e}")))?;
+    Ok(FlowRunOut {
+        id: r.id,
+        call_id: r.call_id,
+        flow_id: r.flow_id,
+        version: r.version,
+        outcome: r.outcome,
+        fallback_reason: r.fallback_reason,
+        trace,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+    })
+}
+
+/// `?call_id=&cursor=&limit=` on a flow's runs.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Only this call's runs.
+    pub call_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+/// The flow's runs by live calls, newest (latest start) first, each with
+/// its trace; `call_id` keeps one call's runs. A cursor that is not a run
+/// of this flow is 400 `invalid_cursor`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}/runs", tag = "flows",
+    params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path), RunsQuery),
+    responses((status = 200, body = PageOut<FlowRunOut>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiPath(ids): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<RunsQuery>,
+) -> ApiResult<Json<PageOut<FlowRunOut>>> {
+    ctx.require(Permission::TelephonyRead)?;
+    let page = page_request(q.cursor.as_deref(), q.limit)?;
+    let s = ctx.scoped(state.store.reader());
+    s.get_flow(ids.1).await?;
+    let runs = s
+        .list_flow_runs(ids.1, q.call_id, &page)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::bad_request("invalid_cursor", "the cursor is not a run of this flow")
+            }
+            e => e.into(),
+        })?;
+    Ok(Json(PageOut {
+        items: runs
+            .items
+            .into_iter()
+            .map(run_out)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: runs.next_cursor,
+    }))
 }

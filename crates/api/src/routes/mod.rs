@@ -207,6 +207,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flows::get_version))
         .routes(routes!(flows::diff_flow))
         .routes(routes!(flows::simulate_flow))
+        .routes(routes!(flows::list_runs))
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::put_profile))
         .routes(routes!(agents::change_state))

@@ -17,6 +17,7 @@ mod m20261121_000011_agents;
 mod m20261121_000012_queues;
 mod m20261121_000013_attempt_phone;
 mod m20261121_000014_did_targets;
+mod m20261121_000015_flow_runs;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000012_queues::Migration),
             Box::new(m20261121_000013_attempt_phone::Migration),
             Box::new(m20261121_000014_did_targets::Migration),
+            Box::new(m20261121_000015_flow_runs::Migration),
         ]
     }
 }
