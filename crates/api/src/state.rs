@@ -41,6 +41,8 @@ pub struct Inner {
     pub clock: crate::dialer::Clock,
     /// The campaigns' live lines (`crate::dialer::runner`).
     pub runner: crate::dialer::runner::Runner,
+    /// Decoded audio of stored prompts, for calls.
+    pub prompt_audio: crate::routes::prompts::PromptAudio,
 }
 
 impl Deref for AppState {
@@ -76,6 +78,7 @@ impl AppState {
             recordings,
             clock: crate::dialer::Clock::default(),
             runner: crate::dialer::runner::Runner::default(),
+            prompt_audio: crate::routes::prompts::PromptAudio::default(),
             agents: crate::agents::AgentService::default(),
             config,
             store,

@@ -12,30 +12,12 @@
 
 mod common;
 
-use common::Ctx;
 use common::campaign::*;
-use omnivox_testkit::{read, sine_wav};
+use common::{Ctx, prompt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// A 1-second prompt named `name` in the tenant's library.
-async fn prompt(c: &Ctx, name: &str) {
-    let r = read(
-        c.app
-            .client
-            .post(c.app.url(&c.path(&format!("/prompts?name={name}"))))
-            .bearer_auth(&c.owner)
-            .header("content-type", "audio/wav")
-            .body(sine_wav(8_000, 1, 440.0, 1.0))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-}
 
 /// Automated dialing needs consent: every contact of the tenant gives it
 /// in writing.

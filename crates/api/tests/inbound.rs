@@ -3,12 +3,14 @@
 //! offers the call to registered sipp agents (one busy, one who never
 //! answers, one not ready, one who takes it), the agent hangs up, wraps up
 //! with a disposition; the CDR and the agent's history tell the story.
+//! And a DID routed to an IVR flow: the caller's digit picks the queue, and
+//! the live call's flow trace equals the simulation's for that digit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::Ctx;
 use common::campaign::{agent_phone_with, dialed};
+use common::{Ctx, prompt};
 use omnivox_testkit::{free_udp_port, sipp_available, sipp_uac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -78,15 +80,13 @@ async fn agent_state(c: &Ctx, user: &str) -> Value {
 /// The sipp carrier calls the DID from 127.0.0.1:`port` and stays on the
 /// line until Omnivox hangs up (after the agent does).
 async fn call_the_did(c: &Ctx, port: u16, work: &std::path::Path) {
+    call_the_did_with(c, port, work, "uac_queue_caller.xml").await;
+}
+
+async fn call_the_did_with(c: &Ctx, port: u16, work: &std::path::Path, scenario: &str) {
     let dir = work.join("caller");
     std::fs::create_dir_all(&dir).unwrap();
-    let caller = sipp_uac(
-        "uac_queue_caller.xml",
-        c.app.sip_addr.unwrap(),
-        port,
-        &DID[1..],
-        &dir,
-    );
+    let caller = sipp_uac(scenario, c.app.sip_addr.unwrap(), port, &DID[1..], &dir);
     let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
         .await
         .expect("the caller's call ends")
@@ -300,4 +300,176 @@ async fn a_queue_without_agents_overflows_to_the_next_queue() {
         state["state"], "wrap_up",
         "the overflowed call reached the agent: {state}"
     );
+}
+
+/// A queue named `sales`, the flow `definition` published, and the DID
+/// routed to the flow: (flow id, queue id).
+async fn flow_to_sales(c: &Ctx, definition: Value) -> (String, String) {
+    let r = c
+        .app
+        .post(&c.path("/queues"), &c.owner, json!({"name": "sales"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let sales = r.body["id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(
+            &c.path("/flows"),
+            &c.owner,
+            json!({"name": "front door", "definition": definition}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let flow = r.body["id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/flows/{flow}/publish")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    (flow, sales)
+}
+
+/// The one run of `flow` by `call`, and a simulation of the flow with
+/// the caller's `inputs`.
+async fn run_and_simulation(c: &Ctx, flow: &str, call: &str, inputs: Value) -> (Value, Value) {
+    let runs = c
+        .app
+        .get(
+            &c.path(&format!("/flows/{flow}/runs?call_id={call}")),
+            &c.owner,
+        )
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{runs:?}");
+    let items = runs.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", runs.body);
+    let sim = c
+        .app
+        .post(
+            &c.path(&format!("/flows/{flow}/simulate")),
+            &c.owner,
+            json!({"caller": "+14155550123", "called": DID, "script": {"inputs": inputs}}),
+        )
+        .await;
+    assert_eq!(sim.status, StatusCode::OK, "{sim:?}");
+    (items[0].clone(), sim.body)
+}
+
+#[tokio::test]
+async fn a_caller_in_a_flow_presses_1_for_sales_like_the_simulation_says() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "main-menu").await;
+    // The menu is 1 s of tone; the caller presses 1 after 1.5 s, while the
+    // menu waits for a digit.
+    let (flow, sales) = flow_to_sales(
+        &c,
+        json!({
+            "start": "menu",
+            "nodes": [
+                {"id": "menu", "type": "menu", "prompt": "main-menu", "timeout_ms": 4000,
+                 "retries": 1, "options": {"1": "sales", "2": "bye"}},
+                {"id": "sales", "type": "route", "target": {"type": "queue", "queue": "sales"}},
+                {"id": "bye", "type": "hangup"}
+            ]
+        }),
+    )
+    .await;
+    let (agent, token, _phone) = agent_phone_with(
+        &c,
+        "s@example.com",
+        "6007",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    set_state(&c, &token, json!({"state": "available", "queues": [sales]})).await;
+
+    call_the_did_with(&c, carrier_port, work.path(), "uac_flow_caller.xml").await;
+
+    // The digit took the caller to sales, where the agent talked to them.
+    assert_eq!(dialed(&work.path().join("6007")).len(), 1);
+    let state = wrap_up_of(&c, &agent).await;
+    assert_eq!(state["state"], "wrap_up", "{state}");
+    let call = state["call_id"].as_str().unwrap().to_owned();
+
+    // The live call's run of the flow, and the simulation of a caller
+    // pressing 1: the same trace.
+    let (run, sim) = run_and_simulation(&c, &flow, &call, json!([{"digits": "1"}])).await;
+    assert_eq!(run["outcome"], "route", "{run}");
+    assert_eq!(run["version"], 1, "{run}");
+    assert_eq!(
+        run["trace"]["outcome"],
+        json!({"route": {"type": "queue", "queue": "sales"}}),
+        "{run}"
+    );
+    assert_eq!(run["trace"], sim, "live trace equals the simulation");
+}
+
+#[tokio::test]
+async fn a_silent_caller_hears_the_spoken_welcome_and_takes_the_fallback() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "main-menu").await;
+    // Spoken by espeak-ng, then a menu nobody answers: two tries of 1 s
+    // each, and no branch for it, so the flow's fallback route is taken.
+    let (flow, sales) = flow_to_sales(
+        &c,
+        json!({
+            "start": "welcome",
+            "fallback": {"type": "queue", "queue": "sales"},
+            "nodes": [
+                {"id": "welcome", "type": "say", "text": "Welcome to {{called}}.", "next": "menu"},
+                {"id": "menu", "type": "menu", "prompt": "main-menu", "timeout_ms": 1000,
+                 "retries": 1, "options": {"1": "bye"}},
+                {"id": "bye", "type": "hangup"}
+            ]
+        }),
+    )
+    .await;
+    let (agent, token, _phone) = agent_phone_with(
+        &c,
+        "f@example.com",
+        "6107",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    set_state(&c, &token, json!({"state": "available", "queues": [sales]})).await;
+
+    call_the_did(&c, carrier_port, work.path()).await;
+
+    assert_eq!(dialed(&work.path().join("6107")).len(), 1);
+    let state = wrap_up_of(&c, &agent).await;
+    assert_eq!(state["state"], "wrap_up", "{state}");
+    let call = state["call_id"].as_str().unwrap().to_owned();
+    let (run, sim) = run_and_simulation(&c, &flow, &call, json!([])).await;
+    assert_eq!(
+        run["trace"]["spoken"],
+        json!([format!("Welcome to {DID}.")]),
+        "{run}"
+    );
+    assert!(
+        run["fallback_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{run}"
+    );
+    assert_eq!(run["trace"], sim, "live trace equals the simulation");
 }

@@ -45,7 +45,7 @@ pub use normalize::{
     ContactPhone, CustomValue, Fields, NormalizedContact, Normalizer, RowError, RowErrorCode,
     RowOutcome, Severity,
 };
-pub use phone::{ParsedPhone, PhoneError, PhoneErrorKind, Region, parse_phone};
+pub use phone::{ParsedPhone, PhoneError, PhoneErrorKind, Region, country_of, parse_phone};
 pub use reader::{ImportOptions, ImportReader, ImportRow, ImportStats, Record};
 pub use report::ErrorReportWriter;
 pub use schema::{CustomField, FieldType, PhoneType, Schema, StandardField};

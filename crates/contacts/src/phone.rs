@@ -80,6 +80,14 @@ impl Region {
     }
 }
 
+/// The country (ISO 3166 alpha-2) an E.164 number belongs to, when the
+/// metadata can tell (`+1415...` is `US`, `+44...` is `GB`).
+pub fn country_of(e164: &str) -> Option<&'static str> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    let id = number.country().id()?;
+    DATABASE.by_id(id.as_ref()).map(|m| m.id())
+}
+
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

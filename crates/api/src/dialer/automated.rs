@@ -174,7 +174,7 @@ pub(super) async fn on_person(state: &AppState, call: Uuid, line: &Line) {
         let (c, mode, settings) = campaign(state, line).await?;
         if mode == DialMode::Agentless {
             let name = settings.agentless_prompt.as_deref().unwrap_or_default();
-            let prompt = load_prompt(state, line.tenant, name).await?;
+            let prompt = state.prompt_audio.load(state, line.tenant, name).await?;
             state.runner.with_line(call, |l| l.message = true);
             announce(state, line.tenant, call, prompt, false).await;
             return Ok(());
@@ -183,7 +183,7 @@ pub(super) async fn on_person(state: &AppState, call: Uuid, line: &Line) {
             .runner
             .with_line(call, |l| l.waiting_since = Some(Instant::now()));
         let safe_harbor = match settings.safe_harbor_prompt.as_deref() {
-            Some(name) => Some(load_prompt(state, line.tenant, name).await?),
+            Some(name) => Some(state.prompt_audio.load(state, line.tenant, name).await?),
             None => None,
         };
         let state = state.clone();
@@ -233,7 +233,7 @@ pub(super) async fn on_amd(state: &AppState, call: Uuid, outcome: AmdOutcome, be
         match &settings.amd.on_machine {
             MachineAction::Hangup => hang_up(state, line.tenant, call).await,
             MachineAction::LeavePrompt { prompt } => {
-                let prompt = load_prompt(state, line.tenant, prompt).await?;
+                let prompt = state.prompt_audio.load(state, line.tenant, prompt).await?;
                 state.runner.with_line(call, |l| l.message = true);
                 announce(state, line.tenant, call, prompt, true).await;
             }
@@ -414,24 +414,4 @@ async fn campaign(
     let mode = super::hopper::mode_of(&c)?;
     let settings = super::hopper::settings_of(&c)?;
     Ok((c, mode, settings))
-}
-
-/// The audio of the tenant's prompt `name` (cached by prompt id: a stored
-/// prompt's audio never changes).
-async fn load_prompt(state: &AppState, tenant: TenantId, name: &str) -> ApiResult<Prompt> {
-    let row = Scoped::new(state.store.reader(), tenant)
-        .prompt_by_name(name)
-        .await?;
-    if let Some(p) = lock(&state.runner.prompts).get(&row.id) {
-        return Ok(p.clone());
-    }
-    let path =
-        crate::routes::prompts::prompt_path(&state.config.storage.data_dir, tenant.0, row.id);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("prompt {} unreadable: {e}", row.id)))?;
-    let prompt = Prompt::from_stored_wav(&bytes)
-        .map_err(|e| ApiError::internal(format!("prompt {}: {e}", row.id)))?;
-    lock(&state.runner.prompts).insert(row.id, prompt.clone());
-    Ok(prompt)
 }

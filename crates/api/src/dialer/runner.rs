@@ -89,8 +89,6 @@ pub struct Runner {
     rotation: AtomicUsize,
     /// Pacing state of each power and predictive campaign.
     pub(super) pacers: Mutex<HashMap<Uuid, super::automated::Pacer>>,
-    /// Prompt audio by prompt id (a stored prompt never changes).
-    pub(super) prompts: Mutex<HashMap<Uuid, omnivox_media::prompt::Prompt>>,
     /// The origin of the pacing clock.
     epoch: std::sync::OnceLock<Instant>,
 }

@@ -1,16 +1,21 @@
 //! The inbound call controller: callers Omnivox answered for a queue meet
-//! the tenant's ACD.
+//! the tenant's ACD; callers answered for a flow go through it first
+//! ([`flow`]).
 //!
-//! The SIP layer answers a call to a DID routed to a queue and publishes
-//! `CallNotice::Answered`; the caller hears music. From there:
+//! The SIP layer answers a call to a DID routed to a queue or a flow and
+//! publishes `CallNotice::Answered`. A flow's caller is handed to a flow
+//! task, which gets the call's prompt ends, digits and offer ends from
+//! here and may hand the caller back to be queued. A queued caller hears
+//! music. From there:
 //! - the call is enqueued in the tenant's ACD (`CallEnqueued`);
 //! - the ACD's decisions, from any input or tick (see
 //!   [`crate::agents::AgentService`]), come here: `Offer` rings the agent's
 //!   phone (`CallCommand::Offer`, with the offer's deadline plus a margin
 //!   as ring timeout: the ACD's own timeout normally fires first and sends
 //!   `CancelOffer`), `CancelOffer` withdraws it, an overflow to another
-//!   queue enqueues the call there, and the end of the line (maximum wait,
-//!   an overflow to a target this node cannot serve yet) hangs up;
+//!   queue enqueues the call there, an overflow to a flow runs the flow,
+//!   and the end of the line (maximum wait, an overflow to voicemail or a
+//!   callback, not served yet) hangs up;
 //! - the end of each offer (`CallNotice::OfferEnded`) goes back to the ACD:
 //!   answered, or rejected (busy, declined, unreachable). Offers we
 //!   withdrew ourselves are already settled in the ACD and are not
@@ -18,13 +23,19 @@
 //! - the end of the call goes to the ACD as `CallEnded` (abandoned while
 //!   waiting, or the agent's wrap-up after a connected call).
 
+mod flow;
+pub mod tts;
+
 use crate::state::AppState;
+use flow::{FlowCall, FlowInput, Handoff};
 use omnivox_acd::{Decision, Event, OverflowTarget};
 use omnivox_domain::call::HangupCause;
+use omnivox_domain::call::LegId;
 use omnivox_domain::ids::{CallId, QueueId};
 use omnivox_domain::{TenantId, UserId};
 use omnivox_sip::{Application, CallCommand, CallNotice, Endpoint};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -41,66 +52,147 @@ pub fn start(state: &AppState, stop: CancellationToken) {
     let (tx, rx) = mpsc::unbounded_channel();
     state.agents.set_decision_sink(tx);
     let notices = sip.calls().subscribe();
-    tokio::spawn(run(state.clone(), notices, rx, stop));
+    let (handoff, handoffs) = mpsc::unbounded_channel();
+    let controller = Controller {
+        state: state.clone(),
+        queued: HashMap::new(),
+        flows: HashMap::new(),
+        tts: Arc::new(tts::Espeak::default()),
+        handoff,
+    };
+    tokio::spawn(controller.run(notices, rx, handoffs, stop));
 }
 
-/// Calls answered for a queue and not yet ended, with their tenant.
-type Tracked = HashMap<Uuid, TenantId>;
-
-async fn run(
+struct Controller {
     state: AppState,
-    mut notices: tokio::sync::broadcast::Receiver<CallNotice>,
-    mut decisions: mpsc::UnboundedReceiver<(TenantId, Decision)>,
-    stop: CancellationToken,
-) {
-    let mut calls = Tracked::new();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            n = notices.recv() => match n {
-                Ok(n) => on_notice(&state, &mut calls, n).await,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "inbound controller missed call notices");
-                }
-                Err(RecvError::Closed) => return,
-            },
-            Some((tenant, d)) = decisions.recv() => on_decision(&state, &mut calls, tenant, d).await,
+    /// Calls in the ACD (answered for a queue, or queued by a flow) and not
+    /// yet ended, with their tenant.
+    queued: HashMap<Uuid, TenantId>,
+    /// Calls in a flow: their flow task's inputs.
+    flows: HashMap<Uuid, mpsc::UnboundedSender<FlowInput>>,
+    tts: Arc<dyn tts::Tts>,
+    handoff: mpsc::UnboundedSender<Handoff>,
+}
+
+impl Controller {
+    async fn run(
+        mut self,
+        mut notices: tokio::sync::broadcast::Receiver<CallNotice>,
+        mut decisions: mpsc::UnboundedReceiver<(TenantId, Decision)>,
+        mut handoffs: mpsc::UnboundedReceiver<Handoff>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                n = notices.recv() => match n {
+                    Ok(n) => self.on_notice(n).await,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::error!(missed = n, "inbound controller missed call notices");
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                Some((tenant, d)) = decisions.recv() => self.on_decision(tenant, d).await,
+                Some(h) = handoffs.recv() => self.on_handoff(h).await,
+            }
         }
     }
-}
 
-async fn on_notice(state: &AppState, calls: &mut Tracked, notice: CallNotice) {
-    match notice {
-        CallNotice::Answered {
-            tenant_id,
-            call_id,
-            application: Application::Queue { queue_id },
-            ..
-        } => {
-            calls.insert(call_id, tenant_id);
-            enqueue(state, tenant_id, call_id, QueueId(queue_id)).await;
+    /// Forwards `input` to the call's flow task, if it has one still
+    /// listening.
+    fn forward_to_flow(&mut self, call: Uuid, input: FlowInput) {
+        if let Some(tx) = self.flows.get(&call)
+            && tx.send(input).is_err()
+        {
+            self.flows.remove(&call);
         }
-        CallNotice::OfferEnded {
-            tenant_id,
-            call_id,
-            to: Endpoint::Agent { agent_id },
-            answered,
-            cause,
-        } if calls.contains_key(&call_id) => {
-            offer_ended(state, tenant_id, call_id, agent_id, answered, cause).await;
+    }
+
+    fn start_flow(&mut self, call: FlowCall) {
+        let id = call.call;
+        let tx = flow::spawn(
+            self.state.clone(),
+            self.tts.clone(),
+            call,
+            self.handoff.clone(),
+        );
+        self.flows.insert(id, tx);
+    }
+
+    /// A flow routed its caller to a queue: music, then the ACD.
+    async fn on_handoff(&mut self, h: Handoff) {
+        self.flows.remove(&h.call);
+        if !command(&self.state, h.tenant, h.call, CallCommand::Music).await {
+            // The caller is gone (or connected): nothing to queue.
+            return;
         }
-        CallNotice::Update(u) if u.to.is_ended() && calls.remove(&u.call.id).is_some() => {
-            let ended = Event::CallEnded {
-                call: CallId(u.call.id),
-            };
-            // Unknown to the ACD (never enqueued, or already gone): nothing
-            // to settle.
-            let _ = state
-                .agents
-                .apply(state, u.call.tenant_id, ended, None, None)
-                .await;
+        self.queued.insert(h.call, h.tenant);
+        enqueue(&self.state, h.tenant, h.call, h.queue).await;
+    }
+
+    async fn on_notice(&mut self, notice: CallNotice) {
+        match notice {
+            CallNotice::Answered {
+                tenant_id,
+                call_id,
+                application: Application::Queue { queue_id },
+                ..
+            } => {
+                self.queued.insert(call_id, tenant_id);
+                enqueue(&self.state, tenant_id, call_id, QueueId(queue_id)).await;
+            }
+            CallNotice::Answered {
+                tenant_id,
+                call_id,
+                application: Application::Flow { flow_id },
+                caller,
+                did,
+            } => self.start_flow(FlowCall {
+                tenant: tenant_id,
+                call: call_id,
+                flow: flow_id,
+                caller,
+                called: did.unwrap_or_default(),
+            }),
+            CallNotice::PromptEnded { call_id, tag, .. } => {
+                self.forward_to_flow(call_id, FlowInput::Prompt { tag });
+            }
+            CallNotice::Dtmf {
+                call_id,
+                leg: LegId::A,
+                digit,
+                ..
+            } => self.forward_to_flow(call_id, FlowInput::Digit(digit)),
+            CallNotice::OfferEnded {
+                tenant_id,
+                call_id,
+                to: Endpoint::Agent { agent_id },
+                answered,
+                cause,
+            } if self.queued.contains_key(&call_id) => {
+                offer_ended(&self.state, tenant_id, call_id, agent_id, answered, cause).await;
+            }
+            CallNotice::OfferEnded {
+                call_id, answered, ..
+            } => self.forward_to_flow(call_id, FlowInput::Offer { answered }),
+            CallNotice::Update(u) if u.to.is_ended() => {
+                self.forward_to_flow(u.call.id, FlowInput::Ended);
+                self.flows.remove(&u.call.id);
+                if self.queued.remove(&u.call.id).is_some() {
+                    let ended = Event::CallEnded {
+                        call: CallId(u.call.id),
+                    };
+                    // Unknown to the ACD (never enqueued, or already gone):
+                    // nothing to settle.
+                    let _ = self
+                        .state
+                        .agents
+                        .apply(&self.state, u.call.tenant_id, ended, None, None)
+                        .await;
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -156,59 +248,84 @@ async fn offer_ended(
     }
 }
 
-async fn on_decision(state: &AppState, calls: &mut Tracked, tenant: TenantId, decision: Decision) {
-    match decision {
-        Decision::Offer {
-            call,
-            agent,
-            deadline,
-            ..
-        } => {
-            let secs = (deadline - omnivox_store::now()).num_seconds() + RING_MARGIN_SECS;
-            let offer = CallCommand::Offer {
-                to: Endpoint::Agent { agent_id: agent },
-                ring_timeout_secs: u32::try_from(secs.max(5)).unwrap_or(u32::MAX),
-            };
-            if !command(state, tenant, call.0, offer).await {
-                let rejected = Event::OfferRejected { call, agent };
-                let _ = state
-                    .agents
-                    .apply(state, tenant, rejected, None, None)
-                    .await;
+impl Controller {
+    async fn on_decision(&mut self, tenant: TenantId, decision: Decision) {
+        let state = &self.state;
+        match decision {
+            Decision::Offer {
+                call,
+                agent,
+                deadline,
+                ..
+            } => {
+                let secs = (deadline - omnivox_store::now()).num_seconds() + RING_MARGIN_SECS;
+                let offer = CallCommand::Offer {
+                    to: Endpoint::Agent { agent_id: agent },
+                    ring_timeout_secs: u32::try_from(secs.max(5)).unwrap_or(u32::MAX),
+                };
+                if !command(state, tenant, call.0, offer).await {
+                    let rejected = Event::OfferRejected { call, agent };
+                    let _ = state
+                        .agents
+                        .apply(state, tenant, rejected, None, None)
+                        .await;
+                }
             }
-        }
-        Decision::CancelOffer { call, .. } => {
-            command(state, tenant, call.0, CallCommand::CancelOffer).await;
-        }
-        Decision::Overflow {
-            call,
-            target: OverflowTarget::Queue { queue },
-            ..
-        } => enqueue(state, tenant, call.0, queue).await,
-        Decision::Overflow { call, target, .. } => {
-            // Voicemail, flows and queue callbacks are not served on live
-            // calls yet: the caller is let go (a callback entry is dropped
-            // so that no agent is reserved for it).
-            tracing::warn!(call_id = %call.0, ?target, "overflow target not served: hanging up");
-            calls.remove(&call.0);
-            if matches!(target, OverflowTarget::Callback) {
-                let _ = state
-                    .agents
-                    .apply(state, tenant, Event::CallEnded { call }, None, None)
-                    .await;
+            Decision::CancelOffer { call, .. } => {
+                command(state, tenant, call.0, CallCommand::CancelOffer).await;
             }
-            command(state, tenant, call.0, CallCommand::Hangup).await;
+            Decision::Overflow {
+                call,
+                target: OverflowTarget::Queue { queue },
+                ..
+            } => enqueue(state, tenant, call.0, queue).await,
+            Decision::Overflow {
+                call,
+                target: OverflowTarget::Flow { flow },
+                ..
+            } => {
+                // The ACD let the call go; the flow takes it from the music.
+                self.queued.remove(&call.0);
+                let snapshot = state
+                    .sip
+                    .as_ref()
+                    .and_then(|s| s.calls().get(tenant, call.0));
+                let Some(snapshot) = snapshot else {
+                    return;
+                };
+                self.start_flow(FlowCall {
+                    tenant,
+                    call: call.0,
+                    flow,
+                    caller: snapshot.from,
+                    called: snapshot.did.unwrap_or(snapshot.to),
+                });
+            }
+            Decision::Overflow { call, target, .. } => {
+                // Voicemail and queue callbacks are not served on live calls
+                // yet: the caller is let go (a callback entry is dropped so
+                // that no agent is reserved for it).
+                tracing::warn!(call_id = %call.0, ?target, "overflow target not served: hanging up");
+                self.queued.remove(&call.0);
+                if matches!(target, OverflowTarget::Callback) {
+                    let _ = state
+                        .agents
+                        .apply(state, tenant, Event::CallEnded { call }, None, None)
+                        .await;
+                }
+                command(state, tenant, call.0, CallCommand::Hangup).await;
+            }
+            Decision::MaxWaitReached { call, .. } => {
+                tracing::info!(call_id = %call.0, "maximum wait reached: hanging up");
+                self.queued.remove(&call.0);
+                command(state, tenant, call.0, CallCommand::Hangup).await;
+            }
+            Decision::CallbackDue { call, agent, .. } => {
+                // Only an overflow makes callbacks, and those are dropped above.
+                tracing::error!(call_id = %call.0, agent_id = %agent.0, "unexpected queue callback");
+            }
+            Decision::Announce { .. } => {}
         }
-        Decision::MaxWaitReached { call, .. } => {
-            tracing::info!(call_id = %call.0, "maximum wait reached: hanging up");
-            calls.remove(&call.0);
-            command(state, tenant, call.0, CallCommand::Hangup).await;
-        }
-        Decision::CallbackDue { call, agent, .. } => {
-            // Only an overflow makes callbacks, and those are dropped above.
-            tracing::error!(call_id = %call.0, agent_id = %agent.0, "unexpected queue callback");
-        }
-        Decision::Announce { .. } => {}
     }
 }
 

@@ -13,15 +13,46 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use omnivox_domain::Permission;
+use omnivox_domain::{Permission, TenantId};
 use omnivox_media::prompt::{ConvertOptions, Prompt};
 use omnivox_store::prompts::{NewPrompt, PromptRow};
-use omnivox_store::{StoreError, audit, commit};
+use omnivox_store::{Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+/// Decoded audio of stored prompts by prompt id, for calls (a stored
+/// prompt's audio never changes; a deleted one is no longer found by name).
+#[derive(Default)]
+pub struct PromptAudio(std::sync::Mutex<std::collections::HashMap<Uuid, Prompt>>);
+
+impl PromptAudio {
+    /// The audio of the tenant's prompt `name`.
+    pub async fn load(&self, state: &AppState, tenant: TenantId, name: &str) -> ApiResult<Prompt> {
+        let row = Scoped::new(state.store.reader(), tenant)
+            .prompt_by_name(name)
+            .await?;
+        if let Some(p) = self.cache().get(&row.id) {
+            return Ok(p.clone());
+        }
+        let path = prompt_path(&state.config.storage.data_dir, tenant.0, row.id);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| ApiError::internal(format!("prompt {} unreadable: {e}", row.id)))?;
+        let prompt = Prompt::from_stored_wav(&bytes)
+            .map_err(|e| ApiError::internal(format!("prompt {}: {e}", row.id)))?;
+        self.cache().insert(row.id, prompt.clone());
+        Ok(prompt)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, Prompt>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Largest upload accepted (a 6-minute 48 kHz stereo 16-bit WAV).
 pub const MAX_PROMPT_UPLOAD_BYTES: usize = 64 * 1024 * 1024;

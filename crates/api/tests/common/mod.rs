@@ -154,3 +154,20 @@ pub fn stored_uploads(app: &TestApp) -> usize {
     }
     walk(&app.config.storage.data_dir)
 }
+
+/// A 1-second prompt (a 440 Hz tone) named `name` in the tenant's library.
+pub async fn prompt(c: &Ctx, name: &str) {
+    let r = read(
+        c.app
+            .client
+            .post(c.app.url(&c.path(&format!("/prompts?name={name}"))))
+            .bearer_auth(&c.owner)
+            .header("content-type", "audio/wav")
+            .body(omnivox_testkit::sine_wav(8_000, 1, 440.0, 1.0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}

@@ -214,3 +214,12 @@ fn garbage_never_panics() {
         let _ = parse_phone(&s, gb);
     }
 }
+
+#[test]
+fn country_of_an_e164_number() {
+    assert_eq!(country_of("+14153401234"), Some("US"));
+    assert_eq!(country_of("+442079460000"), Some("GB"));
+    assert_eq!(country_of("+33142685300"), Some("FR"));
+    assert_eq!(country_of("not a number"), None);
+    assert_eq!(country_of(""), None);
+}
