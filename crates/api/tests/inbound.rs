@@ -11,12 +11,14 @@ mod common;
 
 use common::campaign::{agent_phone_with, dialed};
 use common::{Ctx, prompt};
-use omnivox_testkit::{free_udp_port, sipp_available, sipp_uac};
+use omnivox_testkit::{free_udp_port, sipp_available, sipp_uac, sipp_uas};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const DID: &str = "+14153400100";
+/// The caller's number (a fictional one: never dialled back).
+const CALLER: &str = "+14155550123";
 
 /// A tenant whose carrier trunk accepts calls from 127.0.0.1, a work dir
 /// for the sipp peers, and the port the carrier calls from.
@@ -80,13 +82,21 @@ async fn agent_state(c: &Ctx, user: &str) -> Value {
 /// The sipp carrier calls the DID from 127.0.0.1:`port` and stays on the
 /// line until Omnivox hangs up (after the agent does).
 async fn call_the_did(c: &Ctx, port: u16, work: &std::path::Path) {
-    call_the_did_with(c, port, work, "uac_queue_caller.xml").await;
+    call_the_did_with(c, port, work, "uac_queue_caller.xml", CALLER).await;
 }
 
-async fn call_the_did_with(c: &Ctx, port: u16, work: &std::path::Path, scenario: &str) {
+/// [`call_the_did`] with the SIP tests' `scenario`, calling from `from`.
+async fn call_the_did_with(c: &Ctx, port: u16, work: &std::path::Path, scenario: &str, from: &str) {
     let dir = work.join("caller");
     std::fs::create_dir_all(&dir).unwrap();
-    let caller = sipp_uac(scenario, c.app.sip_addr.unwrap(), port, &DID[1..], &dir);
+    let caller = sipp_uac(
+        scenario,
+        c.app.sip_addr.unwrap(),
+        port,
+        &DID[1..],
+        from,
+        &dir,
+    );
     let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
         .await
         .expect("the caller's call ends")
@@ -360,7 +370,7 @@ async fn run_and_simulation(c: &Ctx, flow: &str, call: &str, inputs: Value) -> (
         .post(
             &c.path(&format!("/flows/{flow}/simulate")),
             &c.owner,
-            json!({"caller": "+14155550123", "called": DID, "script": {"inputs": inputs}}),
+            json!({"caller": CALLER, "called": DID, "script": {"inputs": inputs}}),
         )
         .await;
     assert_eq!(sim.status, StatusCode::OK, "{sim:?}");
@@ -399,7 +409,7 @@ async fn a_caller_in_a_flow_presses_1_for_sales_like_the_simulation_says() {
     .await;
     set_state(&c, &token, json!({"state": "available", "queues": [sales]})).await;
 
-    call_the_did_with(&c, carrier_port, work.path(), "uac_flow_caller.xml").await;
+    call_the_did_with(&c, carrier_port, work.path(), "uac_flow_caller.xml", CALLER).await;
 
     // The digit took the caller to sales, where the agent talked to them.
     assert_eq!(dialed(&work.path().join("6007")).len(), 1);
@@ -472,4 +482,92 @@ async fn a_silent_caller_hears_the_spoken_welcome_and_takes_the_fallback() {
         "{run}"
     );
     assert_eq!(run["trace"], sim, "live trace equals the simulation");
+}
+
+#[tokio::test]
+async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    let queue = queue_with_did(
+        &c,
+        json!({"name": "callbacks", "callback_in_queue": true, "overflow": [
+            {"when": "no_agent_logged_in", "to": "callback"}]}),
+    )
+    .await;
+    // The agent's phone answers (7); the agent is not logged in yet.
+    let (agent, token, _phone) = agent_phone_with(
+        &c,
+        "cb@example.com",
+        "7007",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    // The caller is told they will be called back and Omnivox hangs up.
+    let customer = "+14153409997";
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_queue_caller.xml",
+        customer,
+    )
+    .await;
+    assert_eq!(dialed(&work.path().join("7007")).len(), 0);
+
+    // The carrier now answers calls to the customer (7: "Hello?", then
+    // the customer hangs up after 6 s).
+    let carrier_dir = work.path().join("carrier");
+    std::fs::create_dir_all(&carrier_dir).unwrap();
+    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 1, &carrier_dir);
+    set_state(&c, &token, json!({"state": "available", "queues": [queue]})).await;
+
+    // The agent is rung first, then the customer is dialled back from the
+    // DID they called.
+    let mut calls_back = dialed(&carrier_dir);
+    for _ in 0..200 {
+        if !calls_back.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        calls_back = dialed(&carrier_dir);
+    }
+    assert_eq!(
+        dialed(&work.path().join("7007")).len(),
+        1,
+        "the agent was rung"
+    );
+    let to_customer = calls_back
+        .get(customer)
+        .unwrap_or_else(|| panic!("the customer was called back: {calls_back:?}"));
+    assert_eq!(to_customer.len(), 1, "{calls_back:?}");
+    assert!(
+        to_customer[0].contains(&DID[1..]),
+        "from the DID: {calls_back:?}"
+    );
+
+    // The customer hangs up: the agent wraps up the callback.
+    let mut state = agent_state(&c, &agent).await;
+    for _ in 0..300 {
+        if state["state"] == "wrap_up" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = agent_state(&c, &agent).await;
+    }
+    assert_eq!(state["state"], "wrap_up", "{state}");
+    let h = c
+        .app
+        .get(&c.path(&format!("/agents/{agent}/history")), &c.owner)
+        .await;
+    let states: Vec<&str> = h.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    let tail: Vec<&str> = states.iter().rev().take(3).rev().copied().collect();
+    assert_eq!(tail, ["reserved", "on_call", "wrap_up"], "{states:?}");
 }

@@ -47,7 +47,15 @@ fn caller(t: &TestServer, port: u16) -> tokio::task::JoinHandle<SippRun> {
             "u1",
             &[],
             None,
-            &["-p", &p, "-s", "15550100001"],
+            &[
+                "-p",
+                &p,
+                "-s",
+                "15550100001",
+                "-key",
+                "caller",
+                "+14155550123",
+            ],
         )
         .await
     })

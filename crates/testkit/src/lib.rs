@@ -401,13 +401,15 @@ pub fn sipp_uas(
 }
 
 /// sipp placing one call of the SIP tests' scenario `name` to `target`
-/// from 127.0.0.1:`port`, dialling `service`, working (and logging) in
-/// `work`. Wait for it with `wait_with_output`.
+/// from 127.0.0.1:`port`, dialling `service` as `caller` (the scenario's
+/// `[caller]`), working (and logging) in `work`. Wait for it with
+/// `wait_with_output`.
 pub fn sipp_uac(
     name: &str,
     target: SocketAddr,
     port: u16,
     service: &str,
+    caller: &str,
     work: &std::path::Path,
 ) -> tokio::process::Child {
     let scenario = format!("{}/../sip/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -416,6 +418,7 @@ pub fn sipp_uac(
         .args([
             "-sf", &scenario, "-m", "1", "-timeout", "90s", "-s", service,
         ])
+        .args(["-key", "caller", caller])
         .args([
             "-nostdin",
             "-trace_err",

@@ -62,6 +62,8 @@ pub(super) struct Handoff {
     pub tenant: TenantId,
     pub call: Uuid,
     pub queue: QueueId,
+    pub caller: String,
+    pub called: String,
 }
 
 /// The call a flow answers.
@@ -245,6 +247,8 @@ impl Runner {
                     tenant: self.call.tenant,
                     call: self.call.call,
                     queue: QueueId(queue),
+                    caller: self.call.caller.clone(),
+                    called: self.call.called.clone(),
                 };
                 return match self.handoff.send(handoff) {
                     Ok(()) => Next::Done,

@@ -23,6 +23,7 @@
 //! - the end of the call goes to the ACD as `CallEnded` (abandoned while
 //!   waiting, or the agent's wrap-up after a connected call).
 
+mod callback;
 mod flow;
 pub mod tts;
 
@@ -57,19 +58,29 @@ pub fn start(state: &AppState, stop: CancellationToken) {
         state: state.clone(),
         queued: HashMap::new(),
         flows: HashMap::new(),
+        callbacks: callback::Callbacks::default(),
         tts: Arc::new(tts::Espeak::default()),
         handoff,
     };
     tokio::spawn(controller.run(notices, rx, handoffs, stop));
 }
 
+/// A caller in the ACD.
+struct Queued {
+    /// Their number (E.164 when it parsed), for a callback.
+    caller: String,
+    /// The DID they called.
+    did: Option<String>,
+}
+
 struct Controller {
     state: AppState,
     /// Calls in the ACD (answered for a queue, or queued by a flow) and not
-    /// yet ended, with their tenant.
-    queued: HashMap<Uuid, TenantId>,
+    /// yet ended.
+    queued: HashMap<Uuid, Queued>,
     /// Calls in a flow: their flow task's inputs.
     flows: HashMap<Uuid, mpsc::UnboundedSender<FlowInput>>,
+    callbacks: callback::Callbacks,
     tts: Arc<dyn tts::Tts>,
     handoff: mpsc::UnboundedSender<Handoff>,
 }
@@ -126,7 +137,11 @@ impl Controller {
             // The caller is gone (or connected): nothing to queue.
             return;
         }
-        self.queued.insert(h.call, h.tenant);
+        let queued = Queued {
+            caller: h.caller,
+            did: Some(h.called).filter(|d| !d.is_empty()),
+        };
+        self.queued.insert(h.call, queued);
         enqueue(&self.state, h.tenant, h.call, h.queue).await;
     }
 
@@ -136,9 +151,11 @@ impl Controller {
                 tenant_id,
                 call_id,
                 application: Application::Queue { queue_id },
-                ..
+                caller,
+                did,
             } => {
-                self.queued.insert(call_id, tenant_id);
+                let queued = Queued { caller, did };
+                self.queued.insert(call_id, queued);
                 enqueue(&self.state, tenant_id, call_id, QueueId(queue_id)).await;
             }
             CallNotice::Answered {
@@ -175,7 +192,11 @@ impl Controller {
             CallNotice::OfferEnded {
                 call_id, answered, ..
             } => self.forward_to_flow(call_id, FlowInput::Offer { answered }),
-            CallNotice::Update(u) if u.to.is_ended() => {
+            CallNotice::Update(u) => {
+                self.callbacks.on_update(&self.state, &u).await;
+                if !u.to.is_ended() {
+                    return;
+                }
                 self.forward_to_flow(u.call.id, FlowInput::Ended);
                 self.flows.remove(&u.call.id);
                 if self.queued.remove(&u.call.id).is_some() {
@@ -258,10 +279,9 @@ impl Controller {
                 deadline,
                 ..
             } => {
-                let secs = (deadline - omnivox_store::now()).num_seconds() + RING_MARGIN_SECS;
                 let offer = CallCommand::Offer {
                     to: Endpoint::Agent { agent_id: agent },
-                    ring_timeout_secs: u32::try_from(secs.max(5)).unwrap_or(u32::MAX),
+                    ring_timeout_secs: ring_secs(deadline),
                 };
                 if !command(state, tenant, call.0, offer).await {
                     let rejected = Event::OfferRejected { call, agent };
@@ -272,7 +292,9 @@ impl Controller {
                 }
             }
             Decision::CancelOffer { call, .. } => {
-                command(state, tenant, call.0, CallCommand::CancelOffer).await;
+                if !self.callbacks.withdraw(state, call).await {
+                    command(state, tenant, call.0, CallCommand::CancelOffer).await;
+                }
             }
             Decision::Overflow {
                 call,
@@ -301,18 +323,25 @@ impl Controller {
                     called: snapshot.did.unwrap_or(snapshot.to),
                 });
             }
+            Decision::Overflow {
+                call,
+                target: OverflowTarget::Callback,
+                ..
+            } => {
+                // The entry keeps its place; the caller is let go.
+                let Some(q) = self.queued.remove(&call.0) else {
+                    return;
+                };
+                let tts = self.tts.clone();
+                self.callbacks
+                    .release(state, tts, tenant, call, q.caller, q.did)
+                    .await;
+            }
             Decision::Overflow { call, target, .. } => {
-                // Voicemail and queue callbacks are not served on live calls
-                // yet: the caller is let go (a callback entry is dropped so
-                // that no agent is reserved for it).
+                // Voicemail is not served on live calls yet: the caller is
+                // let go.
                 tracing::warn!(call_id = %call.0, ?target, "overflow target not served: hanging up");
                 self.queued.remove(&call.0);
-                if matches!(target, OverflowTarget::Callback) {
-                    let _ = state
-                        .agents
-                        .apply(state, tenant, Event::CallEnded { call }, None, None)
-                        .await;
-                }
                 command(state, tenant, call.0, CallCommand::Hangup).await;
             }
             Decision::MaxWaitReached { call, .. } => {
@@ -320,13 +349,25 @@ impl Controller {
                 self.queued.remove(&call.0);
                 command(state, tenant, call.0, CallCommand::Hangup).await;
             }
-            Decision::CallbackDue { call, agent, .. } => {
-                // Only an overflow makes callbacks, and those are dropped above.
-                tracing::error!(call_id = %call.0, agent_id = %agent.0, "unexpected queue callback");
+            Decision::CallbackDue {
+                call,
+                agent,
+                deadline,
+                ..
+            } => {
+                self.callbacks
+                    .due(state, call, agent, ring_secs(deadline))
+                    .await;
             }
             Decision::Announce { .. } => {}
         }
     }
+}
+
+/// Ring time for an offer due by `deadline`, with the margin.
+fn ring_secs(deadline: chrono::DateTime<chrono::Utc>) -> u32 {
+    let secs = (deadline - omnivox_store::now()).num_seconds() + RING_MARGIN_SECS;
+    u32::try_from(secs.max(5)).unwrap_or(u32::MAX)
 }
 
 /// Sends `command` to the call; false (logged) when it was refused.
