@@ -108,6 +108,20 @@ async fn call_the_did_with(c: &Ctx, port: u16, work: &std::path::Path, scenario:
     );
 }
 
+/// An agent whose phone answers by number (`uas_by_number.xml`: users
+/// ending in 7 answer), logged in to `queue` and available: (id, phone).
+async fn available_agent(
+    c: &Ctx,
+    work: &std::path::Path,
+    email: &str,
+    user: &str,
+    queue: &str,
+) -> (String, tokio::process::Child) {
+    let (id, token, phone) = agent_phone_with(c, email, user, work, "uas_by_number.xml").await;
+    set_state(c, &token, json!({"state": "available", "queues": [queue]})).await;
+    (id, phone)
+}
+
 /// The agent's state once it is wrap-up (or after 5 s, whatever it is).
 async fn wrap_up_of(c: &Ctx, user: &str) -> Value {
     let mut state = agent_state(c, user).await;
@@ -288,20 +302,7 @@ async fn a_queue_without_agents_overflows_to_the_next_queue() {
     .await;
     // Nobody is logged in to the first line; the only agent serves the
     // second one.
-    let (agent, token, _phone) = agent_phone_with(
-        &c,
-        "b@example.com",
-        "5007",
-        work.path(),
-        "uas_by_number.xml",
-    )
-    .await;
-    set_state(
-        &c,
-        &token,
-        json!({"state": "available", "queues": [second]}),
-    )
-    .await;
+    let (agent, _phone) = available_agent(&c, work.path(), "b@example.com", "5007", &second).await;
 
     call_the_did(&c, carrier_port, work.path()).await;
     assert_eq!(dialed(&work.path().join("5007")).len(), 1);
@@ -399,15 +400,7 @@ async fn a_caller_in_a_flow_presses_1_for_sales_like_the_simulation_says() {
         }),
     )
     .await;
-    let (agent, token, _phone) = agent_phone_with(
-        &c,
-        "s@example.com",
-        "6007",
-        work.path(),
-        "uas_by_number.xml",
-    )
-    .await;
-    set_state(&c, &token, json!({"state": "available", "queues": [sales]})).await;
+    let (agent, _phone) = available_agent(&c, work.path(), "s@example.com", "6007", &sales).await;
 
     call_the_did_with(&c, carrier_port, work.path(), "uac_flow_caller.xml", CALLER).await;
 
@@ -453,15 +446,7 @@ async fn a_silent_caller_hears_the_spoken_welcome_and_takes_the_fallback() {
         }),
     )
     .await;
-    let (agent, token, _phone) = agent_phone_with(
-        &c,
-        "f@example.com",
-        "6107",
-        work.path(),
-        "uas_by_number.xml",
-    )
-    .await;
-    set_state(&c, &token, json!({"state": "available", "queues": [sales]})).await;
+    let (agent, _phone) = available_agent(&c, work.path(), "f@example.com", "6107", &sales).await;
 
     call_the_did(&c, carrier_port, work.path()).await;
 

@@ -47,13 +47,13 @@ impl Actor {
         });
     }
 
-    /// Prompts and music go to a caller answered for an application and
-    /// not yet connected to anyone.
-    fn require_waiting(&self) -> Result<MediaLegId, CallError> {
+    /// Offers, prompts and music (`what`) go to a caller answered for an
+    /// application and not yet connected to anyone.
+    fn require_waiting(&self, what: &str) -> Result<MediaLegId, CallError> {
         if self.application.is_none() {
-            return Err(CallError::Conflict(
-                "only calls answered for a queue or a flow take prompts".into(),
-            ));
+            return Err(CallError::Conflict(format!(
+                "only calls answered for a queue or a flow take {what}"
+            )));
         }
         self.require_answered(LegId::A)?;
         if self
@@ -81,7 +81,7 @@ impl Actor {
         if prompt.is_empty() {
             return Err(CallError::Invalid("the prompt has no audio".into()));
         }
-        let id = self.require_waiting()?;
+        let id = self.require_waiting("prompts")?;
         // The music's end is untagged and goes unreported.
         if let Some(io) = self.slot_mut(LegId::A) {
             io.tone = None;
@@ -98,7 +98,7 @@ impl Actor {
 
     /// `CallCommand::StopPlay`: a prompt (not music) stops.
     pub(super) async fn stop_prompt(&mut self) -> Result<(), CallError> {
-        let id = self.require_waiting()?;
+        let id = self.require_waiting("prompts")?;
         if self.slot(LegId::A).is_some_and(|io| io.tone.is_some()) {
             return Ok(());
         }
@@ -110,7 +110,7 @@ impl Actor {
 
     /// `CallCommand::Music`.
     pub(super) async fn music(&mut self) -> Result<(), CallError> {
-        self.require_waiting()?;
+        self.require_waiting("music")?;
         self.play_tone(LegId::A, Tone::Hold).await;
         Ok(())
     }
@@ -129,19 +129,7 @@ impl Actor {
 
     /// `CallCommand::Offer`.
     pub(super) async fn offer(&mut self, to: Endpoint, ring: Duration) -> Result<(), CallError> {
-        if self.application.is_none() {
-            return Err(CallError::Conflict(
-                "only calls answered for a queue or a flow take offers".into(),
-            ));
-        }
-        self.require_answered(LegId::A)?;
-        if self
-            .call
-            .leg(LegId::B)
-            .is_some_and(|l| l.state().is_answered())
-        {
-            return Err(CallError::Conflict("the call is already connected".into()));
-        }
+        self.require_waiting("offers")?;
         if self.announcement.is_some() {
             return Err(CallError::Conflict("a message is being played".into()));
         }
