@@ -512,7 +512,8 @@ async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
     // The agent is rung first, then the customer is dialled back from the
     // DID they called.
     let mut calls_back = dialed(&carrier_dir);
-    for _ in 0..200 {
+    // Generous waits: a slow machine speaks the confirmation slowly.
+    for _ in 0..600 {
         if !calls_back.is_empty() {
             break;
         }
@@ -535,7 +536,7 @@ async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
 
     // The customer hangs up: the agent wraps up the callback.
     let mut state = agent_state(&c, &agent).await;
-    for _ in 0..300 {
+    for _ in 0..600 {
         if state["state"] == "wrap_up" {
             break;
         }
