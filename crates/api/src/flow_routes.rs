@@ -151,20 +151,40 @@ async fn resolve_agent(
     ))
 }
 
+/// Why a number cannot be dialled.
+pub(crate) enum NumberError {
+    /// It parsed, but carries an extension.
+    Extension,
+    /// It is no phone number (the reason).
+    Invalid(String),
+}
+
+/// A number as DIDs and routes store it: E.164, parsed with US as the
+/// default region, without an extension.
+pub(crate) fn dialable_e164(raw: &str) -> Result<String, NumberError> {
+    let region =
+        omnivox_contacts::Region::parse("US").map_err(|e| NumberError::Invalid(e.to_string()))?;
+    match omnivox_contacts::parse_phone(raw, region) {
+        Ok(p) if p.extension.is_none() => Ok(p.e164),
+        Ok(_) => Err(NumberError::Extension),
+        Err(e) => Err(NumberError::Invalid(e.reason)),
+    }
+}
+
 /// The number in E.164, normalised as a DID's number is.
 fn external(number: &str) -> Result<ResolvedRoute, RouteProblem> {
-    let invalid = |why: String| {
-        RouteProblem::new(
-            "invalid_number",
-            format!("`{number}` is not a phone number: {why}"),
-        )
-    };
-    let region = omnivox_contacts::Region::parse("US").map_err(|e| invalid(e.to_string()))?;
-    match omnivox_contacts::parse_phone(number, region) {
-        Ok(p) if p.extension.is_none() => Ok(ResolvedRoute::External(p.e164)),
-        Ok(_) => Err(invalid("a route cannot dial an extension".into())),
-        Err(e) => Err(invalid(e.reason)),
-    }
+    dialable_e164(number)
+        .map(ResolvedRoute::External)
+        .map_err(|e| {
+            let why = match e {
+                NumberError::Extension => "a route cannot dial an extension".to_string(),
+                NumberError::Invalid(why) => why,
+            };
+            RouteProblem::new(
+                "invalid_number",
+                format!("`{number}` is not a phone number: {why}"),
+            )
+        })
 }
 
 async fn resolve_flow(

@@ -4,6 +4,7 @@
 use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::flow_routes::{NumberError, dialable_e164};
 use crate::routes::dto::{PageOut, PageQuery, json};
 use crate::routes::telephony::Check;
 use crate::state::AppState;
@@ -87,19 +88,14 @@ pub struct UpdateDid {
 }
 
 fn e164(c: &mut Check, field: &str, raw: &str) -> String {
-    let region = omnivox_contacts::Region::parse("US");
-    match region.map(|r| omnivox_contacts::parse_phone(raw, r)) {
-        Ok(Ok(p)) if p.extension.is_none() => p.e164,
-        Ok(Ok(_)) => {
+    match dialable_e164(raw) {
+        Ok(number) => number,
+        Err(NumberError::Extension) => {
             c.err(field, "invalid_number", "a DID has no extension");
             String::new()
         }
-        Ok(Err(e)) => {
-            c.err(field, "invalid_number", e.reason);
-            String::new()
-        }
-        Err(e) => {
-            c.err(field, "invalid_number", e.to_string());
+        Err(NumberError::Invalid(why)) => {
+            c.err(field, "invalid_number", why);
             String::new()
         }
     }
