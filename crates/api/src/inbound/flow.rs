@@ -110,15 +110,22 @@ struct Runner {
 /// What follows a flow.
 enum Next {
     Done,
-    Flow(Uuid),
+    /// This flow's version, as the route resolved it.
+    Flow {
+        id: Uuid,
+        version: i32,
+    },
     Hangup,
 }
 
 impl Runner {
     async fn run(mut self) {
         let mut flow_id = self.call.flow;
+        // The DID's flow runs its published version; a routed-to flow the
+        // version the route resolved.
+        let mut version = None;
         for _ in 0..MAX_FLOWS {
-            let next = match self.load(flow_id).await {
+            let next = match self.load(flow_id, version).await {
                 Ok((flow, version)) => self.run_flow(flow_id, flow, version).await,
                 Err(e) => {
                     tracing::warn!(call_id = %self.call.call, %flow_id, error = %e,
@@ -128,7 +135,10 @@ impl Runner {
             };
             match next {
                 Next::Done => return,
-                Next::Flow(id) => flow_id = id,
+                Next::Flow { id, version: v } => {
+                    flow_id = id;
+                    version = Some(v);
+                }
                 Next::Hangup => {
                     self.command(CallCommand::Hangup).await;
                     return;
@@ -139,13 +149,18 @@ impl Runner {
         self.command(CallCommand::Hangup).await;
     }
 
-    /// The flow's published version.
-    async fn load(&self, flow_id: Uuid) -> Result<(Flow, i32), String> {
+    /// The flow's `version`, by default its published one.
+    async fn load(&self, flow_id: Uuid, version: Option<i32>) -> Result<(Flow, i32), String> {
         let s = Scoped::new(self.state.store.reader(), self.call.tenant);
-        let row = s.get_flow(flow_id).await.map_err(|e| e.to_string())?;
-        let version = row
-            .published_version
-            .ok_or_else(|| "the flow has no published version".to_string())?;
+        let version = match version {
+            Some(v) => v,
+            None => s
+                .get_flow(flow_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .published_version
+                .ok_or_else(|| "the flow has no published version".to_string())?,
+        };
         let v = s
             .get_flow_version(flow_id, version)
             .await
@@ -255,7 +270,7 @@ impl Runner {
                     Err(_) => Next::Hangup,
                 };
             }
-            Ok(ResolvedRoute::Flow { id, .. }) => return Next::Flow(id),
+            Ok(ResolvedRoute::Flow { id, version }) => return Next::Flow { id, version },
             Ok(ResolvedRoute::Agent(agent_id)) => Endpoint::Agent { agent_id },
             Ok(ResolvedRoute::External(number)) => Endpoint::Number { number },
             Err(problem) => {
