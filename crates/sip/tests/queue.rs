@@ -20,6 +20,14 @@ const DID: &str = "+15550100001";
 /// A server whose DID routes to a queue, the carrier trunk for its calls,
 /// and the carrier's port.
 async fn queue_server() -> (TestServer, Uuid, u16) {
+    let queue = Uuid::now_v7();
+    let (t, carrier_port) = did_server(DidTarget::Queue { queue_id: queue }).await;
+    (t, queue, carrier_port)
+}
+
+/// A server whose DID routes to `target`, the carrier trunk for its calls,
+/// and the carrier's port.
+async fn did_server(target: DidTarget) -> (TestServer, u16) {
     let t = start(config()).await;
     let carrier_port = free_port();
     t.server.calls().set_trunks(vec![carrier_trunk(
@@ -27,13 +35,12 @@ async fn queue_server() -> (TestServer, Uuid, u16) {
         9,
         &format!("127.0.0.1:{carrier_port}"),
     )]);
-    let queue = Uuid::now_v7();
     t.calls_dir.add_did(DidRoute {
         tenant_id: t.acme,
         number: DID.into(),
-        target: DidTarget::Queue { queue_id: queue },
+        target,
     });
-    (t, queue, carrier_port)
+    (t, carrier_port)
 }
 
 /// The caller: answered by Omnivox, stays on the line until its BYE.
@@ -322,19 +329,8 @@ async fn a_caller_answered_for_a_flow_gets_prompts_each_ending_once_by_its_tag()
     if skip_without_pcaps() {
         return;
     }
-    let t = start(config()).await;
-    let carrier_port = free_port();
-    t.server.calls().set_trunks(vec![carrier_trunk(
-        t.acme,
-        9,
-        &format!("127.0.0.1:{carrier_port}"),
-    )]);
     let flow = Uuid::now_v7();
-    t.calls_dir.add_did(DidRoute {
-        tenant_id: t.acme,
-        number: DID.into(),
-        target: DidTarget::Flow { flow_id: flow },
-    });
+    let (t, carrier_port) = did_server(DidTarget::Flow { flow_id: flow }).await;
     let bob_port = free_port();
     register_phone(&t, "bob", ACME, "bob-pw", bob_port).await;
     let bob = SippServer::start("uas_answer.xml", bob_port, &[], 1).await;
