@@ -35,6 +35,9 @@ pub struct Inner {
     pub sip: Option<Arc<omnivox_sip::SipServer>>,
     /// Call recordings' files (`<data_dir>/recordings`).
     pub recordings: omnivox_media::record::LocalStore,
+    /// Voicemail messages' files (`<data_dir>/voicemail`), apart from call
+    /// recordings so their retention and permissions never mix.
+    pub voicemail: omnivox_media::record::LocalStore,
     /// The tenants' ACDs: agent states (`crate::agents`).
     pub agents: crate::agents::AgentService,
     /// The time campaigns dial by (see `crate::dialer::Clock`).
@@ -62,6 +65,8 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let recordings = omnivox_media::record::LocalStore::new(recordings_dir(&config))
             .map_err(|e| anyhow::anyhow!("recordings directory: {e}"))?;
+        let voicemail = omnivox_media::record::LocalStore::new(voicemail_dir(&config))
+            .map_err(|e| anyhow::anyhow!("voicemail directory: {e}"))?;
         let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         Ok(Self(Arc::new(Inner {
@@ -76,6 +81,7 @@ impl AppState {
             events: omnivox_events::EventBus::default(),
             sip,
             recordings,
+            voicemail,
             clock: crate::dialer::Clock::default(),
             runner: crate::dialer::runner::Runner::default(),
             prompt_audio: crate::routes::prompts::PromptAudio::default(),
@@ -89,4 +95,9 @@ impl AppState {
 /// Where call recordings are stored.
 pub fn recordings_dir(config: &Config) -> std::path::PathBuf {
     config.storage.data_dir.join("recordings")
+}
+
+/// Where voicemail messages are stored.
+pub fn voicemail_dir(config: &Config) -> std::path::PathBuf {
+    config.storage.data_dir.join("voicemail")
 }

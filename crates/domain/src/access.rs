@@ -84,10 +84,16 @@ pub enum Permission {
     QueueRead,
     /// Create, change and delete ACD queues.
     QueueManage,
+    /// See voicemail boxes, and list, play and mark heard every box's
+    /// messages. Agents without it reach only the messages of their own box
+    /// (checked per message).
+    VoicemailRead,
+    /// Create, change and delete voicemail boxes; delete any box's messages.
+    VoicemailManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 29] = [
         Permission::TenantRead,
         Permission::TenantUpdate,
         Permission::MemberRead,
@@ -115,6 +121,8 @@ impl Permission {
         Permission::AgentWork,
         Permission::QueueRead,
         Permission::QueueManage,
+        Permission::VoicemailRead,
+        Permission::VoicemailManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +154,8 @@ impl Permission {
             Permission::AgentWork => "agent_work",
             Permission::QueueRead => "queue_read",
             Permission::QueueManage => "queue_manage",
+            Permission::VoicemailRead => "voicemail_read",
+            Permission::VoicemailManage => "voicemail_manage",
         }
     }
 }
@@ -187,6 +197,8 @@ impl Role {
                     | AgentWork
                     | QueueRead
                     | QueueManage
+                    | VoicemailRead
+                    | VoicemailManage
             ),
             // Agents record an opt-out heard on a call; the customer card
             // reaches them through the call, not through list browsing.
@@ -297,6 +309,22 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>(), Ok(r));
         }
         assert_eq!("root".parse::<Role>(), Err(UnknownRole("root".to_owned())));
+    }
+
+    #[test]
+    fn voicemail_is_for_owners_admins_and_supervisors() {
+        for r in Role::ALL {
+            let expected = matches!(r, Role::Owner | Role::Admin | Role::Supervisor);
+            assert_eq!(r.grants(Permission::VoicemailRead), expected, "{r}");
+            assert_eq!(r.grants(Permission::VoicemailManage), expected, "{r}");
+        }
+        assert_eq!(Permission::VoicemailRead.as_str(), "voicemail_read");
+        assert_eq!(Permission::VoicemailManage.as_str(), "voicemail_manage");
+        // Every permission is in ALL exactly once.
+        let mut names: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Permission::ALL.len());
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod sip_accounts;
 pub mod tenants;
 pub mod trunks;
 pub mod users;
+pub mod voicemail;
 
 pub use connect::{DbConfig, Store, redact_url};
 pub use error::StoreError;

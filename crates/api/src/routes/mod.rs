@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod audio;
 pub mod audit;
 pub mod auth;
 pub mod calls;
@@ -29,6 +30,7 @@ pub mod setup;
 pub mod sip;
 pub mod telephony;
 pub mod tenants;
+pub mod voicemail;
 
 use crate::auth::principal::authenticate;
 use crate::error::{ApiError, ErrorBody};
@@ -238,6 +240,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
             queues::delete_queue
         ))
         .routes(routes!(queues::queue_stats))
+        .routes(routes!(voicemail::list_boxes, voicemail::create_box))
+        .routes(routes!(
+            voicemail::get_box,
+            voicemail::update_box,
+            voicemail::delete_box
+        ))
+        .routes(routes!(voicemail::list_messages))
+        .routes(routes!(voicemail::get_message, voicemail::delete_message))
+        .routes(routes!(voicemail::message_audio))
+        .routes(routes!(voicemail::set_heard))
 }
 
 /// The OpenAPI document, for `omnivox openapi` and the tests.

@@ -11,27 +11,21 @@ use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::recordings::{key_of, remove_file, row_json};
+use crate::routes::audio;
 use crate::routes::calls::{CallOut, control};
 use crate::routes::dto::PageOut;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use omnivox_domain::Permission;
-use omnivox_media::record::{RecordError, RecordingStore};
 use omnivox_sip::CallCommand;
 use omnivox_store::recordings::{RecordingPolicy, RecordingRow, RecordingSettings};
 use omnivox_store::{audit, commit, now};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
-use std::ops::Range;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-/// Bytes per chunk of a streamed download.
-const CHUNK: usize = 64 * 1024;
 
 #[derive(Serialize, ToSchema)]
 pub struct PausedSpanOut {
@@ -253,71 +247,6 @@ pub async fn get_recording(
     Ok(Json(row.into()))
 }
 
-/// What a `Range` header asks of a file of `len` bytes.
-#[derive(Debug, PartialEq, Eq)]
-enum RangeAsk {
-    /// No range (or one we ignore, as RFC 9110 §14.2 allows: several
-    /// ranges, another unit, bad syntax): the whole file.
-    Whole,
-    /// One satisfiable range (end exclusive).
-    Part(Range<u64>),
-    /// 416.
-    Unsatisfiable,
-}
-
-fn parse_range(value: Option<&str>, len: u64) -> RangeAsk {
-    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
-        return RangeAsk::Whole;
-    };
-    if spec.contains(',') {
-        return RangeAsk::Whole;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeAsk::Whole;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let parse = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-            None
-        } else {
-            s.parse().ok()
-        }
-    };
-    match (a.is_empty(), b.is_empty()) {
-        // bytes=-N: the last N bytes.
-        (true, false) => match parse(b) {
-            Some(0) => RangeAsk::Unsatisfiable,
-            Some(_) if len == 0 => RangeAsk::Unsatisfiable,
-            Some(n) => RangeAsk::Part(len.saturating_sub(n)..len),
-            None => RangeAsk::Whole,
-        },
-        // bytes=N-: from N to the end.
-        (false, true) => match parse(a) {
-            Some(start) if start < len => RangeAsk::Part(start..len),
-            Some(_) => RangeAsk::Unsatisfiable,
-            None => RangeAsk::Whole,
-        },
-        (false, false) => match (parse(a), parse(b)) {
-            (Some(start), Some(end)) if start <= end => {
-                if start >= len {
-                    RangeAsk::Unsatisfiable
-                } else {
-                    RangeAsk::Part(start..end.saturating_add(1).min(len))
-                }
-            }
-            _ => RangeAsk::Whole,
-        },
-        (true, true) => RangeAsk::Whole,
-    }
-}
-
-fn store_err(e: RecordError) -> ApiError {
-    match e {
-        RecordError::NotFound => ApiError::internal("the recording's file is missing"),
-        e => ApiError::internal(e.to_string()),
-    }
-}
-
 /// The recording's audio: a stereo WAV (customer left, agent right).
 /// Supports a single HTTP `Range` (`bytes=0-99`, `bytes=100-`,
 /// `bytes=-50`): 206 with `Content-Range`; 416 with `Content-Range:
@@ -339,90 +268,10 @@ pub async fn recording_audio(
         .scoped(state.store.reader())
         .get_recording(ids.1)
         .await?;
-    let key = key_of(&row).map_err(store_err)?;
-    let range_header = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let local = state.recordings.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        let whole = local.open(&key, None)?;
-        let len = whole.total_len;
-        match parse_range(range_header.as_deref(), len) {
-            RangeAsk::Whole => Ok((whole, false)),
-            RangeAsk::Part(r) => {
-                drop(whole);
-                Ok((local.open(&key, Some(r))?, true))
-            }
-            RangeAsk::Unsatisfiable => Err(RecordError::RangeNotSatisfiable {
-                start: 0,
-                end: 0,
-                len,
-            }),
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let (reader, partial) = match opened {
-        Ok(o) => o,
-        Err(RecordError::RangeNotSatisfiable { len, .. }) => {
-            let body = ErrorBody {
-                error: crate::error::ErrorDetail {
-                    code: "range_not_satisfiable".into(),
-                    message: format!("the recording has {len} bytes"),
-                    details: None,
-                },
-            };
-            return Ok((
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-                Json(body),
-            )
-                .into_response());
-        }
-        Err(e) => return Err(store_err(e)),
-    };
-    let (range, total) = (reader.range.clone(), reader.total_len);
-    let mut resp = Response::builder()
-        .header(header::CONTENT_TYPE, "audio/wav")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, range.end - range.start);
-    if partial {
-        resp = resp.status(StatusCode::PARTIAL_CONTENT).header(
-            header::CONTENT_RANGE,
-            format!("bytes {}-{}/{total}", range.start, range.end - 1),
-        );
-    }
-    resp.body(stream_body(reader.reader))
-        .map_err(ApiError::internal)
-}
-
-/// Streams a blocking reader in chunks from a blocking thread (a
-/// recording can be hundreds of megabytes: it is never read whole).
-fn stream_body(mut reader: Box<dyn Read + Send>) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            match reader.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Body::from_stream(stream)
+    let key = key_of(&row).map_err(|e| audio::store_err("recording", e))?;
+    audio::open_wav(&state.recordings, key, &headers, "recording")
+        .await?
+        .into_response("recording")
 }
 
 /// Delete a recording: its file is removed, its row kept as deleted.
@@ -537,28 +386,4 @@ pub async fn put_settings(
     .await?;
     commit(tx).await?;
     Ok(Json(new.into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        use RangeAsk::*;
-        let r = |h: &str| parse_range(Some(h), 1000);
-        assert_eq!(parse_range(None, 1000), Whole);
-        assert_eq!(r("bytes=0-99"), Part(0..100));
-        assert_eq!(r("bytes=100-"), Part(100..1000));
-        assert_eq!(r("bytes=-50"), Part(950..1000));
-        assert_eq!(r("bytes=-5000"), Part(0..1000));
-        assert_eq!(r("bytes=990-2000"), Part(990..1000));
-        assert_eq!(r("bytes=1000-"), Unsatisfiable);
-        assert_eq!(r("bytes=1000-1001"), Unsatisfiable);
-        assert_eq!(r("bytes=-0"), Unsatisfiable);
-        assert_eq!(r("bytes=5-1"), Whole);
-        assert_eq!(r("bytes=0-1,5-6"), Whole);
-        assert_eq!(r("items=0-1"), Whole);
-        assert_eq!(r("bytes=x-1"), Whole);
-    }
 }

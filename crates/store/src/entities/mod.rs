@@ -46,3 +46,5 @@ pub mod tenant;
 pub mod tenant_compliance;
 pub mod trunk;
 pub mod user;
+pub mod voicemail_box;
+pub mod voicemail_message;

@@ -18,6 +18,7 @@ mod m20261121_000012_queues;
 mod m20261121_000013_attempt_phone;
 mod m20261121_000014_did_targets;
 mod m20261121_000015_flow_runs;
+mod m20261121_000016_voicemail;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000013_attempt_phone::Migration),
             Box::new(m20261121_000014_did_targets::Migration),
             Box::new(m20261121_000015_flow_runs::Migration),
+            Box::new(m20261121_000016_voicemail::Migration),
         ]
     }
 }
