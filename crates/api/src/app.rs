@@ -96,6 +96,10 @@ impl Application {
                 directory: Arc::new(calls::StoreCallDirectory::new(store.clone())),
                 recorder: Arc::new(recorder),
                 recordings: Some(Arc::new(recordings)),
+                messages: Some(Arc::new(
+                    omnivox_media::record::LocalStore::new(crate::state::voicemail_dir(&config))
+                        .context("voicemail directory")?,
+                )),
             };
             let server = omnivox_sip::SipServer::bind_with(
                 config.sip.server.clone(),

@@ -325,3 +325,37 @@ fn store_create_open_range_delete_and_retention() {
     assert!(matches!(store.open(&a, None), Err(RecordError::NotFound)));
     assert_eq!(store.list().unwrap(), vec![b]);
 }
+
+#[test]
+fn mono_keeps_the_customer_alone_without_lag() {
+    let (_d, store) = setup();
+    let k = key("message-1");
+    let cfg = RecorderConfig {
+        mono: true,
+        flush_every_frames: 1,
+        ..RecorderConfig::default()
+    };
+    let mut rec = Recorder::start(store.clone(), k.clone(), cfg).unwrap();
+    for i in 0..5 {
+        rec.push(Channel::Customer, &marker(i + 1)).unwrap();
+        // Agent audio never reaches a mono file.
+        rec.push(Channel::Agent, &marker(-100)).unwrap();
+    }
+    // Each customer frame is written at once (no waiting for a partner).
+    assert_eq!(rec.duration(), Duration::from_millis(100));
+    rec.pause();
+    rec.push(Channel::Customer, &marker(9)).unwrap();
+    rec.resume();
+    let meta = rec.finish().unwrap();
+    assert_eq!(meta.duration, Duration::from_millis(120));
+    assert_eq!(meta.size_bytes, HEADER_LEN + 6 * 320);
+
+    let mut r = hound::WavReader::open(store.path_for(&k)).unwrap();
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (1, 8000));
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(samples.len(), 6 * FRAME_SAMPLES);
+    for (i, frame) in samples.chunks(FRAME_SAMPLES).enumerate() {
+        let want = if i < 5 { i as i16 + 1 } else { 0 };
+        assert!(frame.iter().all(|s| *s == want), "frame {i}");
+    }
+}

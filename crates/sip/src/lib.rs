@@ -48,8 +48,8 @@ pub use calls::model::{
     AmdConfig, AmdOutcome, Application, CallDirection, CallDirectory, CallError, CallRecord,
     CallRecorder, CallSnapshot, CallUpdate, CallerIdMode, DialRefusal, DidRoute, DidTarget,
     Endpoint, FinishedRecording, LegQuality, LegRecord, LegSnapshot, NumberFormat, Originate,
-    PARK_LIMIT, RecordedChannel, RecordedLeg, RecordingPolicy, Trunk, TrunkCredentials,
-    TrunkSource,
+    PARK_LIMIT, RecordedChannel, RecordedLeg, RecordedMessage, RecordingPolicy, Trunk,
+    TrunkCredentials, TrunkSource,
 };
 pub use calls::{CallCommand, CallNotice, CallService, LegMediaStats, PromptEnd, TrunkStatus};
 pub use config::{

@@ -82,6 +82,9 @@ pub struct CallHooks {
     pub recorder: Arc<dyn CallRecorder>,
     /// Where call recordings are written; `None` disables recording.
     pub recordings: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
+    /// Where callers' messages (voicemail) are written; `None`: no
+    /// messages are taken.
+    pub messages: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
 }
 
 /// Keeps a draining server from closing (up to its grace period). Call
@@ -115,6 +118,7 @@ impl SipServer {
             directory: Arc::new(MemoryCallDirectory::new()),
             recorder: Arc::new(MemoryRecorder::new()),
             recordings: None,
+            messages: None,
         };
         Self::bind_with(config, directory, hooks, shutdown).await
     }
@@ -200,6 +204,7 @@ impl SipServer {
                 directory: hooks.directory,
                 recorder: hooks.recorder,
                 recordings: hooks.recordings,
+                messages: hooks.messages,
                 live: Mutex::new(HashMap::new()),
                 notices: broadcast::channel(4096).0,
                 local,

@@ -8,9 +8,12 @@ mod common;
 use common::*;
 use omnivox_domain::call::{CallState, HangupCause, LegId};
 use omnivox_media::prompt::Prompt;
+use omnivox_media::record::{LocalStore, RecordingKey, RecordingStore};
+use omnivox_sip::RecordedMessage;
 use omnivox_sip::{
     Application, CallCommand, CallError, CallNotice, DidRoute, DidTarget, Endpoint, PromptEnd,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -28,7 +31,15 @@ async fn queue_server() -> (TestServer, Uuid, u16) {
 /// A server whose DID routes to `target`, the carrier trunk for its calls,
 /// and the carrier's port.
 async fn did_server(target: DidTarget) -> (TestServer, u16) {
-    let t = start(config()).await;
+    did_server_with(target, None).await
+}
+
+/// Like [`did_server`], recording calls and messages into `store`.
+async fn did_server_with(
+    target: DidTarget,
+    store: Option<Arc<dyn RecordingStore>>,
+) -> (TestServer, u16) {
+    let t = start_with_recordings(config(), store).await;
     let carrier_port = free_port();
     t.server.calls().set_trunks(vec![carrier_trunk(
         t.acme,
@@ -408,4 +419,126 @@ async fn a_caller_answered_for_a_flow_gets_prompts_each_ending_once_by_its_tag()
         .unwrap();
     assert_sipp_ok(&run.await.unwrap(), "caller");
     assert_sipp_ok(&bob.finish().await, "bob");
+}
+
+async fn message_recorded(rx: &mut broadcast::Receiver<CallNotice>) -> (u64, RecordedMessage) {
+    match next_notice(rx, |n| matches!(n, CallNotice::MessageRecorded { .. })).await {
+        CallNotice::MessageRecorded { tag, message, .. } => (tag, message),
+        _ => unreachable!(),
+    }
+}
+
+/// The samples of a mono 8 kHz WAV in `store`.
+fn mono_samples(store: &LocalStore, m: &RecordedMessage) -> Vec<i16> {
+    let (tenant, rec) = m.storage_key.split_once('/').unwrap();
+    let key = RecordingKey::new(tenant, rec).unwrap();
+    let mut r = hound::WavReader::open(store.path_for(&key)).unwrap();
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (1, 8_000));
+    r.samples::<i16>().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn a_flow_caller_leaves_messages_recorded_alone_in_mono() {
+    if skip_without_pcaps() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalStore::new(dir.path()).unwrap());
+    let flow = Uuid::now_v7();
+    let shared: Arc<dyn RecordingStore> = store.clone();
+    let (t, carrier_port) = did_server_with(DidTarget::Flow { flow_id: flow }, Some(shared)).await;
+    let mut rx = t.server.calls().subscribe();
+    // The caller talks (sip-tester's speech capture) from the answer on.
+    let run = caller(&t, carrier_port);
+    let (call, _, _) = answered(&mut rx).await;
+    let calls = t.server.calls();
+
+    let r = calls
+        .command(t.acme, call, CallCommand::RecordMessage { tag: 0 })
+        .await;
+    assert!(matches!(r, Err(CallError::Invalid(_))), "tag 0: {r:?}");
+    // Nothing to stop is not an error.
+    calls
+        .command(t.acme, call, CallCommand::StopMessage)
+        .await
+        .unwrap();
+    calls
+        .command(t.acme, call, CallCommand::RecordMessage { tag: 7 })
+        .await
+        .unwrap();
+    // One recording at a time: no call recording, no second message.
+    let r = calls
+        .command(t.acme, call, CallCommand::StartRecording)
+        .await;
+    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    let r = calls
+        .command(t.acme, call, CallCommand::StopRecording)
+        .await;
+    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    let r = calls
+        .command(t.acme, call, CallCommand::RecordMessage { tag: 8 })
+        .await;
+    assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    calls
+        .command(t.acme, call, CallCommand::StopMessage)
+        .await
+        .unwrap();
+    let (tag, first) = message_recorded(&mut rx).await;
+    assert_eq!(tag, 7);
+    assert!((1_200..=2_500).contains(&first.duration_ms), "{first:?}");
+    assert!(first.voiced_ms >= 500, "the caller spoke: {first:?}");
+    let samples = mono_samples(&store, &first);
+    assert_eq!(samples.len() as u64, first.duration_ms * 8);
+    assert!(
+        samples.iter().any(|s| s.unsigned_abs() > 2_000),
+        "speech in the file"
+    );
+    assert!(first.storage_key.ends_with(&format!("{call}_{}", first.id)));
+    assert_eq!(first.sha256.len(), 64);
+
+    // A second message is cut by the hangup: it is still complete and
+    // reported after the call ends.
+    calls
+        .command(t.acme, call, CallCommand::RecordMessage { tag: 9 })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    calls
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+    let (tag, second) = message_recorded(&mut rx).await;
+    assert_eq!(tag, 9);
+    assert_ne!(second.id, first.id);
+    assert!(second.duration_ms >= 400, "{second:?}");
+    assert_eq!(
+        mono_samples(&store, &second).len() as u64,
+        second.duration_ms * 8
+    );
+    assert_sipp_ok(&run.await.unwrap(), "caller");
+}
+
+#[tokio::test]
+async fn messages_are_refused_without_a_message_store() {
+    if skip_without_pcaps() {
+        return;
+    }
+    let (t, carrier_port) = did_server(DidTarget::Flow {
+        flow_id: Uuid::now_v7(),
+    })
+    .await;
+    let mut rx = t.server.calls().subscribe();
+    let run = caller(&t, carrier_port);
+    let (call, _, _) = answered(&mut rx).await;
+    let calls = t.server.calls();
+    let r = calls
+        .command(t.acme, call, CallCommand::RecordMessage { tag: 1 })
+        .await;
+    assert!(matches!(r, Err(CallError::Unavailable(_))), "{r:?}");
+    calls
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+    assert_sipp_ok(&run.await.unwrap(), "caller");
 }

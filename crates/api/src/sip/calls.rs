@@ -533,6 +533,11 @@ fn publish(bus: &EventBus, notice: CallNotice) {
             call_id.to_string(),
             serde_json::to_value(&notice),
         ),
+        CallNotice::MessageRecorded { call_id, .. } => (
+            "call.message",
+            call_id.to_string(),
+            serde_json::to_value(&notice),
+        ),
         CallNotice::TrunkHealth { trunk_id, .. } => (
             "trunk.health",
             trunk_id.to_string(),

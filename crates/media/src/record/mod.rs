@@ -1,4 +1,6 @@
-//! Call recordings: stereo 16-bit 8 kHz WAV, customer left, agent right.
+//! Call recordings: stereo 16-bit 8 kHz WAV, customer left, agent right;
+//! or mono, the customer alone ([`RecorderConfig::mono`]: a voicemail
+//! message).
 //!
 //! The relay pushes each leg's decoded frames as they arrive
 //! ([`Recorder::push`]). The two legs are not in lock-step (jitter, a leg
@@ -56,6 +58,8 @@ pub enum RecordError {
 
 /// Bytes of one stereo slot (a frame per channel).
 const SLOT_BYTES: usize = FRAME_SAMPLES * 2 * 2;
+/// Bytes of one mono slot.
+const MONO_SLOT_BYTES: usize = FRAME_SAMPLES * 2;
 /// Milliseconds per frame.
 const FRAME_MS: u64 = (FRAME_SAMPLES as u64 * 1000) / SAMPLE_RATE as u64;
 
@@ -70,6 +74,9 @@ pub struct RecorderConfig {
     /// Also fsync at each flush: survives power loss, not only a process
     /// crash, at the cost of one fsync per second per recording.
     pub sync_on_flush: bool,
+    /// One channel, the customer's: agent frames are ignored (a message
+    /// left by a caller with nobody else on the call).
+    pub mono: bool,
 }
 
 impl Default for RecorderConfig {
@@ -78,6 +85,7 @@ impl Default for RecorderConfig {
             max_lead_frames: 3,
             flush_every_frames: 50,
             sync_on_flush: false,
+            mono: false,
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct Recorder {
     paused: bool,
     /// Bytes of audio not yet handed to the writer.
     buf: Vec<u8>,
+    /// Bytes per 20 ms slot: [`SLOT_BYTES`] or [`MONO_SLOT_BYTES`].
+    slot_bytes: usize,
     /// Slots in `buf`.
     buffered_slots: u32,
     /// Bytes of audio handed to the writer.
@@ -152,10 +162,16 @@ impl Recorder {
         config: RecorderConfig,
     ) -> Result<Self, RecordError> {
         let mut out = store.create(&key)?;
-        out.write_all(&wav::header(2, SAMPLE_RATE, 0))?;
+        let channels = if config.mono { 1 } else { 2 };
+        out.write_all(&wav::header(channels, SAMPLE_RATE, 0))?;
         out.flush()?;
         let lead = config.max_lead_frames.max(1);
         let every = config.flush_every_frames.max(1) as usize;
+        let slot_bytes = if config.mono {
+            MONO_SLOT_BYTES
+        } else {
+            SLOT_BYTES
+        };
         Ok(Self {
             key,
             store,
@@ -166,7 +182,8 @@ impl Recorder {
                 VecDeque::with_capacity(lead + 1),
             ],
             paused: false,
-            buf: Vec::with_capacity(every * SLOT_BYTES),
+            buf: Vec::with_capacity(every * slot_bytes),
+            slot_bytes,
             buffered_slots: 0,
             data_len: 0,
             slots: 0,
@@ -203,6 +220,9 @@ impl Recorder {
 
     /// One leg's next 20 ms of audio.
     pub fn push(&mut self, ch: Channel, frame: &Frame) -> Result<(), RecordError> {
+        if self.config.mono && ch == Channel::Agent {
+            return Ok(());
+        }
         let s = side(ch);
         let queued = if self.paused { SILENCE } else { *frame };
         self.queues[s].push_back((queued, self.paused));
@@ -220,7 +240,9 @@ impl Recorder {
             );
             let (cust, agent) = match (c, a) {
                 (Some(c), Some(a)) => (c, a),
-                (Some(c), None) if all || self.queues[0].len() > lead => (c, (SILENCE, c.1)),
+                (Some(c), None) if all || self.config.mono || self.queues[0].len() > lead => {
+                    (c, (SILENCE, c.1))
+                }
                 (None, Some(a)) if all || self.queues[1].len() > lead => ((SILENCE, a.1), a),
                 _ => return Ok(()),
             };
@@ -235,7 +257,7 @@ impl Recorder {
     }
 
     fn write_slot(&mut self, left: &Frame, right: &Frame, paused: bool) -> Result<(), RecordError> {
-        let total = self.data_len + self.buf.len() as u64 + SLOT_BYTES as u64;
+        let total = self.data_len + self.buf.len() as u64 + self.slot_bytes as u64;
         if total > wav::MAX_DATA_LEN {
             return Err(RecordError::TooLong);
         }
@@ -245,8 +267,12 @@ impl Recorder {
             _ => {}
         }
         let start = self.buf.len();
-        self.buf.resize(start + SLOT_BYTES, 0);
-        if !paused {
+        self.buf.resize(start + self.slot_bytes, 0);
+        if !paused && self.config.mono {
+            for (out, l) in self.buf[start..].chunks_exact_mut(2).zip(left) {
+                out.copy_from_slice(&l.to_le_bytes());
+            }
+        } else if !paused {
             let slot = self.buf[start..].chunks_exact_mut(4);
             for ((out, l), r) in slot.zip(left).zip(right) {
                 out[..2].copy_from_slice(&l.to_le_bytes());

@@ -43,7 +43,7 @@ pub use actor::LegMediaStats;
 use actor::{Command, Msg};
 use model::{
     AmdOutcome, Application, CallDirectory, CallError, CallRecorder, CallSnapshot, CallUpdate,
-    Endpoint, Originate, Trunk,
+    Endpoint, Originate, RecordedMessage, Trunk,
 };
 use omnivox_domain::TenantId;
 use omnivox_domain::call::{HangupCause, LegId, MonitorMode};
@@ -136,6 +136,18 @@ pub enum CallNotice {
         /// Why it ended.
         reason: PromptEnd,
     },
+    /// A message of [`CallCommand::RecordMessage`] is complete in the
+    /// message store: stopped, or the caller hung up.
+    MessageRecorded {
+        /// Owner.
+        tenant_id: TenantId,
+        /// The call.
+        call_id: Uuid,
+        /// The recording's tag.
+        tag: u64,
+        /// The file and what is in it.
+        message: RecordedMessage,
+    },
     /// A trunk's OPTIONS health check changed its state.
     TrunkHealth {
         /// Owner of the trunk.
@@ -180,6 +192,7 @@ impl CallNotice {
             | CallNotice::Answered { tenant_id, .. }
             | CallNotice::OfferEnded { tenant_id, .. }
             | CallNotice::PromptEnded { tenant_id, .. }
+            | CallNotice::MessageRecorded { tenant_id, .. }
             | CallNotice::TrunkHealth { tenant_id, .. } => *tenant_id,
         }
     }
@@ -289,6 +302,17 @@ pub enum CallCommand {
     StopPlay,
     /// Hold music to a caller Omnivox answered (a flow's caller queued).
     Music,
+    /// Record a message from a caller Omnivox answered (a voicemail):
+    /// leg A alone, a mono WAV in the message store, until
+    /// [`CallCommand::StopMessage`] or the caller hangs up; then
+    /// [`CallNotice::MessageRecorded`] with `tag`. Refused while the call
+    /// is recorded, and when no message store is configured.
+    RecordMessage {
+        /// The caller's name for this message (not 0).
+        tag: u64,
+    },
+    /// Finish the message being recorded, if one is (no error otherwise).
+    StopMessage,
     /// Switch the supervisor's mode (only the mix changes, no re-INVITE).
     MonitorMode {
         /// The new mode.
@@ -329,6 +353,8 @@ pub(crate) struct CallsInner {
     pub recorder: Arc<dyn CallRecorder>,
     /// Where recordings are written; `None`: calls cannot be recorded.
     pub recordings: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
+    /// Where callers' messages are written; `None`: none are taken.
+    pub messages: Option<Arc<dyn omnivox_media::record::RecordingStore>>,
     pub live: Mutex<HashMap<Uuid, LiveCall>>,
     pub notices: broadcast::Sender<CallNotice>,
     /// Our address for Contact headers and SDP origins.

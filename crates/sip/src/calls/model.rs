@@ -528,6 +528,26 @@ pub struct FinishedRecording {
     pub meta: omnivox_media::record::RecordingMeta,
 }
 
+/// A caller's message ([`super::CallCommand::RecordMessage`]): a mono
+/// 16-bit 8 kHz WAV in the message store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordedMessage {
+    /// The message's id (part of its key).
+    pub id: Uuid,
+    /// The key's tenant part and recording part (`<call>_<id>`), joined by
+    /// `/`.
+    pub storage_key: String,
+    /// Length of the audio.
+    pub duration_ms: u64,
+    /// How much of it the caller spoke (20 ms frames above the speech
+    /// threshold): 0 for a caller who hung up at the beep.
+    pub voiced_ms: u64,
+    /// Size of the file.
+    pub size_bytes: u64,
+    /// sha256 of the file (hex).
+    pub sha256: String,
+}
+
 /// Where call records go. Both calls must return at once (queue the work):
 /// they run on the call's own task.
 pub trait CallRecorder: Send + Sync + 'static {

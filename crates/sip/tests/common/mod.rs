@@ -144,6 +144,8 @@ pub async fn start_with_recordings(
     let hooks = CallHooks {
         directory: calls_dir.clone(),
         recorder: records.clone(),
+        // Messages go to the same store: their keys never collide.
+        messages: recordings.clone(),
         recordings,
     };
     let shutdown = CancellationToken::new();

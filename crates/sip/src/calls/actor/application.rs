@@ -49,7 +49,7 @@ impl Actor {
 
     /// Offers, prompts and music (`what`) go to a caller answered for an
     /// application and not yet connected to anyone.
-    fn require_waiting(&self, what: &str) -> Result<MediaLegId, CallError> {
+    pub(super) fn require_waiting(&self, what: &str) -> Result<MediaLegId, CallError> {
         if self.application.is_none() {
             return Err(CallError::Conflict(format!(
                 "only calls answered for a queue or a flow take {what}"

@@ -95,6 +95,8 @@ impl Actor {
             } => self.play_prompt(prompt, tag, barge_in).await,
             CallCommand::StopPlay => self.stop_prompt().await,
             CallCommand::Music => self.music().await,
+            CallCommand::RecordMessage { tag } => self.record_message(tag).await,
+            CallCommand::StopMessage => self.stop_message().await,
             CallCommand::Announce { prompt, after_beep } => self.announce(prompt, after_beep).await,
             CallCommand::MonitorMode { mode } => self.apply(CallEvent::MonitorMode { mode }).await,
             CallCommand::MonitorStop => self.apply(CallEvent::MonitorStop).await,

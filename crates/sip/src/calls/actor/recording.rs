@@ -15,6 +15,15 @@
 //! step. Pause, resume and finish go through the same channel, so they
 //! apply exactly between the frames around them. One OS thread per
 //! recording (not the tokio blocking pool, which is shared and bounded).
+//!
+//! # Messages
+//!
+//! A caller's message (voicemail, [`CallCommand::RecordMessage`]) uses the
+//! same machinery with one difference in purpose: leg A alone, a mono
+//! file, the message store, and its end published as
+//! [`CallNotice::MessageRecorded`] instead of going to the call recorder.
+//! A call has one recording at a time: a message is refused while the call
+//! is recorded and the call recording while a message is.
 
 use super::*;
 use omnivox_media::record::{RecordError, Recorder, RecorderConfig, RecordingKey, RecordingStore};
@@ -23,7 +32,8 @@ use omnivox_media::{Channel, Frame};
 use std::sync::atomic::AtomicU64;
 
 use super::super::model::{
-    FinishedRecording, RecordedChannel, RecordedLeg, RecordingPolicy, recording_key,
+    FinishedRecording, RecordedChannel, RecordedLeg, RecordedMessage, RecordingPolicy,
+    recording_key,
 };
 
 /// Frames the sink may queue for the writer thread (250 = 2.5 s of both
@@ -38,14 +48,32 @@ enum ToWriter {
     Finish(oneshot::Sender<Result<omnivox_media::record::RecordingMeta, RecordError>>),
 }
 
+/// Mean absolute amplitude from which a 20 ms frame counts as speech
+/// (about -47 dBFS: above a line's hiss, below the quiet start of a
+/// word).
+const SPEECH_MEAN_ABS: u32 = 150;
+
 /// The relay's side: frames to the writer thread, never blocking.
 struct ChannelSink {
     tx: mpsc::Sender<ToWriter>,
     dropped: Arc<AtomicU64>,
+    /// Frames with speech, for a message.
+    voiced: Option<Arc<AtomicU64>>,
+}
+
+fn is_speech(frame: &Frame) -> bool {
+    let sum: u32 = frame.iter().map(|s| u32::from(s.unsigned_abs())).sum();
+    sum / frame.len() as u32 >= SPEECH_MEAN_ABS
 }
 
 impl RecordSink for ChannelSink {
     fn push(&mut self, ch: Channel, frame: &Frame) {
+        if let Some(voiced) = &self.voiced
+            && ch == Channel::Customer
+            && is_speech(frame)
+        {
+            voiced.fetch_add(1, Ordering::Relaxed);
+        }
         if self
             .tx
             .try_send(ToWriter::Frame(ch, Box::new(*frame)))
@@ -56,13 +84,25 @@ impl RecordSink for ChannelSink {
     }
 }
 
+/// What a recording is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// The call's recording: stereo, both parties, to the call recorder.
+    Call,
+    /// A caller's message: mono, leg A, published with its tag.
+    Message { tag: u64 },
+}
+
 /// A recording in progress on the call.
 pub(super) struct ActiveRecording {
+    purpose: Purpose,
     id: Uuid,
     key: RecordingKey,
     started_at: DateTime<Utc>,
     tx: mpsc::Sender<ToWriter>,
     dropped: Arc<AtomicU64>,
+    /// Frames with speech (messages only).
+    voiced: Option<Arc<AtomicU64>>,
     paused: bool,
     /// Every leg recorded so far (a transfer adds the new party).
     legs: Vec<RecordedLeg>,
@@ -106,6 +146,15 @@ impl Actor {
     /// goes to: a leg with an agent is the agent; when both or neither
     /// have one, A is the customer and B the agent.
     fn record_channels(&self) -> Vec<(LegId, MediaLegId, Channel)> {
+        if matches!(
+            self.recording.as_ref().map(|r| r.purpose),
+            Some(Purpose::Message { .. })
+        ) {
+            return self
+                .slot(LegId::A)
+                .map(|io| vec![(LegId::A, io.media.id(), Channel::Customer)])
+                .unwrap_or_default();
+        }
         let legs: Vec<(LegId, MediaLegId, bool)> = [LegId::A, LegId::B]
             .into_iter()
             .filter_map(|l| {
@@ -134,8 +183,16 @@ impl Actor {
 
     /// Starts recording the call's parties.
     pub(super) async fn start_recording(&mut self) -> Result<(), CallError> {
-        if self.recording.is_some() {
-            return Err(CallError::Conflict("the call is already recorded".into()));
+        match self.recording.as_ref().map(|r| r.purpose) {
+            Some(Purpose::Call) => {
+                return Err(CallError::Conflict("the call is already recorded".into()));
+            }
+            Some(Purpose::Message { .. }) => {
+                return Err(CallError::Conflict(
+                    "the caller is leaving a message".into(),
+                ));
+            }
+            None => {}
         }
         if self.call.state().is_ended() {
             return Err(CallError::Conflict("the call has ended".into()));
@@ -152,24 +209,67 @@ impl Actor {
             Ok(_) => {}
             Err(e) => return Err(CallError::Unavailable(e.to_string())),
         }
-        self.begin_recording(store).await
+        self.begin_recording(store, Purpose::Call).await
     }
 
-    async fn begin_recording(&mut self, store: Arc<dyn RecordingStore>) -> Result<(), CallError> {
+    /// `CallCommand::RecordMessage`.
+    pub(super) async fn record_message(&mut self, tag: u64) -> Result<(), CallError> {
+        if tag == 0 {
+            return Err(CallError::Invalid("a message's tag must not be 0".into()));
+        }
+        self.require_waiting("messages")?;
+        if self.recording.is_some() {
+            return Err(CallError::Conflict(
+                "the call is recorded or a message is being recorded".into(),
+            ));
+        }
+        let Some(store) = self.inner.messages.clone() else {
+            return Err(CallError::Unavailable("messages are not configured".into()));
+        };
+        self.begin_recording(store, Purpose::Message { tag }).await
+    }
+
+    /// `CallCommand::StopMessage`.
+    pub(super) async fn stop_message(&mut self) -> Result<(), CallError> {
+        if matches!(
+            self.recording.as_ref().map(|r| r.purpose),
+            Some(Purpose::Message { .. })
+        ) {
+            self.finish_recording().await;
+        }
+        Ok(())
+    }
+
+    /// The call's recording (not a message), for stop, pause and resume.
+    fn call_recording(&mut self) -> Result<&mut ActiveRecording, CallError> {
+        self.recording
+            .as_mut()
+            .filter(|r| r.purpose == Purpose::Call)
+            .ok_or_else(|| CallError::Conflict("the call is not recorded".into()))
+    }
+
+    async fn begin_recording(
+        &mut self,
+        store: Arc<dyn RecordingStore>,
+        purpose: Purpose,
+    ) -> Result<(), CallError> {
         let id = Uuid::now_v7();
         let key = recording_key(self.tenant, self.id, id)
             .map_err(|e| CallError::Unavailable(e.to_string()))?;
+        let message = matches!(purpose, Purpose::Message { .. });
+        let config = RecorderConfig {
+            mono: message,
+            ..RecorderConfig::default()
+        };
         let recorder = {
             let (store, key) = (store.clone(), key.clone());
-            tokio::task::spawn_blocking(move || {
-                Recorder::start(store, key, RecorderConfig::default())
-            })
-            .await
-            .map_err(|e| CallError::Unavailable(e.to_string()))?
-            .map_err(|e| {
-                tracing::warn!(call = %self.id, error = %e, "recording not started");
-                CallError::Unavailable(format!("recording not started: {e}"))
-            })?
+            tokio::task::spawn_blocking(move || Recorder::start(store, key, config))
+                .await
+                .map_err(|e| CallError::Unavailable(e.to_string()))?
+                .map_err(|e| {
+                    tracing::warn!(call = %self.id, error = %e, "recording not started");
+                    CallError::Unavailable(format!("recording not started: {e}"))
+                })?
         };
         let (tx, rx) = mpsc::channel(FRAME_QUEUE);
         std::thread::Builder::new()
@@ -177,17 +277,19 @@ impl Actor {
             .spawn(move || writer_thread(recorder, rx))
             .map_err(|e| CallError::Unavailable(format!("no recording thread: {e}")))?;
         self.recording = Some(ActiveRecording {
+            purpose,
             id,
             key,
             started_at: Utc::now(),
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            voiced: message.then(|| Arc::new(AtomicU64::new(0))),
             paused: false,
             legs: Vec::new(),
             feeding: Vec::new(),
         });
         self.feed_recorder().await;
-        tracing::info!(call = %self.id, recording = %id, "recording started");
+        tracing::info!(call = %self.id, recording = %id, message, "recording started");
         Ok(())
     }
 
@@ -216,6 +318,7 @@ impl Actor {
         let sink = Box::new(ChannelSink {
             tx: rec.tx.clone(),
             dropped: rec.dropped.clone(),
+            voiced: rec.voiced.clone(),
         });
         if let Err(e) = self.media.record(sink, feeding).await {
             tracing::warn!(call = %self.id, error = %e, "recorder not fed");
@@ -224,9 +327,7 @@ impl Actor {
 
     /// Pauses or resumes the recording.
     pub(super) async fn pause_recording(&mut self, pause: bool) -> Result<(), CallError> {
-        let Some(rec) = self.recording.as_mut() else {
-            return Err(CallError::Conflict("the call is not recorded".into()));
-        };
+        let rec = self.call_recording()?;
         if rec.paused == pause {
             let what = if pause { "paused" } else { "running" };
             return Err(CallError::Conflict(format!(
@@ -248,15 +349,13 @@ impl Actor {
 
     /// Stops the recording on request.
     pub(super) async fn stop_recording(&mut self) -> Result<(), CallError> {
-        if self.recording.is_none() {
-            return Err(CallError::Conflict("the call is not recorded".into()));
-        }
+        self.call_recording()?;
         self.finish_recording().await;
         Ok(())
     }
 
     /// Finishes the recording, if any: no more frames, the file completed,
-    /// its metadata to the call recorder.
+    /// its metadata to the call recorder (a message's to the notices).
     pub(super) async fn finish_recording(&mut self) {
         let Some(rec) = self.recording.take() else {
             return;
@@ -290,6 +389,24 @@ impl Actor {
         tracing::info!(call = %self.id, recording = %rec.id,
             duration_ms = meta.duration.as_millis() as u64, "recording finished");
         debug_assert_eq!(meta.key, rec.key);
+        if let Purpose::Message { tag } = rec.purpose {
+            let frames = rec.voiced.map_or(0, |v| v.load(Ordering::Relaxed));
+            let message = RecordedMessage {
+                id: rec.id,
+                storage_key: format!("{}/{}", meta.key.tenant(), meta.key.recording()),
+                duration_ms: u64::try_from(meta.duration.as_millis()).unwrap_or(u64::MAX),
+                voiced_ms: frames * 20,
+                size_bytes: meta.size_bytes,
+                sha256: meta.sha256_hex(),
+            };
+            self.publish_notice(CallNotice::MessageRecorded {
+                tenant_id: self.tenant,
+                call_id: self.id,
+                tag,
+                message,
+            });
+            return;
+        }
         self.inner.recorder.recording_finished(FinishedRecording {
             id: rec.id,
             call_id: self.id,
@@ -303,6 +420,13 @@ impl Actor {
     /// At bridge: records the call when the tenant records every call;
     /// otherwise keeps an ongoing recording fed with the new parties.
     pub(super) async fn on_bridged(&mut self) {
+        if matches!(
+            self.recording.as_ref().map(|r| r.purpose),
+            Some(Purpose::Message { .. })
+        ) {
+            // The caller was connected after all: the message ends here.
+            self.finish_recording().await;
+        }
         if self.recording.is_some() {
             self.feed_recorder().await;
             return;
@@ -316,7 +440,7 @@ impl Actor {
         };
         match self.inner.directory.recording_policy(self.tenant).await {
             Ok(RecordingPolicy::All) => {
-                if let Err(e) = self.begin_recording(store).await {
+                if let Err(e) = self.begin_recording(store, Purpose::Call).await {
                     tracing::warn!(call = %self.id, error = %e, "policy recording not started");
                 }
             }
