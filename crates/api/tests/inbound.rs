@@ -5,6 +5,8 @@
 //! with a disposition; the CDR and the agent's history tell the story.
 //! And a DID routed to an IVR flow: the caller's digit picks the queue, and
 //! the live call's flow trace equals the simulation's for that digit.
+//! And voicemail: a queue nobody staffs and a flow's voicemail node take
+//! the caller's message (stored, listenable, notified with a signature).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -556,4 +558,246 @@ async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
         .collect();
     let tail: Vec<&str> = states.iter().rev().take(3).rev().copied().collect();
     assert_eq!(tail, ["reserved", "on_call", "wrap_up"], "{states:?}");
+}
+
+/// What a box's notification URL received: the timestamp and signature
+/// headers and the body.
+type Notification = (String, String, String);
+
+/// An HTTP receiver on 127.0.0.1 for voicemail notifications: its URL and
+/// what it receives.
+async fn notification_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let _ = tx.send((h("x-omnivox-timestamp"), h("x-omnivox-signature"), body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+/// A voicemail box: its id.
+async fn voicemail_box(c: &Ctx, body: Value) -> String {
+    let r = c
+        .app
+        .post(&c.path("/voicemail/boxes"), &c.owner, body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// The box's messages, once there is one (the row is written as the call
+/// ends).
+async fn messages_of(c: &Ctx, mailbox: &str) -> Vec<Value> {
+    for _ in 0..300 {
+        let r = c
+            .app
+            .get(
+                &c.path(&format!("/voicemail/messages?box_id={mailbox}")),
+                &c.owner,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let items = r.body["items"].as_array().unwrap().clone();
+        if !items.is_empty() {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no message in box {mailbox}");
+}
+
+/// The message's audio: a mono 8 kHz WAV whose bytes are the listed size
+/// and sha256, with the caller's speech in it.
+async fn assert_message_audio(c: &Ctx, m: &Value) {
+    use sha2::Digest;
+    let url = c.app.url(&c.path(&format!(
+        "/voicemail/messages/{}/audio",
+        m["id"].as_str().unwrap()
+    )));
+    let r = c
+        .app
+        .client
+        .get(url)
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wav = r.bytes().await.unwrap();
+    assert_eq!(wav.len() as i64, m["size_bytes"].as_i64().unwrap());
+    let sha: String = sha2::Sha256::digest(&wav)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha, m["sha256"].as_str().unwrap());
+    assert_eq!(&wav[22..24], &[1, 0], "mono");
+    assert_eq!(&wav[24..28], &8_000u32.to_le_bytes(), "8 kHz");
+    let loudest = wav[44..]
+        .chunks_exact(2)
+        .map(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(
+        loudest > 2_000,
+        "the caller's speech was recorded: {loudest}"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_nobody_staffs_takes_a_message_and_notifies_the_box() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "support-greeting").await;
+    let queue = queue_with_did(&c, json!({"name": "support"})).await;
+    let (hook, mut received) = notification_receiver().await;
+    let secret = "a-notification-secret";
+    let mailbox = voicemail_box(
+        &c,
+        json!({"name": "support messages", "owner": {"kind": "queue", "id": queue},
+               "greeting_prompt": "support-greeting", "max_message_seconds": 30,
+               "notify_url": hook, "notify_secret": secret}),
+    )
+    .await;
+    let r = c
+        .app
+        .patch(
+            &c.path(&format!("/queues/{queue}")),
+            &c.owner,
+            json!({"overflow": [{"when": "no_agent_logged_in", "to": "voicemail",
+                                 "mailbox_id": mailbox}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // Nobody is logged in: the caller hears the greeting and the beep,
+    // talks, and hangs up.
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_voicemail_hangup.xml",
+        CALLER,
+    )
+    .await;
+
+    let items = messages_of(&c, &mailbox).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let m = &items[0];
+    assert_eq!(m["caller"], CALLER);
+    assert_eq!(m["called"], DID);
+    assert_eq!(m["heard"], false);
+    let ms = m["duration_ms"].as_i64().unwrap();
+    assert!(
+        (2_000..=9_000).contains(&ms),
+        "recorded until the hangup: {ms} ms"
+    );
+    assert_message_audio(&c, m).await;
+
+    // The box's URL was told, with a signature over the timestamp and body.
+    let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(15), received.recv())
+        .await
+        .expect("the notification in time")
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
+        .expect("a valid signature");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["event"], "voicemail.message");
+    assert_eq!(body["box"]["id"], mailbox.as_str());
+    assert_eq!(body["message"]["id"], m["id"]);
+    assert_eq!(body["message"]["caller"], CALLER);
+    assert!(!body.to_string().contains(secret), "the secret is not sent");
+}
+
+#[tokio::test]
+async fn a_flow_voicemail_node_takes_a_message_ended_with_the_pound_key() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "after-hours").await;
+    // The flow's box belongs to the flow: the draft first, then the box,
+    // then the flow can be published.
+    let definition = json!({
+        "start": "vm",
+        "nodes": [{"id": "vm", "type": "voicemail", "mailbox": "after hours",
+                   "greeting": "after-hours"}]
+    });
+    let r = c
+        .app
+        .post(
+            &c.path("/flows"),
+            &c.owner,
+            json!({"name": "night", "definition": definition}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let flow = r.body["id"].as_str().unwrap().to_owned();
+    let problems = r.body["problems"].to_string();
+    assert!(problems.contains("unknown_mailbox"), "{problems}");
+    let publish = format!("/flows/{flow}/publish");
+    let r = c.app.post(&c.path(&publish), &c.owner, json!({})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no such box yet: {r:?}"
+    );
+    let mailbox = voicemail_box(
+        &c,
+        json!({"name": "after hours", "owner": {"kind": "flow", "id": flow}}),
+    )
+    .await;
+    let r = c.app.post(&c.path(&publish), &c.owner, json!({})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+
+    // The caller talks, presses #, hears the goodbye and is hung up on.
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_voicemail_pound.xml",
+        CALLER,
+    )
+    .await;
+
+    let items = messages_of(&c, &mailbox).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let ms = items[0]["duration_ms"].as_i64().unwrap();
+    assert!(
+        (2_000..=9_000).contains(&ms),
+        "recorded until the key: {ms} ms"
+    );
+    assert_message_audio(&c, &items[0]).await;
+    let call = items[0]["call_id"].as_str().unwrap();
+    let (run, sim) = run_and_simulation(&c, &flow, call, json!([])).await;
+    assert_eq!(run["outcome"], "voicemail", "{run}");
+    assert_eq!(run["trace"], sim, "live trace equals the simulation");
 }

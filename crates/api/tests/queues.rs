@@ -235,7 +235,12 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
                     {"when": "waited_at_least", "seconds": 200, "to": "flow"},
                     {"when": "no_agent_logged_in", "calls": 3, "to": "callback"},
                     {"when": "waiting_above", "calls": 5, "to": "flow",
-                     "flow_id": uuid::Uuid::now_v7(), "queue_id": spill}
+                     "flow_id": uuid::Uuid::now_v7(), "queue_id": spill},
+                    {"when": "no_agent_logged_in", "to": "voicemail"},
+                    {"when": "no_agent_logged_in", "to": "voicemail",
+                     "mailbox_id": uuid::Uuid::now_v7()},
+                    {"when": "no_agent_logged_in", "to": "callback",
+                     "mailbox_id": uuid::Uuid::now_v7()}
                 ],
                 "announcements": {"position": true},
                 "music_prompt": "no-such-prompt"
@@ -263,6 +268,10 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
             ("overflow[2].to", "callback_disabled"),
             ("overflow[3].queue_id", "not_allowed"),
             ("overflow[3].flow_id", "unknown_flow"),
+            ("overflow[4].mailbox_id", "required"),
+            ("overflow[5].mailbox_id", "unknown_mailbox"),
+            ("overflow[6].mailbox_id", "not_allowed"),
+            ("overflow[6].to", "callback_disabled"),
         ]),
         "{r:?}"
     );

@@ -14,9 +14,11 @@
 //! - The route ends the flow: a queue is handed to the queue controller
 //!   (the caller hears music), an agent or an outside number is offered
 //!   the call, another flow runs next (at most [`MAX_FLOWS`] per call).
-//!   A target that does not resolve, a failed offer, and voicemail (not
-//!   served on live calls yet) hang up with a log, never leave the caller
-//!   in silence.
+//!   A target that does not resolve and a failed offer hang up with a
+//!   log, never leave the caller in silence.
+//! - A `voicemail` node takes a message for the box it names
+//!   ([`super::voicemail`]); so does a queue's overflow to voicemail,
+//!   which starts a task with [`Start::Voicemail`].
 //! - Each flow's trace is stored as a flow run, readable from the API,
 //!   and equals a simulation's trace for the same caller input.
 
@@ -66,12 +68,20 @@ pub(super) struct Handoff {
     pub called: String,
 }
 
-/// The call a flow answers.
+/// What the call's task does first.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start {
+    /// Runs this flow.
+    Flow(Uuid),
+    /// Takes a message for this voicemail box (a queue's overflow).
+    Voicemail(Uuid),
+}
+
+/// The call a flow (or a voicemail) answers.
 #[derive(Debug, Clone)]
 pub(super) struct FlowCall {
     pub tenant: TenantId,
     pub call: Uuid,
-    pub flow: Uuid,
     pub caller: String,
     pub called: String,
 }
@@ -81,6 +91,7 @@ pub(super) fn spawn(
     state: AppState,
     tts: Arc<dyn Tts>,
     call: FlowCall,
+    start: Start,
     handoff: mpsc::UnboundedSender<Handoff>,
 ) -> mpsc::UnboundedSender<FlowInput> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -93,22 +104,25 @@ pub(super) fn spawn(
         tags: 0,
         ended: false,
     };
-    tokio::spawn(runner.run());
+    tokio::spawn(runner.run(start));
     tx
 }
 
-struct Runner {
-    state: AppState,
-    tts: Arc<dyn Tts>,
-    call: FlowCall,
+/// A call's task: its flow, a voicemail.
+pub(super) struct Runner {
+    pub(super) state: AppState,
+    pub(super) tts: Arc<dyn Tts>,
+    pub(super) call: FlowCall,
     rx: mpsc::UnboundedReceiver<FlowInput>,
     handoff: mpsc::UnboundedSender<Handoff>,
-    tags: u64,
-    ended: bool,
+    /// The last tag given to a prompt or a message.
+    pub(super) tags: u64,
+    /// The caller has gone.
+    pub(super) ended: bool,
 }
 
 /// What follows a flow.
-enum Next {
+pub(super) enum Next {
     Done,
     /// This flow's version, as the route resolved it.
     Flow {
@@ -119,8 +133,14 @@ enum Next {
 }
 
 impl Runner {
-    async fn run(mut self) {
-        let mut flow_id = self.call.flow;
+    async fn run(mut self, start: Start) {
+        let mut flow_id = match start {
+            Start::Flow(flow) => flow,
+            Start::Voicemail(mailbox) => {
+                let next = self.voicemail(&mailbox.to_string(), None).await;
+                return self.finish(next).await;
+            }
+        };
         // The DID's flow runs its published version; a routed-to flow the
         // version the route resolved.
         let mut version = None;
@@ -134,19 +154,22 @@ impl Runner {
                 }
             };
             match next {
-                Next::Done => return,
                 Next::Flow { id, version: v } => {
                     flow_id = id;
                     version = Some(v);
                 }
-                Next::Hangup => {
-                    self.command(CallCommand::Hangup).await;
-                    return;
-                }
+                done => return self.finish(done).await,
             }
         }
         tracing::warn!(call_id = %self.call.call, "{MAX_FLOWS} flows in a row: hanging up");
         self.command(CallCommand::Hangup).await;
+    }
+
+    /// Hangs up when `next` says so.
+    async fn finish(&self, next: Next) {
+        if matches!(next, Next::Hangup) {
+            self.command(CallCommand::Hangup).await;
+        }
     }
 
     /// The flow's `version`, by default its published one.
@@ -207,10 +230,8 @@ impl Runner {
         match action {
             _ if matches!(trace.outcome, Some(Outcome::CallerHangup)) => Next::Done,
             Action::Route(target) => self.route(&target).await,
-            Action::Voicemail { mailbox, .. } => {
-                tracing::warn!(call_id = %self.call.call, %mailbox,
-                    "voicemail is not served on live calls yet: hanging up");
-                Next::Hangup
+            Action::Voicemail { mailbox, greeting } => {
+                self.voicemail(&mailbox, greeting.as_deref()).await
             }
             _ => Next::Hangup,
         }
@@ -300,7 +321,7 @@ impl Runner {
     }
 
     /// The tenant's prompt `name`; `None` (logged) when it cannot be had.
-    async fn prompt(&self, name: &str) -> Option<Prompt> {
+    pub(super) async fn prompt(&self, name: &str) -> Option<Prompt> {
         let audio = &self.state.prompt_audio;
         match audio.load(&self.state, self.call.tenant, name).await {
             Ok(prompt) => Some(prompt),
@@ -349,7 +370,7 @@ impl Runner {
     /// Plays `prompt` to its end; with `digits`, the caller's digits are
     /// kept there and the first stops the prompt. False once the caller
     /// has gone.
-    async fn play(&mut self, prompt: Prompt, mut digits: Option<&mut String>) -> bool {
+    pub(super) async fn play(&mut self, prompt: Prompt, mut digits: Option<&mut String>) -> bool {
         if self.ended {
             return false;
         }
@@ -434,7 +455,7 @@ impl Runner {
     }
 
     /// The next input; `None` once the call is over.
-    async fn recv(&mut self) -> Option<FlowInput> {
+    pub(super) async fn recv(&mut self) -> Option<FlowInput> {
         if self.ended {
             return None;
         }
@@ -447,7 +468,7 @@ impl Runner {
         }
     }
 
-    async fn command(&self, command: CallCommand) -> bool {
+    pub(super) async fn command(&self, command: CallCommand) -> bool {
         super::command(&self.state, self.call.tenant, self.call.call, command).await
     }
 }

@@ -14,8 +14,8 @@
 //!   as ring timeout: the ACD's own timeout normally fires first and sends
 //!   `CancelOffer`), `CancelOffer` withdraws it, an overflow to another
 //!   queue enqueues the call there, an overflow to a flow runs the flow,
-//!   and the end of the line (maximum wait, an overflow to voicemail or a
-//!   callback, not served yet) hangs up;
+//!   one to voicemail takes a message, one to a callback lets the caller
+//!   go keeping their place, and the maximum wait hangs up;
 //! - the end of each offer (`CallNotice::OfferEnded`) goes back to the ACD:
 //!   answered, or rejected (busy, declined, unreachable). Offers we
 //!   withdrew ourselves are already settled in the ACD and are not
@@ -26,9 +26,10 @@
 mod callback;
 mod flow;
 pub mod tts;
+mod voicemail;
 
 use crate::state::AppState;
-use flow::{FlowCall, FlowInput, Handoff};
+use flow::{FlowCall, FlowInput, Handoff, Start};
 use omnivox_acd::{Decision, Event, OverflowTarget};
 use omnivox_domain::call::HangupCause;
 use omnivox_domain::call::LegId;
@@ -119,15 +120,37 @@ impl Controller {
         }
     }
 
-    fn start_flow(&mut self, call: FlowCall) {
+    fn start_flow(&mut self, call: FlowCall, start: Start) {
         let id = call.call;
         let tx = flow::spawn(
             self.state.clone(),
             self.tts.clone(),
             call,
+            start,
             self.handoff.clone(),
         );
         self.flows.insert(id, tx);
+    }
+
+    /// The ACD let a waiting caller go to a flow or a voicemail box: the
+    /// call's task takes them from the music.
+    fn leave_queue(&mut self, tenant: TenantId, call: Uuid, start: Start) {
+        self.queued.remove(&call);
+        let snapshot = self
+            .state
+            .sip
+            .as_ref()
+            .and_then(|s| s.calls().get(tenant, call));
+        let Some(snapshot) = snapshot else {
+            return;
+        };
+        let call = FlowCall {
+            tenant,
+            call,
+            caller: snapshot.from,
+            called: snapshot.did.unwrap_or(snapshot.to),
+        };
+        self.start_flow(call, start);
     }
 
     /// A flow routed its caller to a queue: music, then the ACD.
@@ -164,13 +187,15 @@ impl Controller {
                 application: Application::Flow { flow_id },
                 caller,
                 did,
-            } => self.start_flow(FlowCall {
-                tenant: tenant_id,
-                call: call_id,
-                flow: flow_id,
-                caller,
-                called: did.unwrap_or_default(),
-            }),
+            } => self.start_flow(
+                FlowCall {
+                    tenant: tenant_id,
+                    call: call_id,
+                    caller,
+                    called: did.unwrap_or_default(),
+                },
+                Start::Flow(flow_id),
+            ),
             CallNotice::PromptEnded { call_id, tag, .. } => {
                 self.forward_to_flow(call_id, FlowInput::Prompt { tag });
             }
@@ -305,24 +330,12 @@ impl Controller {
                 call,
                 target: OverflowTarget::Flow { flow },
                 ..
-            } => {
-                // The ACD let the call go; the flow takes it from the music.
-                self.queued.remove(&call.0);
-                let snapshot = state
-                    .sip
-                    .as_ref()
-                    .and_then(|s| s.calls().get(tenant, call.0));
-                let Some(snapshot) = snapshot else {
-                    return;
-                };
-                self.start_flow(FlowCall {
-                    tenant,
-                    call: call.0,
-                    flow,
-                    caller: snapshot.from,
-                    called: snapshot.did.unwrap_or(snapshot.to),
-                });
-            }
+            } => self.leave_queue(tenant, call.0, Start::Flow(flow)),
+            Decision::Overflow {
+                call,
+                target: OverflowTarget::Voicemail { mailbox },
+                ..
+            } => self.leave_queue(tenant, call.0, Start::Voicemail(mailbox)),
             Decision::Overflow {
                 call,
                 target: OverflowTarget::Callback,
@@ -336,13 +349,6 @@ impl Controller {
                 self.callbacks
                     .release(state, tts, tenant, call, q.caller, q.did)
                     .await;
-            }
-            Decision::Overflow { call, target, .. } => {
-                // Voicemail is not served on live calls yet: the caller is
-                // let go.
-                tracing::warn!(call_id = %call.0, ?target, "overflow target not served: hanging up");
-                self.queued.remove(&call.0);
-                command(state, tenant, call.0, CallCommand::Hangup).await;
             }
             Decision::MaxWaitReached { call, .. } => {
                 tracing::info!(call_id = %call.0, "maximum wait reached: hanging up");

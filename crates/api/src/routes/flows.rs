@@ -243,8 +243,8 @@ fn route_targets(flow: &Flow) -> Vec<(&str, &'static str, &RouteTarget)> {
         .collect()
 }
 
-/// The validator's problems and, after them, the route targets that do not
-/// resolve in the tenant, as JSON. A target the validator already finds
+/// The validator's problems and, after them, the route targets and
+/// voicemail boxes that do not resolve in the tenant, as JSON. A target the validator already finds
 /// malformed (empty, not E.164) is not looked up again.
 async fn draft_problems(
     s: &Scoped<'_, impl ConnectionTrait>,
@@ -271,6 +271,23 @@ async fn draft_problems(
                 "target": target,
                 "message": format!("node `{node}`: `{field}` {p}"),
             })),
+        }
+    }
+    for n in &flow.nodes {
+        if let NodeKind::Voicemail { mailbox, .. } = &n.kind
+            && !mailbox.is_empty()
+            && s.find_voicemail_box(mailbox).await?.is_none()
+        {
+            out.push(serde_json::json!({
+                "node": n.id,
+                "problem": "unknown_mailbox",
+                "field": "mailbox",
+                "target": mailbox,
+                "message": format!(
+                    "node `{}`: `mailbox` names no voicemail box `{mailbox}` in this organization",
+                    n.id
+                ),
+            }));
         }
     }
     Ok(out)

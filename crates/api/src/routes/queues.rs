@@ -151,6 +151,9 @@ pub enum OverflowTo {
     Flow,
     /// The call becomes a callback in place (needs `callback_in_queue`).
     Callback,
+    /// The caller leaves a message in a voicemail box of the tenant
+    /// (`mailbox_id`).
+    Voicemail,
 }
 
 /// One overflow rule; a queue's rules are checked in order, first match
@@ -168,6 +171,8 @@ pub struct OverflowRuleBody {
     pub queue_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox_id: Option<Uuid>,
 }
 
 /// A queue's settings, whole.
@@ -475,6 +480,11 @@ pub fn queue_config(r: &QueueRow) -> ApiResult<QueueConfig> {
                     flow: o.flow_id.ok_or_else(|| corrupt("overflow", "no flow"))?,
                 },
                 OverflowTo::Callback => OverflowTarget::Callback,
+                OverflowTo::Voicemail => OverflowTarget::Voicemail {
+                    mailbox: o
+                        .mailbox_id
+                        .ok_or_else(|| corrupt("overflow", "no mailbox"))?,
+                },
             };
             Ok(OverflowRule { when, target })
         })
@@ -659,6 +669,13 @@ async fn overflow_problems<C: ConnectionTrait>(
     if o.to != OverflowTo::Flow && o.flow_id.is_some() {
         not_allowed(e, "flow_id", "flow_id goes only with a flow target");
     }
+    if o.to != OverflowTo::Voicemail && o.mailbox_id.is_some() {
+        not_allowed(
+            e,
+            "mailbox_id",
+            "mailbox_id goes only with a voicemail target",
+        );
+    }
     match o.to {
         OverflowTo::Queue => match o.queue_id {
             None => required(e, "queue_id", "a queue target needs queue_id"),
@@ -685,6 +702,18 @@ async fn overflow_problems<C: ConnectionTrait>(
                         &f("flow_id"),
                         "unknown_flow",
                         format!("no flow {fl} in this tenant"),
+                    ));
+                }
+            }
+        },
+        OverflowTo::Voicemail => match o.mailbox_id {
+            None => required(e, "mailbox_id", "a voicemail target needs mailbox_id"),
+            Some(b) => {
+                if !exists(scoped.get_voicemail_box(b).await)? {
+                    e.push(FieldError::new(
+                        &f("mailbox_id"),
+                        "unknown_mailbox",
+                        format!("no voicemail box {b} in this tenant"),
                     ));
                 }
             }

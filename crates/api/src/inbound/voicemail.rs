@@ -1,0 +1,329 @@
+//! Voicemail on a live call (see `docs/voicemail.md`): the box's greeting,
+//! a beep, the caller's message until a digit, the box's limit or the
+//! hangup; then the message is stored, published and notified.
+//!
+//! A caller gets here from a flow's `voicemail` node or from a queue's
+//! overflow to voicemail; either way the call's flow task runs it, so the
+//! prompts, digits and the caller's hangup arrive as they do for a flow.
+//! The message's end (`CallNotice::MessageRecorded`) can come after the
+//! call has ended (the usual case: the caller hangs up), so the task
+//! listens for it on the call notices directly.
+//!
+//! A message without speech (a caller who hung up at the beep) is
+//! discarded with its file. The notification to the box's URL is signed
+//! like a flow webhook and retried on a transport error or a 5xx; it never
+//! holds the caller.
+
+use super::flow::{FlowInput, Next, Runner};
+use crate::state::AppState;
+use omnivox_domain::TenantId;
+use omnivox_flows::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use omnivox_media::prompt::Prompt;
+use omnivox_media::record::{RecordingKey, RecordingStore};
+use omnivox_sip::{CallCommand, CallNotice, RecordedMessage};
+use omnivox_store::Scoped;
+use omnivox_store::voicemail::{NewVoicemailMessage, VoicemailBoxRow, VoicemailMessageRow};
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// Spoken when neither the node nor the box names a greeting.
+const DEFAULT_GREETING: &str =
+    "Please leave a message after the tone. Press the pound key when you are done.";
+/// Spoken to a caller who finished with a key.
+const GOODBYE: &str = "Thank you. Goodbye.";
+/// How long the message's end may take after the stop or the hangup.
+const MESSAGE_SETTLE: Duration = Duration::from_secs(10);
+/// Notification attempts (the first and two retries).
+const NOTIFY_ATTEMPTS: u32 = 3;
+/// Wait before the first retry; doubled for the next.
+const NOTIFY_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest a notification request may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The beep before the message: 400 ms of 1 kHz.
+fn beep() -> Prompt {
+    let samples: Vec<i16> = (0..3_200)
+        .map(|i| {
+            ((f64::from(i) * 1_000.0 * std::f64::consts::TAU / 8_000.0).sin() * 8_000.0) as i16
+        })
+        .collect();
+    Prompt::from_samples(samples)
+}
+
+impl Runner {
+    /// Takes a message for `mailbox` (a box's name or id); `greeting`, a
+    /// prompt name, replaces the box's own.
+    pub(super) async fn voicemail(&mut self, mailbox: &str, greeting: Option<&str>) -> Next {
+        let s = Scoped::new(self.state.store.reader(), self.call.tenant);
+        let mailbox_row = match s.find_voicemail_box(mailbox).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                tracing::warn!(call_id = %self.call.call, mailbox, "no such voicemail box: hanging up");
+                return Next::Hangup;
+            }
+            Err(e) => {
+                tracing::error!(call_id = %self.call.call, mailbox, error = %e,
+                    "voicemail box not read: hanging up");
+                return Next::Hangup;
+            }
+        };
+        self.leave_message(&mailbox_row, greeting).await
+    }
+
+    /// Greeting, beep, message, goodbye.
+    pub(super) async fn leave_message(
+        &mut self,
+        mailbox: &VoicemailBoxRow,
+        greeting: Option<&str>,
+    ) -> Next {
+        let named = greeting.or(mailbox.greeting_prompt.as_deref());
+        let prompt = match named {
+            Some(name) => self.prompt(name).await,
+            None => None,
+        };
+        let prompt = match prompt {
+            Some(p) => Some(p),
+            None => self.tts.synthesize(DEFAULT_GREETING, None).await.ok(),
+        };
+        // A key skips the greeting.
+        let mut skipped = String::new();
+        if let Some(p) = prompt
+            && !self.play(p, Some(&mut skipped)).await
+        {
+            return Next::Done;
+        }
+        if !self.play(beep(), None).await {
+            return Next::Done;
+        }
+        let Some(sip) = self.state.sip.clone() else {
+            return Next::Hangup;
+        };
+        // Listening before the recording starts: its end cannot be missed.
+        let mut notices = sip.calls().subscribe();
+        self.tags += 1;
+        let tag = self.tags;
+        if !self.command(CallCommand::RecordMessage { tag }).await {
+            return if self.ended { Next::Done } else { Next::Hangup };
+        }
+        let limit = u64::try_from(mailbox.max_message_seconds).unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(limit);
+        loop {
+            match tokio::time::timeout_at(deadline, self.recv()).await {
+                // The box's limit, the hangup, or a key: the message ends.
+                Err(_) | Ok(None) | Ok(Some(FlowInput::Digit(_))) => break,
+                Ok(Some(_)) => {}
+            }
+        }
+        if !self.ended {
+            self.command(CallCommand::StopMessage).await;
+        }
+        match recorded(&mut notices, self.call.call, tag).await {
+            Some(message) => {
+                let from = MessageFrom {
+                    call: self.call.call,
+                    caller: self.call.caller.clone(),
+                    called: self.call.called.clone(),
+                };
+                deliver(&self.state, self.call.tenant, mailbox, from, message).await;
+            }
+            None => {
+                tracing::error!(call_id = %self.call.call, tag, "the message's end never came");
+            }
+        }
+        if self.ended {
+            return Next::Done;
+        }
+        if let Ok(p) = self.tts.synthesize(GOODBYE, None).await {
+            self.play(p, None).await;
+        }
+        Next::Hangup
+    }
+}
+
+/// The end of the message `tag` of `call`, if it comes in time.
+async fn recorded(
+    notices: &mut broadcast::Receiver<CallNotice>,
+    call: Uuid,
+    tag: u64,
+) -> Option<RecordedMessage> {
+    let wait = async {
+        loop {
+            match notices.recv().await {
+                Ok(CallNotice::MessageRecorded {
+                    call_id,
+                    tag: t,
+                    message,
+                    ..
+                }) if call_id == call && t == tag => return Some(message),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(call_id = %call, missed = n, "voicemail missed call notices");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(MESSAGE_SETTLE, wait)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Who left a message.
+struct MessageFrom {
+    call: Uuid,
+    caller: String,
+    called: String,
+}
+
+/// The message's file in the message store.
+fn key_of(m: &RecordedMessage) -> Option<RecordingKey> {
+    let (tenant, rec) = m.storage_key.split_once('/')?;
+    RecordingKey::new(tenant, rec).ok()
+}
+
+/// Stores the message (or discards a silent one), publishes it and
+/// notifies the box's URL.
+async fn deliver(
+    state: &AppState,
+    tenant: TenantId,
+    mailbox: &VoicemailBoxRow,
+    from: MessageFrom,
+    m: RecordedMessage,
+) {
+    if m.voiced_ms == 0 {
+        tracing::info!(call_id = %from.call, mailbox_id = %mailbox.id,
+            "a message without speech discarded");
+        if let Some(key) = key_of(&m)
+            && let Err(e) = state.voicemail.delete(&key)
+        {
+            tracing::warn!(call_id = %from.call, error = %e, "silent message's file not removed");
+        }
+        return;
+    }
+    let new = NewVoicemailMessage {
+        id: m.id,
+        box_id: mailbox.id,
+        call_id: from.call,
+        caller: from.caller,
+        called: from.called,
+        duration_ms: i64::try_from(m.duration_ms).unwrap_or(i64::MAX),
+        size_bytes: i64::try_from(m.size_bytes).unwrap_or(i64::MAX),
+        sha256: m.sha256,
+        storage_key: m.storage_key,
+    };
+    let row = match Scoped::new(state.store.writer(), tenant)
+        .add_voicemail_message(new)
+        .await
+    {
+        Ok(row) => row,
+        Err(e) => {
+            // The file stays: an operator can still find it by its key.
+            tracing::error!(call_id = %from.call, mailbox_id = %mailbox.id, error = %e,
+                "voicemail message not stored");
+            return;
+        }
+    };
+    tracing::info!(call_id = %row.call_id, mailbox_id = %mailbox.id, message_id = %row.id,
+        duration_ms = row.duration_ms, "voicemail message left");
+    let body = notification(tenant, mailbox, &row);
+    state.events.publish(
+        tenant,
+        "voicemail.message",
+        Some(mailbox.id.to_string()),
+        body.clone(),
+    );
+    if let (Some(url), Some(secret)) = (mailbox.notify_url.clone(), mailbox.notify_secret.clone()) {
+        tokio::spawn(notify(url, secret, body.to_string(), row.id));
+    }
+}
+
+/// What the event and the notification carry.
+fn notification(
+    tenant: TenantId,
+    mailbox: &VoicemailBoxRow,
+    m: &VoicemailMessageRow,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": "voicemail.message",
+        "tenant_id": tenant.0,
+        "box": {
+            "id": mailbox.id,
+            "name": mailbox.name,
+            "owner": { "kind": mailbox.owner_kind, "id": mailbox.owner_id },
+        },
+        "message": {
+            "id": m.id,
+            "call_id": m.call_id,
+            "caller": m.caller,
+            "called": m.called,
+            "duration_ms": m.duration_ms,
+            "created_at": m.created_at,
+            "audio": format!(
+                "/api/v1/tenants/{}/voicemail/messages/{}/audio", tenant.0, m.id
+            ),
+        },
+    })
+}
+
+/// One HTTP client for every notification.
+static HTTP: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .timeout(NOTIFY_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())
+});
+
+/// POSTs `body` to `url`, signed with `secret`; retried on a transport
+/// error or a 5xx. The secret is never logged.
+async fn notify(url: String, secret: String, body: String, message: Uuid) {
+    let client = match &*HTTP {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(message_id = %message, error = %e, "no HTTP client: not notified");
+            return;
+        }
+    };
+    let mut backoff = NOTIFY_BACKOFF;
+    for attempt in 1..=NOTIFY_ATTEMPTS {
+        let ts = omnivox_store::now().timestamp();
+        let signature = match sign(secret.as_bytes(), ts, &body) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(message_id = %message, error = %e, "notification not signed");
+                return;
+            }
+        };
+        let sent = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body.clone())
+            .send()
+            .await;
+        let retry = match sent {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(message_id = %message, "voicemail notification delivered");
+                return;
+            }
+            Ok(r) if r.status().is_server_error() => format!("HTTP {}", r.status().as_u16()),
+            Ok(r) => {
+                tracing::warn!(message_id = %message, status = r.status().as_u16(),
+                    "voicemail notification refused");
+                return;
+            }
+            Err(e) => e.without_url().to_string(),
+        };
+        tracing::warn!(message_id = %message, attempt, error = %retry,
+            "voicemail notification failed");
+        if attempt < NOTIFY_ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+}
