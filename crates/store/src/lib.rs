@@ -22,6 +22,7 @@ pub mod dnc;
 pub mod entities;
 mod error;
 pub mod flow_runs;
+pub mod flow_secrets;
 pub mod flows;
 pub mod idempotency;
 pub mod imports;

@@ -17,6 +17,7 @@ pub mod dispositions;
 pub mod dnc;
 pub mod dto;
 pub mod events;
+pub mod flow_secrets;
 pub mod flows;
 pub mod health;
 pub mod lists;
@@ -210,6 +211,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flows::diff_flow))
         .routes(routes!(flows::simulate_flow))
         .routes(routes!(flows::list_runs))
+        .routes(routes!(flow_secrets::list_flow_secrets))
+        .routes(routes!(
+            flow_secrets::put_flow_secret,
+            flow_secrets::delete_flow_secret
+        ))
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::put_profile))
         .routes(routes!(agents::change_state))

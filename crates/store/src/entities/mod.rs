@@ -28,6 +28,7 @@ pub mod dnc_entry;
 pub mod dnc_registry;
 pub mod flow;
 pub mod flow_run;
+pub mod flow_secret;
 pub mod flow_version;
 pub mod idempotency_key;
 pub mod import_error;

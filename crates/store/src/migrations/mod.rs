@@ -19,6 +19,7 @@ mod m20261121_000013_attempt_phone;
 mod m20261121_000014_did_targets;
 mod m20261121_000015_flow_runs;
 mod m20261121_000016_voicemail;
+mod m20261121_000017_flow_secrets;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000014_did_targets::Migration),
             Box::new(m20261121_000015_flow_runs::Migration),
             Box::new(m20261121_000016_voicemail::Migration),
+            Box::new(m20261121_000017_flow_secrets::Migration),
         ]
     }
 }
