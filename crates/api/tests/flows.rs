@@ -472,6 +472,21 @@ async fn simulation_runs_scripted_digits_and_webhook_fixtures() {
     for name in ["overflow", "vip", "sales"] {
         queue(&app, &t, &owner, name).await;
     }
+    // The webhook's signing secret must exist before the flow publishes.
+    let p = app
+        .post(&format!("{base}/publish"), &owner, json!({}))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{p:?}");
+    assert!(p.body.to_string().contains("unknown_secret"), "{p:?}");
+    let r = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tenants/{t}/flow-secrets/crm"),
+            Some(&owner),
+            Some(json!({"secret": "a-crm-signing-secret"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let p = app
         .post(&format!("{base}/publish"), &owner, json!({}))
         .await;

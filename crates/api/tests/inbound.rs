@@ -801,3 +801,130 @@ async fn a_flow_voicemail_node_takes_a_message_ended_with_the_pound_key() {
     assert_eq!(run["outcome"], "voicemail", "{run}");
     assert_eq!(run["trace"], sim, "live trace equals the simulation");
 }
+
+/// A flow's webhook endpoint on 127.0.0.1: the first request is answered
+/// with a choice and a variable, the second too late, the third with
+/// garbage. Its URL and what it receives.
+async fn webhook_endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+    use axum::http::HeaderMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/crm",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (tx, count) = (tx.clone(), count.clone());
+            async move {
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let _ = tx.send((h("x-omnivox-timestamp"), h("x-omnivox-signature"), body));
+                match count.fetch_add(1, Ordering::SeqCst) {
+                    0 => r#"{"variables": {"tier": "gold"}, "next": "gold"}"#.to_owned(),
+                    1 => {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        "{}".to_owned()
+                    }
+                    _ => "<html>not json</html>".to_owned(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/crm", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn a_flow_webhook_is_signed_and_its_answer_delay_or_garbage_picks_the_branch() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    let secret = "a-flow-webhook-secret";
+    let r = c
+        .app
+        .call(
+            reqwest::Method::PUT,
+            &c.path("/flow-secrets/crm"),
+            Some(&c.owner),
+            Some(json!({ "secret": secret })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let (url, mut received) = webhook_endpoint().await;
+    let (flow, _) = flow_to_sales(
+        &c,
+        json!({
+            "start": "w",
+            "nodes": [
+                {"id": "w", "type": "webhook", "url": url, "secret": "crm", "timeout_ms": 1000,
+                 "next": "plain", "choices": ["gold"], "error": "broken", "timeout": "slow"},
+                {"id": "plain", "type": "hangup"},
+                {"id": "gold", "type": "hangup"},
+                {"id": "broken", "type": "hangup"},
+                {"id": "slow", "type": "hangup"}
+            ]
+        }),
+    )
+    .await;
+
+    for (branch, fixture) in [
+        (
+            "gold",
+            json!({"reply": {"body": {"variables": {"tier": "gold"}, "next": "gold"}}}),
+        ),
+        ("slow", json!("timeout")),
+        (
+            "broken",
+            json!({"reply": {"body": "<html>not json</html>"}}),
+        ),
+    ] {
+        // The caller waits on the line; the branch's hangup node ends it.
+        call_the_did(&c, carrier_port, work.path()).await;
+
+        // The request was signed with the tenant's secret.
+        let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(10), received.recv())
+            .await
+            .expect("the webhook request")
+            .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
+            .expect("a valid signature");
+        let sent: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(sent["caller"], CALLER);
+        assert_eq!(sent["node"], "w");
+
+        // The live run took the branch a simulation with that answer takes.
+        let runs = c
+            .app
+            .get(&c.path(&format!("/flows/{flow}/runs?limit=1")), &c.owner)
+            .await;
+        let run = &runs.body["items"][0];
+        assert_eq!(run["outcome"], "hangup", "{run}");
+        let nodes = &run["trace"]["nodes"];
+        assert_eq!(nodes, &json!(["w", branch]), "{run}");
+        let sim = c
+            .app
+            .post(
+                &c.path(&format!("/flows/{flow}/simulate")),
+                &c.owner,
+                json!({"caller": CALLER, "called": DID,
+                       "script": {"webhooks": {"w": [fixture]}}}),
+            )
+            .await;
+        assert_eq!(sim.status, StatusCode::OK, "{sim:?}");
+        assert_eq!(&sim.body["nodes"], nodes);
+        assert_eq!(sim.body["outcome"], run["trace"]["outcome"]);
+        assert_eq!(
+            sim.body["variables"]["tier"], run["trace"]["variables"]["tier"],
+            "{run}"
+        );
+    }
+}

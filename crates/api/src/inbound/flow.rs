@@ -19,6 +19,9 @@
 //! - A `voicemail` node takes a message for the box it names
 //!   ([`super::voicemail`]); so does a queue's overflow to voicemail,
 //!   which starts a task with [`Start::Voicemail`].
+//! - A webhook node's signed request is sent ([`super::webhook`]) with the
+//!   tenant's secrets (`/flow-secrets`); its answer, timeout or failure
+//!   picks the branch as in a simulation with that answer.
 //! - Each flow's trace is stored as a flow run, readable from the API,
 //!   and equals a simulation's trace for the same caller input.
 
@@ -202,6 +205,15 @@ impl Runner {
             started_at,
         );
         ctx.caller_country = omnivox_contacts::country_of(&self.call.caller).map(str::to_string);
+        // The webhook nodes' signing secrets; without them a webhook node
+        // takes its error branch.
+        let s = Scoped::new(self.state.store.reader(), self.call.tenant);
+        match s.flow_secrets().await {
+            Ok(secrets) => ctx.secrets = secrets,
+            Err(e) => {
+                tracing::error!(call_id = %self.call.call, error = %e, "flow secrets not read");
+            }
+        }
         let mut interpreter = Interpreter::new(Arc::new(flow), ctx);
         let mut action = interpreter.step(Input::Start);
         while !interpreter.is_finished() {
@@ -209,12 +221,9 @@ impl Runner {
                 Action::Play(name) => self.play_named(name).await,
                 Action::Say { text, voice } => self.say(text, voice.as_deref()).await,
                 Action::CollectDigits(c) => self.collect(c).await,
-                Action::Webhook { .. } => {
-                    // The interpreter only sends signed requests, and live
-                    // calls have no signing secrets yet.
-                    Input::WebhookFailed(omnivox_flows::WebhookFailure::Transport(
-                        "webhooks are not sent on live calls yet".into(),
-                    ))
+                Action::Webhook { request, wait } => {
+                    let input = super::webhook::send(request, *wait).await;
+                    self.still_there(input)
                 }
                 Action::Record { .. } => {
                     tracing::warn!(call_id = %self.call.call, "record nodes do not record on live calls yet");

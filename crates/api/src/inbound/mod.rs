@@ -27,6 +27,7 @@ mod callback;
 mod flow;
 pub mod tts;
 mod voicemail;
+mod webhook;
 
 use crate::state::AppState;
 use flow::{FlowCall, FlowInput, Handoff, Start};

@@ -23,7 +23,6 @@ use omnivox_media::record::{RecordingKey, RecordingStore};
 use omnivox_sip::{CallCommand, CallNotice, RecordedMessage};
 use omnivox_store::Scoped;
 use omnivox_store::voicemail::{NewVoicemailMessage, VoicemailBoxRow, VoicemailMessageRow};
-use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -269,19 +268,10 @@ fn notification(
     })
 }
 
-/// One HTTP client for every notification.
-static HTTP: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .timeout(NOTIFY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
-});
-
 /// POSTs `body` to `url`, signed with `secret`; retried on a transport
 /// error or a 5xx. The secret is never logged.
 async fn notify(url: String, secret: String, body: String, message: Uuid) {
-    let client = match &*HTTP {
+    let client = match super::webhook::client() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(message_id = %message, error = %e, "no HTTP client: not notified");
@@ -300,6 +290,7 @@ async fn notify(url: String, secret: String, body: String, message: Uuid) {
         };
         let sent = client
             .post(&url)
+            .timeout(NOTIFY_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, ts.to_string())
             .header(SIGNATURE_HEADER, signature)

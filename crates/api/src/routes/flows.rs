@@ -243,8 +243,8 @@ fn route_targets(flow: &Flow) -> Vec<(&str, &'static str, &RouteTarget)> {
         .collect()
 }
 
-/// The validator's problems and, after them, the route targets and
-/// voicemail boxes that do not resolve in the tenant, as JSON. A target the validator already finds
+/// The validator's problems and, after them, the route targets, voicemail
+/// boxes and webhook secrets that do not resolve in the tenant, as JSON. A target the validator already finds
 /// malformed (empty, not E.164) is not looked up again.
 async fn draft_problems(
     s: &Scoped<'_, impl ConnectionTrait>,
@@ -273,7 +273,30 @@ async fn draft_problems(
             })),
         }
     }
+    let needs_secret = flow
+        .nodes
+        .iter()
+        .any(|n| matches!(n.kind, NodeKind::Webhook(_)));
+    let secrets = if needs_secret {
+        s.flow_secrets().await?
+    } else {
+        BTreeMap::new()
+    };
     for n in &flow.nodes {
+        if let NodeKind::Webhook(w) = &n.kind
+            && !secrets.contains_key(&w.secret)
+        {
+            out.push(serde_json::json!({
+                "node": n.id,
+                "problem": "unknown_secret",
+                "field": "secret",
+                "target": w.secret,
+                "message": format!(
+                    "node `{}`: `secret` names no flow secret `{}` (PUT /flow-secrets/{})",
+                    n.id, w.secret, w.secret
+                ),
+            }));
+        }
         if let NodeKind::Voicemail { mailbox, .. } = &n.kind
             && !mailbox.is_empty()
             && s.find_voicemail_box(mailbox).await?.is_none()
