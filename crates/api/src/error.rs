@@ -212,3 +212,24 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Adds `out_of_range` for `field` to `errors` when `v` is outside
+/// `lo..=hi` (`unit` follows the bounds in the message: " s").
+pub fn range(errors: &mut Vec<FieldError>, field: &str, v: i64, lo: i64, hi: i64, unit: &str) {
+    if !(lo..=hi).contains(&v) {
+        errors.push(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{lo} to {hi}{unit}"),
+        ));
+    }
+}
+
+/// Whether a tenant-scoped `get` found its row (other errors pass on).
+pub fn exists<T>(r: Result<T, StoreError>) -> ApiResult<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

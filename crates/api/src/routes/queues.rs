@@ -9,7 +9,7 @@
 //! (`"queues": [...]`).
 
 use crate::auth::principal::TenantCtx;
-use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldError, exists, range};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::agents::require_any;
 use crate::routes::dto::{PageOut, PageQuery, json};
@@ -493,25 +493,6 @@ pub fn queue_config(r: &QueueRow) -> ApiResult<QueueConfig> {
 }
 
 // ------------------------------------------------------------- validation --
-
-fn range(errors: &mut Vec<FieldError>, field: &str, v: i64, lo: i64, hi: i64, unit: &str) {
-    if !(lo..=hi).contains(&v) {
-        errors.push(FieldError::new(
-            field,
-            "out_of_range",
-            format!("{lo} to {hi}{unit}"),
-        ));
-    }
-}
-
-/// Whether a tenant-scoped `get` found its row.
-fn exists<T>(r: Result<T, StoreError>) -> ApiResult<bool> {
-    match r {
-        Ok(_) => Ok(true),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// Every problem of `s` at once; `this` is the queue being changed.
 async fn problems<C: ConnectionTrait>(

@@ -13,7 +13,7 @@
 //! files go with it.
 
 use crate::auth::principal::TenantCtx;
-use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldError, exists, range};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::agents::require_any;
 use crate::routes::audio;
@@ -249,25 +249,6 @@ async fn reachable<C: ConnectionTrait>(
 }
 
 // ------------------------------------------------------------- validation --
-
-fn range(errors: &mut Vec<FieldError>, field: &str, v: i64, lo: i64, hi: i64, unit: &str) {
-    if !(lo..=hi).contains(&v) {
-        errors.push(FieldError::new(
-            field,
-            "out_of_range",
-            format!("{lo} to {hi}{unit}"),
-        ));
-    }
-}
-
-/// Whether a tenant-scoped `get` found its row.
-fn exists<T>(r: Result<T, StoreError>) -> ApiResult<bool> {
-    match r {
-        Ok(_) => Ok(true),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
 
 fn url_ok(u: &str) -> bool {
     reqwest::Url::parse(u)
