@@ -34,20 +34,6 @@ const REPAIR_CHUNK: usize = 500;
 /// Recordings deleted per tenant per transaction.
 const SWEEP_BATCH: u64 = 200;
 
-/// The store key of a row (`<tenant>/<recording>`).
-pub fn storage_key(key: &RecordingKey) -> String {
-    format!("{}/{}", key.tenant(), key.recording())
-}
-
-/// The key a row's `storage_key` names.
-pub fn key_of(row: &RecordingRow) -> Result<RecordingKey, RecordError> {
-    let (t, r) = row
-        .storage_key
-        .split_once('/')
-        .ok_or(RecordError::InvalidKey("storage key"))?;
-    RecordingKey::new(t, r)
-}
-
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut s, b| {
@@ -73,7 +59,7 @@ pub fn new_row(r: &FinishedRecording) -> NewRecording {
         sha256: r.meta.sha256_hex(),
         paused_spans: serde_json::Value::Array(spans),
         legs: serde_json::to_value(&r.legs).unwrap_or_default(),
-        storage_key: storage_key(&r.meta.key),
+        storage_key: r.meta.key.storage_key(),
     }
 }
 
@@ -118,7 +104,7 @@ pub async fn repair_orphans(store: &Store, local: &LocalStore) -> Result<u64, Re
             .filter_map(|key| match parse_recording_key(key) {
                 Some(ids) => Some((key.clone(), ids)),
                 None => {
-                    tracing::warn!(file = %storage_key(key), "recording file of unknown origin left alone");
+                    tracing::warn!(file = %key.storage_key(), "recording file of unknown origin left alone");
                     None
                 }
             })
@@ -145,7 +131,7 @@ pub async fn repair_orphans(store: &Store, local: &LocalStore) -> Result<u64, Re
         let (duration, modified, size, sha256) = match measured {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(file = %storage_key(&key), error = %e, "recording not repairable");
+                tracing::warn!(file = %key.storage_key(), error = %e, "recording not repairable");
                 continue;
             }
         };
@@ -160,7 +146,7 @@ pub async fn repair_orphans(store: &Store, local: &LocalStore) -> Result<u64, Re
             sha256,
             paused_spans: serde_json::json!([]),
             legs: serde_json::json!([]),
-            storage_key: storage_key(&key),
+            storage_key: key.storage_key(),
         };
         let tx = store.begin().await?;
         match Scoped::new(&tx, tenant).create_recording(row).await {
@@ -266,7 +252,7 @@ pub async fn sweep_retention(
 /// Removes a deleted recording's file (a missing file is fine: the row
 /// is what lists it).
 pub async fn remove_file(local: &LocalStore, row: &RecordingRow) {
-    let key = match key_of(row) {
+    let key = match RecordingKey::from_storage_key(&row.storage_key) {
         Ok(k) => k,
         Err(e) => {
             tracing::warn!(recording = %row.id, error = %e, "recording file not found to delete");

@@ -430,8 +430,7 @@ async fn message_recorded(rx: &mut broadcast::Receiver<CallNotice>) -> (u64, Rec
 
 /// The samples of a mono 8 kHz WAV in `store`.
 fn mono_samples(store: &LocalStore, m: &RecordedMessage) -> Vec<i16> {
-    let (tenant, rec) = m.storage_key.split_once('/').unwrap();
-    let key = RecordingKey::new(tenant, rec).unwrap();
+    let key = RecordingKey::from_storage_key(&m.storage_key).unwrap();
     let mut r = hound::WavReader::open(store.path_for(&key)).unwrap();
     assert_eq!((r.spec().channels, r.spec().sample_rate), (1, 8_000));
     r.samples::<i16>().map(Result::unwrap).collect()

@@ -178,12 +178,6 @@ struct MessageFrom {
     called: String,
 }
 
-/// The message's file in the message store.
-fn key_of(m: &RecordedMessage) -> Option<RecordingKey> {
-    let (tenant, rec) = m.storage_key.split_once('/')?;
-    RecordingKey::new(tenant, rec).ok()
-}
-
 /// Stores the message (or discards a silent one), publishes it and
 /// notifies the box's URL.
 async fn deliver(
@@ -196,7 +190,7 @@ async fn deliver(
     if m.voiced_ms == 0 {
         tracing::info!(call_id = %from.call, mailbox_id = %mailbox.id,
             "a message without speech discarded");
-        if let Some(key) = key_of(&m)
+        if let Ok(key) = RecordingKey::from_storage_key(&m.storage_key)
             && let Err(e) = state.voicemail.delete(&key)
         {
             tracing::warn!(call_id = %from.call, error = %e, "silent message's file not removed");

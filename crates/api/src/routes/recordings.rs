@@ -10,7 +10,7 @@
 use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::recordings::{key_of, remove_file, row_json};
+use crate::recordings::{remove_file, row_json};
 use crate::routes::audio;
 use crate::routes::calls::{CallOut, control};
 use crate::routes::dto::PageOut;
@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use omnivox_domain::Permission;
+use omnivox_media::record::RecordingKey;
 use omnivox_sip::CallCommand;
 use omnivox_store::recordings::{RecordingPolicy, RecordingRow, RecordingSettings};
 use omnivox_store::{audit, commit, now};
@@ -268,7 +269,8 @@ pub async fn recording_audio(
         .scoped(state.store.reader())
         .get_recording(ids.1)
         .await?;
-    let key = key_of(&row).map_err(|e| audio::store_err("recording", e))?;
+    let key = RecordingKey::from_storage_key(&row.storage_key)
+        .map_err(|e| audio::store_err("recording", e))?;
     audio::open_wav(&state.recordings, key, &headers, "recording")
         .await?
         .into_response("recording")

@@ -406,14 +406,6 @@ fn taken(e: StoreError) -> ApiError {
 
 // ------------------------------------------------------------------ files --
 
-/// The voicemail store's key for a row's `storage_key` (`<tenant>/<id>`).
-fn key_of(storage_key: &str) -> Result<RecordingKey, RecordError> {
-    let (t, m) = storage_key
-        .split_once('/')
-        .ok_or(RecordError::InvalidKey("storage key"))?;
-    RecordingKey::new(t, m)
-}
-
 /// Removes message files whose rows are gone (a file already missing is
 /// fine; another failure is logged, the rows stay deleted).
 async fn remove_files(local: &LocalStore, keys: Vec<String>) {
@@ -423,7 +415,7 @@ async fn remove_files(local: &LocalStore, keys: Vec<String>) {
     let local = local.clone();
     let done = tokio::task::spawn_blocking(move || {
         for storage_key in keys {
-            match key_of(&storage_key).and_then(|k| local.delete(&k)) {
+            match RecordingKey::from_storage_key(&storage_key).and_then(|k| local.delete(&k)) {
                 Ok(()) | Err(RecordError::NotFound) => {}
                 Err(e) => {
                     tracing::warn!(file = %storage_key, error = %e, "voicemail file not removed");
@@ -693,7 +685,8 @@ pub async fn message_audio(
 ) -> ApiResult<Response> {
     let reach = reach(&state, &ctx, Permission::VoicemailRead).await?;
     let row = reachable(&ctx.scoped(state.store.reader()), &reach, ids.1).await?;
-    let key = key_of(&row.storage_key).map_err(|e| audio::store_err("message", e))?;
+    let key = RecordingKey::from_storage_key(&row.storage_key)
+        .map_err(|e| audio::store_err("message", e))?;
     let opened = audio::open_wav(&state.voicemail, key, &headers, "message").await?;
     if opened.starts_at_first_byte() {
         audit::record(

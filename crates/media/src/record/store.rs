@@ -60,6 +60,19 @@ impl RecordingKey {
     pub fn recording(&self) -> &str {
         &self.recording
     }
+
+    /// The key as one string, `<tenant>/<recording>`: what a row keeps.
+    pub fn storage_key(&self) -> String {
+        format!("{}/{}", self.tenant, self.recording)
+    }
+
+    /// The key a [`Self::storage_key`] string names.
+    pub fn from_storage_key(s: &str) -> Result<Self, RecordError> {
+        let (tenant, recording) = s
+            .split_once('/')
+            .ok_or(RecordError::InvalidKey("storage key"))?;
+        Self::new(tenant, recording)
+    }
 }
 
 /// The sink a recording is written to. Seekable because the WAV header's
@@ -276,6 +289,16 @@ impl RecordingStore for LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_keys_round_trip_and_refuse_what_is_no_key() {
+        let k = RecordingKey::new("tenant-1", "call_rec").unwrap();
+        assert_eq!(k.storage_key(), "tenant-1/call_rec");
+        assert_eq!(RecordingKey::from_storage_key(&k.storage_key()).unwrap(), k);
+        for bad in ["tenant-1", "tenant-1/a/b", "/rec", "t/../x"] {
+            assert!(RecordingKey::from_storage_key(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn keys_refuse_anything_that_could_leave_the_root() {

@@ -393,7 +393,7 @@ impl Actor {
             let frames = rec.voiced.map_or(0, |v| v.load(Ordering::Relaxed));
             let message = RecordedMessage {
                 id: rec.id,
-                storage_key: format!("{}/{}", meta.key.tenant(), meta.key.recording()),
+                storage_key: meta.key.storage_key(),
                 duration_ms: u64::try_from(meta.duration.as_millis()).unwrap_or(u64::MAX),
                 voiced_ms: frames * 20,
                 size_bytes: meta.size_bytes,
