@@ -560,19 +560,29 @@ async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
     assert_eq!(tail, ["reserved", "on_call", "wrap_up"], "{states:?}");
 }
 
-/// What a box's notification URL received: the timestamp and signature
-/// headers and the body.
-type Notification = (String, String, String);
+/// What an endpoint received: the timestamp and signature headers and
+/// the body.
+type Signed = (String, String, String);
 
-/// An HTTP receiver on 127.0.0.1 for voicemail notifications: its URL and
-/// what it receives.
-async fn notification_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+/// An HTTP endpoint on 127.0.0.1 that keeps every request it gets and
+/// answers the n-th (from 0) with `answer(n)`: its URL and what it
+/// receives.
+async fn signed_endpoint<F, Fut>(
+    answer: F,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Signed>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (StatusCode, String)> + Send + 'static,
+{
     use axum::http::HeaderMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let count = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: String| {
-            let tx = tx.clone();
+            let (tx, count, answer) = (tx.clone(), count.clone(), answer.clone());
             async move {
                 let h = |n: &str| {
                     headers
@@ -582,7 +592,7 @@ async fn notification_receiver() -> (String, tokio::sync::mpsc::UnboundedReceive
                         .to_owned()
                 };
                 let _ = tx.send((h("x-omnivox-timestamp"), h("x-omnivox-signature"), body));
-                StatusCode::NO_CONTENT
+                answer(count.fetch_add(1, Ordering::SeqCst)).await
             }
         }),
     );
@@ -590,6 +600,23 @@ async fn notification_receiver() -> (String, tokio::sync::mpsc::UnboundedReceive
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, rx)
+}
+
+/// The next request `received` within `secs`, checked to be signed with
+/// `secret`: its body as JSON.
+async fn next_signed(
+    received: &mut tokio::sync::mpsc::UnboundedReceiver<Signed>,
+    secret: &str,
+    secs: u64,
+) -> Value {
+    let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(secs), received.recv())
+        .await
+        .expect("the request in time")
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
+        .expect("a valid signature");
+    serde_json::from_str(&body).unwrap()
 }
 
 /// A voicemail box: its id.
@@ -668,7 +695,8 @@ async fn a_queue_nobody_staffs_takes_a_message_and_notifies_the_box() {
     let (c, work, carrier_port) = carrier_tenant().await;
     prompt(&c, "support-greeting").await;
     let queue = queue_with_did(&c, json!({"name": "support"})).await;
-    let (hook, mut received) = notification_receiver().await;
+    let (hook, mut received) =
+        signed_endpoint(|_| async { (StatusCode::NO_CONTENT, String::new()) }).await;
     let secret = "a-notification-secret";
     let mailbox = voicemail_box(
         &c,
@@ -713,14 +741,7 @@ async fn a_queue_nobody_staffs_takes_a_message_and_notifies_the_box() {
     assert_message_audio(&c, m).await;
 
     // The box's URL was told, with a signature over the timestamp and body.
-    let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(15), received.recv())
-        .await
-        .expect("the notification in time")
-        .unwrap();
-    let now = chrono::Utc::now().timestamp();
-    omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
-        .expect("a valid signature");
-    let body: Value = serde_json::from_str(&body).unwrap();
+    let body = next_signed(&mut received, secret, 15).await;
     assert_eq!(body["event"], "voicemail.message");
     assert_eq!(body["box"]["id"], mailbox.as_str());
     assert_eq!(body["message"]["id"], m["id"]);
@@ -802,45 +823,6 @@ async fn a_flow_voicemail_node_takes_a_message_ended_with_the_pound_key() {
     assert_eq!(run["trace"], sim, "live trace equals the simulation");
 }
 
-/// A flow's webhook endpoint on 127.0.0.1: the first request is answered
-/// with a choice and a variable, the second too late, the third with
-/// garbage. Its URL and what it receives.
-async fn webhook_endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
-    use axum::http::HeaderMap;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let count = Arc::new(AtomicUsize::new(0));
-    let app = axum::Router::new().route(
-        "/crm",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let (tx, count) = (tx.clone(), count.clone());
-            async move {
-                let h = |n: &str| {
-                    headers
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let _ = tx.send((h("x-omnivox-timestamp"), h("x-omnivox-signature"), body));
-                match count.fetch_add(1, Ordering::SeqCst) {
-                    0 => r#"{"variables": {"tier": "gold"}, "next": "gold"}"#.to_owned(),
-                    1 => {
-                        tokio::time::sleep(Duration::from_secs(3)).await;
-                        "{}".to_owned()
-                    }
-                    _ => "<html>not json</html>".to_owned(),
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/crm", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, rx)
-}
-
 #[tokio::test]
 async fn a_flow_webhook_is_signed_and_its_answer_delay_or_garbage_picks_the_branch() {
     if !sipp_available() {
@@ -858,7 +840,20 @@ async fn a_flow_webhook_is_signed_and_its_answer_delay_or_garbage_picks_the_bran
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let (url, mut received) = webhook_endpoint().await;
+    // The first request is answered with a choice and a variable, the
+    // second too late, the third with garbage.
+    let (url, mut received) = signed_endpoint(|n| async move {
+        let reply = match n {
+            0 => r#"{"variables": {"tier": "gold"}, "next": "gold"}"#,
+            1 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "{}"
+            }
+            _ => "<html>not json</html>",
+        };
+        (StatusCode::OK, reply.to_owned())
+    })
+    .await;
     let (flow, _) = flow_to_sales(
         &c,
         json!({
@@ -890,14 +885,7 @@ async fn a_flow_webhook_is_signed_and_its_answer_delay_or_garbage_picks_the_bran
         call_the_did(&c, carrier_port, work.path()).await;
 
         // The request was signed with the tenant's secret.
-        let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(10), received.recv())
-            .await
-            .expect("the webhook request")
-            .unwrap();
-        let now = chrono::Utc::now().timestamp();
-        omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
-            .expect("a valid signature");
-        let sent: Value = serde_json::from_str(&body).unwrap();
+        let sent = next_signed(&mut received, secret, 10).await;
         assert_eq!(sent["caller"], CALLER);
         assert_eq!(sent["node"], "w");
 
