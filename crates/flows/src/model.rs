@@ -25,6 +25,14 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Whether any node is a webhook (and so needs the tenant's signing
+    /// secrets).
+    pub fn has_webhooks(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::Webhook(_)))
+    }
+
     /// Parses a flow from JSON; errors carry the line/column and, for node bodies, the node id.
     pub fn from_json(text: &str) -> Result<Flow, FlowError> {
         serde_json::from_str(text).map_err(|e| FlowError::Json {

@@ -205,13 +205,16 @@ impl Runner {
             started_at,
         );
         ctx.caller_country = omnivox_contacts::country_of(&self.call.caller).map(str::to_string);
-        // The webhook nodes' signing secrets; without them a webhook node
-        // takes its error branch.
-        let s = Scoped::new(self.state.store.reader(), self.call.tenant);
-        match s.flow_secrets().await {
-            Ok(secrets) => ctx.secrets = secrets,
-            Err(e) => {
-                tracing::error!(call_id = %self.call.call, error = %e, "flow secrets not read");
+        // The webhook nodes' signing secrets (read only for a flow that has
+        // webhook nodes); without them a webhook node takes its error
+        // branch.
+        if flow.has_webhooks() {
+            let s = Scoped::new(self.state.store.reader(), self.call.tenant);
+            match s.flow_secrets().await {
+                Ok(secrets) => ctx.secrets = secrets,
+                Err(e) => {
+                    tracing::error!(call_id = %self.call.call, error = %e, "flow secrets not read");
+                }
             }
         }
         let mut interpreter = Interpreter::new(Arc::new(flow), ctx);

@@ -273,11 +273,7 @@ async fn draft_problems(
             })),
         }
     }
-    let needs_secret = flow
-        .nodes
-        .iter()
-        .any(|n| matches!(n.kind, NodeKind::Webhook(_)));
-    let secrets = if needs_secret {
+    let secrets = if flow.has_webhooks() {
         s.flow_secrets().await?
     } else {
         BTreeMap::new()
