@@ -216,6 +216,16 @@ mod tests {
     /// A free even-aligned block of `n` ports on loopback, held (probe by
     /// binding). Below the kernel's ephemeral range (32768 and up), so
     /// sockets bound to port 0 elsewhere never land in it.
+    /// Both tests probe from the same first block: run one at a time, or
+    /// one's probe can hold the ports the other just released for its pool.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn held_block(n: u16) -> (u16, Vec<UdpSocket>) {
         for base in (20_000..32_000).step_by(64) {
             let socks: Vec<_> = (base..base + n)
@@ -234,6 +244,7 @@ mod tests {
 
     #[test]
     fn allocates_even_pairs_skips_busy_and_returns_on_drop() {
+        let _serial = serial();
         let (base, mut held) = held_block(6);
         // Someone else holds the RTCP port of the middle pair (kept from
         // the probe, so nothing can take it in between).
@@ -263,6 +274,7 @@ mod tests {
 
     #[test]
     fn odd_bounds_and_invalid_ranges() {
+        let _serial = serial();
         let base = free_block(4);
         let pool = PortPool::new(LO, base + 1, base + 3).unwrap();
         assert_eq!(pool.capacity(), 1);
