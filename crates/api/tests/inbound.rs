@@ -89,16 +89,32 @@ async fn call_the_did(c: &Ctx, port: u16, work: &std::path::Path) {
 
 /// [`call_the_did`] with the SIP tests' `scenario`, calling from `from`.
 async fn call_the_did_with(c: &Ctx, port: u16, work: &std::path::Path, scenario: &str, from: &str) {
+    let caller = dial_the_did(c, port, work, scenario, from);
+    caller_done(caller).await;
+}
+
+/// The sipp carrier starts calling the DID with `scenario` from `from`.
+fn dial_the_did(
+    c: &Ctx,
+    port: u16,
+    work: &std::path::Path,
+    scenario: &str,
+    from: &str,
+) -> tokio::process::Child {
     let dir = work.join("caller");
     std::fs::create_dir_all(&dir).unwrap();
-    let caller = sipp_uac(
+    sipp_uac(
         scenario,
         c.app.sip_addr.unwrap(),
         port,
         &DID[1..],
         from,
         &dir,
-    );
+    )
+}
+
+/// Waits for the carrier's call to end as its scenario expects.
+async fn caller_done(caller: tokio::process::Child) {
     let out = tokio::time::timeout(Duration::from_secs(90), caller.wait_with_output())
         .await
         .expect("the caller's call ends")
@@ -313,6 +329,129 @@ async fn a_queue_without_agents_overflows_to_the_next_queue() {
         state["state"], "wrap_up",
         "the overflowed call reached the agent: {state}"
     );
+}
+
+/// The tenant's live events of `kinds` (SSE), each event's JSON sent on
+/// as it comes.
+async fn events(c: &Ctx, kinds: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let mut stream = c
+        .app
+        .client
+        .get(c.app.url(&c.path(&format!("/events?kinds={kinds}"))))
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let event: String = text.drain(..end + 2).collect();
+                for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
+                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next event of `kind` within 30 s.
+async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event within 30 s"))
+            .expect("the event stream ended");
+        if event["kind"] == kind {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_caller_hears_their_place_and_the_queue_music_at_its_priority() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "hold-jazz").await;
+    prompt(&c, "thanks-for-waiting").await;
+    let queue = queue_with_did(
+        &c,
+        json!({"name": "support", "priority": 30,
+               "announcements": {"position": true, "ewt": true, "every_seconds": 15},
+               "music_prompt": "hold-jazz", "comfort_prompt": "thanks-for-waiting"}),
+    )
+    .await;
+    // The only agent is logged in to the queue but on a break: the caller
+    // waits (with an estimate, someone is staffed).
+    let r = c
+        .app
+        .post(
+            &c.path("/reason-codes"),
+            &c.owner,
+            json!({"code": "break", "label": "Break", "paid": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let (agent, token, _phone) = agent_phone_with(
+        &c,
+        "w@example.com",
+        "6007",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    set_state(&c, &token, json!({"state": "available", "queues": [queue]})).await;
+    set_state(&c, &token, json!({"state": "not_ready", "reason": "break"})).await;
+    let mut rx = events(&c, "call.answered,call.prompt").await;
+
+    let caller = dial_the_did(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_queue_caller.xml",
+        CALLER,
+    );
+    let answered = next_event(&mut rx, "call.answered").await;
+    let call = answered["data"]["call_id"].as_str().unwrap().to_owned();
+
+    // In line at the queue's priority, first, with an estimate.
+    let stats = c
+        .app
+        .get(&c.path(&format!("/queues/{queue}/stats")), &c.owner)
+        .await;
+    assert_eq!(stats.status, StatusCode::OK, "{stats:?}");
+    let waiting = &stats.body["calls"][0];
+    assert_eq!(waiting["call_id"], call.as_str(), "{}", stats.body);
+    assert_eq!(waiting["priority"], 30, "{}", stats.body);
+    assert_eq!(waiting["position"], 1, "{}", stats.body);
+    assert!(waiting["ewt_s"].as_i64().is_some(), "{}", stats.body);
+
+    // The announcement (place, wait, then the comfort prompt) plays to its
+    // end: a prompt from the announcements' tag range, not a flow's.
+    let ended = next_event(&mut rx, "call.prompt").await;
+    assert_eq!(ended["data"]["call_id"], call.as_str(), "{ended}");
+    assert_eq!(ended["data"]["reason"]["kind"], "finished", "{ended}");
+    assert!(
+        ended["data"]["tag"].as_u64().unwrap() >= 1 << 63,
+        "an announcement: {ended}"
+    );
+
+    // Back from the break, the agent takes the call (says hello, hangs up).
+    set_state(&c, &token, json!({"state": "available"})).await;
+    caller_done(caller).await;
+    assert_eq!(dialed(&work.path().join("6007")).len(), 1);
+    let state = wrap_up_of(&c, &agent).await;
+    assert_eq!(state["state"], "wrap_up", "{state}");
+    assert_eq!(state["call_id"], call.as_str(), "{state}");
 }
 
 /// A queue named `sales`, the flow `definition` published, and the DID

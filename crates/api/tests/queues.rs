@@ -301,6 +301,35 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         pairs(&[("overflow[0].queue_id", "self_overflow")])
     );
 
+    // A comfort prompt alone repeats too: it needs `every_seconds`, and
+    // `every_seconds` needs something to say.
+    let comfort_only = |every: Value| {
+        json!({"comfort_prompt": "comfort",
+               "announcements": {"position": false, "ewt": false, "every_seconds": every}})
+    };
+    let r = app
+        .patch(&queue_path(&t, &spill), &owner, comfort_only(Value::Null))
+        .await;
+    assert_eq!(
+        problems(&r),
+        pairs(&[("announcements.every_seconds", "required")])
+    );
+    let r = app
+        .patch(&queue_path(&t, &spill), &owner, comfort_only(json!(30)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = app
+        .patch(
+            &queue_path(&t, &spill),
+            &owner,
+            json!({"comfort_prompt": null}),
+        )
+        .await;
+    assert_eq!(
+        problems(&r),
+        pairs(&[("announcements.every_seconds", "nothing_to_announce")])
+    );
+
     // A queue another overflows to cannot go; once unreferenced it can,
     // and then it is no overflow target any more.
     let r = app.delete(&queue_path(&t, &spill), &owner).await;
@@ -343,6 +372,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         vec![
             "queue.created",
             "queue.deleted",
+            "queue.updated",
             "queue.updated",
             "queue.updated"
         ]

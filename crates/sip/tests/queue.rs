@@ -299,7 +299,11 @@ async fn only_calls_answered_for_an_application_take_offers() {
         })
         .await
         .unwrap();
-    for command in [offer(t.acme_bob), play(tone(0.2), 1), CallCommand::Music] {
+    for command in [
+        offer(t.acme_bob),
+        play(tone(0.2), 1),
+        CallCommand::Music { music: None },
+    ] {
         let r = t.server.calls().command(t.acme, call.id, command).await;
         assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
     }
@@ -389,10 +393,26 @@ async fn a_caller_answered_for_a_flow_gets_prompts_each_ending_once_by_its_tag()
         .unwrap();
     assert_eq!(prompt_ended(&mut rx).await, (3, PromptEnd::Stopped));
     assert_eq!(prompt_ended(&mut rx).await, (4, PromptEnd::Finished));
-    // Music is not a prompt: StopPlay leaves it, and its end is not
-    // reported when a prompt replaces it.
+    // Music (hold music, or the application's own) is not a prompt:
+    // StopPlay leaves it, and its end is not reported when a prompt
+    // replaces it. Music without audio is refused.
+    let silent = CallCommand::Music {
+        music: Some(Prompt::from_samples(Vec::new())),
+    };
+    let r = calls.command(t.acme, call, silent).await;
+    assert!(matches!(r, Err(CallError::Invalid(_))), "{r:?}");
     calls
-        .command(t.acme, call, CallCommand::Music)
+        .command(t.acme, call, CallCommand::Music { music: None })
+        .await
+        .unwrap();
+    calls
+        .command(
+            t.acme,
+            call,
+            CallCommand::Music {
+                music: Some(tone(0.3)),
+            },
+        )
         .await
         .unwrap();
     calls
@@ -405,13 +425,19 @@ async fn a_caller_answered_for_a_flow_gets_prompts_each_ending_once_by_its_tag()
         .unwrap();
     assert_eq!(prompt_ended(&mut rx).await, (5, PromptEnd::Finished));
 
-    // Once connected, no more prompts.
+    // A prompt still playing when the agent answers gives way to them;
+    // once connected, no more prompts.
+    calls
+        .command(t.acme, call, play(tone(30.0), 6))
+        .await
+        .unwrap();
     calls
         .command(t.acme, call, offer(t.acme_bob))
         .await
         .unwrap();
     offer_ended(&mut rx, t.acme_bob, true).await;
-    let r = calls.command(t.acme, call, play(tone(0.2), 6)).await;
+    assert_eq!(prompt_ended(&mut rx).await, (6, PromptEnd::Stopped));
+    let r = calls.command(t.acme, call, play(tone(0.2), 7)).await;
     assert!(matches!(r, Err(CallError::Conflict(_))), "{r:?}");
     calls
         .command(t.acme, call, CallCommand::Hangup)

@@ -7,7 +7,10 @@
 //! task, which gets the call's prompt ends, digits and offer ends from
 //! here and may hand the caller back to be queued. A queued caller hears
 //! music. From there:
-//! - the call is enqueued in the tenant's ACD (`CallEnqueued`);
+//! - the call is enqueued in the tenant's ACD (`CallEnqueued`, with the
+//!   queue's priority) and hears the queue's music ([`waiting`]);
+//! - `Announce` plays the caller's place, estimated wait and the comfort
+//!   prompt, then the music again;
 //! - the ACD's decisions, from any input or tick (see
 //!   [`crate::agents::AgentService`]), come here: `Offer` rings the agent's
 //!   phone (`CallCommand::Offer`, with the offer's deadline plus a margin
@@ -27,6 +30,7 @@ mod callback;
 mod flow;
 pub mod tts;
 mod voicemail;
+mod waiting;
 mod webhook;
 
 use crate::state::AppState;
@@ -47,6 +51,10 @@ use uuid::Uuid;
 /// Ring time added to an offer's deadline for the phone's own timeout.
 const RING_MARGIN_SECS: i64 = 3;
 
+/// Announcements' prompt tags count up from here: a range a flow's own
+/// prompts never reach, so a late end of one is never taken for a flow's.
+const FIRST_ANNOUNCEMENT_TAG: u64 = 1 << 63;
+
 /// Starts the controller: the ACD's decisions are sent to it from now on.
 pub fn start(state: &AppState, stop: CancellationToken) {
     let Some(sip) = state.sip.clone() else {
@@ -63,6 +71,7 @@ pub fn start(state: &AppState, stop: CancellationToken) {
         callbacks: callback::Callbacks::default(),
         tts: Arc::new(tts::Espeak::default()),
         handoff,
+        last_tag: FIRST_ANNOUNCEMENT_TAG,
     };
     tokio::spawn(controller.run(notices, rx, handoffs, stop));
 }
@@ -73,6 +82,21 @@ struct Queued {
     caller: String,
     /// The DID they called.
     did: Option<String>,
+    /// The queue they wait in.
+    queue: QueueId,
+    /// The tag of the announcement playing to them, if one is.
+    announcing: Option<u64>,
+}
+
+impl Queued {
+    fn new(caller: String, did: Option<String>, queue: QueueId) -> Self {
+        Self {
+            caller,
+            did,
+            queue,
+            announcing: None,
+        }
+    }
 }
 
 struct Controller {
@@ -85,6 +109,8 @@ struct Controller {
     callbacks: callback::Callbacks,
     tts: Arc<dyn tts::Tts>,
     handoff: mpsc::UnboundedSender<Handoff>,
+    /// The last announcement's tag.
+    last_tag: u64,
 }
 
 impl Controller {
@@ -157,16 +183,63 @@ impl Controller {
     /// A flow routed its caller to a queue: music, then the ACD.
     async fn on_handoff(&mut self, h: Handoff) {
         self.flows.remove(&h.call);
-        if !command(&self.state, h.tenant, h.call, CallCommand::Music).await {
-            // The caller is gone (or connected): nothing to queue.
+        let did = Some(h.called).filter(|d| !d.is_empty());
+        self.queued
+            .insert(h.call, Queued::new(h.caller, did, h.queue));
+        if !enqueue(&self.state, h.tenant, h.call, h.queue).await {
+            self.queued.remove(&h.call);
+        }
+    }
+
+    /// The ACD says it is time to tell a waiting caller where they are:
+    /// the announcement is put together off the controller's loop and
+    /// played; its end (`PromptEnded` with its tag) brings the music back.
+    fn announce(
+        &mut self,
+        tenant: TenantId,
+        call: Uuid,
+        position: usize,
+        ewt: Option<chrono::TimeDelta>,
+    ) {
+        let Some(q) = self.queued.get_mut(&call) else {
+            return;
+        };
+        self.last_tag += 1;
+        let tag = self.last_tag;
+        q.announcing = Some(tag);
+        let (state, tts, queue) = (self.state.clone(), self.tts.clone(), q.queue);
+        tokio::spawn(async move {
+            let prompt =
+                waiting::announcement(&state, tts.as_ref(), tenant, queue, position, ewt).await;
+            if let Some(prompt) = prompt {
+                let play = CallCommand::Play {
+                    prompt,
+                    tag,
+                    barge_in: false,
+                };
+                command(&state, tenant, call, play).await;
+            }
+        });
+    }
+
+    /// A prompt ended: an announcement's end brings the queue's music
+    /// back; anything else is the flow's.
+    fn on_prompt_ended(&mut self, tenant: TenantId, call: Uuid, tag: u64) {
+        let Some(q) = self.queued.get_mut(&call) else {
+            self.forward_to_flow(call, FlowInput::Prompt { tag });
+            return;
+        };
+        if q.announcing != Some(tag) {
             return;
         }
-        let queued = Queued {
-            caller: h.caller,
-            did: Some(h.called).filter(|d| !d.is_empty()),
-        };
-        self.queued.insert(h.call, queued);
-        enqueue(&self.state, h.tenant, h.call, h.queue).await;
+        q.announcing = None;
+        let (state, queue) = (self.state.clone(), q.queue);
+        tokio::spawn(async move {
+            if let Some(settings) = waiting::settings(&state, tenant, queue).await {
+                let music = waiting::music(&state, tenant, &settings).await;
+                command(&state, tenant, call, CallCommand::Music { music }).await;
+            }
+        });
     }
 
     async fn on_notice(&mut self, notice: CallNotice) {
@@ -178,9 +251,11 @@ impl Controller {
                 caller,
                 did,
             } => {
-                let queued = Queued { caller, did };
-                self.queued.insert(call_id, queued);
-                enqueue(&self.state, tenant_id, call_id, QueueId(queue_id)).await;
+                let queue = QueueId(queue_id);
+                self.queued.insert(call_id, Queued::new(caller, did, queue));
+                if !enqueue(&self.state, tenant_id, call_id, queue).await {
+                    self.queued.remove(&call_id);
+                }
             }
             CallNotice::Answered {
                 tenant_id,
@@ -197,9 +272,12 @@ impl Controller {
                 },
                 Start::Flow(flow_id),
             ),
-            CallNotice::PromptEnded { call_id, tag, .. } => {
-                self.forward_to_flow(call_id, FlowInput::Prompt { tag });
-            }
+            CallNotice::PromptEnded {
+                tenant_id,
+                call_id,
+                tag,
+                ..
+            } => self.on_prompt_ended(tenant_id, call_id, tag),
             CallNotice::Dtmf {
                 call_id,
                 leg: LegId::A,
@@ -243,19 +321,32 @@ impl Controller {
     }
 }
 
-/// Puts the caller in `queue`; a queue the ACD does not know ends the call
-/// rather than leaving the caller in music forever.
-async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId) {
+/// Puts the caller in `queue` at the queue's priority, with its music.
+/// False when the caller is not queued: gone or connected already (the
+/// music is refused), or the queue is unknown to the store or the ACD,
+/// which ends the call rather than leaving the caller in music forever.
+async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId) -> bool {
+    let Some(settings) = waiting::settings(state, tenant, queue).await else {
+        command(state, tenant, call, CallCommand::Hangup).await;
+        return false;
+    };
+    let music = waiting::music(state, tenant, &settings).await;
+    if !command(state, tenant, call, CallCommand::Music { music }).await {
+        return false;
+    }
     let event = Event::CallEnqueued {
         call: CallId(call),
         queue,
-        priority: 0,
+        // Validated to 0..=100 when stored.
+        priority: i32::try_from(settings.priority).unwrap_or_default(),
     };
     if let Err(e) = state.agents.apply(state, tenant, event, None, None).await {
         tracing::warn!(call_id = %call, queue_id = %queue.0, error = %e,
             "call not queued: hanging up");
         command(state, tenant, call, CallCommand::Hangup).await;
+        return false;
     }
+    true
 }
 
 async fn offer_ended(
@@ -326,7 +417,15 @@ impl Controller {
                 call,
                 target: OverflowTarget::Queue { queue },
                 ..
-            } => enqueue(state, tenant, call.0, queue).await,
+            } => {
+                if let Some(q) = self.queued.get_mut(&call.0) {
+                    q.queue = queue;
+                    q.announcing = None;
+                }
+                if !enqueue(state, tenant, call.0, queue).await {
+                    self.queued.remove(&call.0);
+                }
+            }
             Decision::Overflow {
                 call,
                 target: OverflowTarget::Flow { flow },
@@ -366,7 +465,12 @@ impl Controller {
                     .due(state, call, agent, ring_secs(deadline))
                     .await;
             }
-            Decision::Announce { .. } => {}
+            Decision::Announce {
+                call,
+                position,
+                ewt,
+                ..
+            } => self.announce(tenant, call.0, position, ewt),
         }
     }
 }

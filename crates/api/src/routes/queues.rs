@@ -117,8 +117,8 @@ impl Default for WrapUp {
 }
 
 /// What waiting callers hear about their place: position and/or estimated
-/// wait, repeated every `every_seconds` (15..3600, required when either is
-/// on).
+/// wait, then the comfort prompt, repeated every `every_seconds` (15..3600,
+/// required when either is on or there is a comfort prompt).
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Announcements {
@@ -193,7 +193,8 @@ pub struct QueueSettings {
     pub announcements: Announcements,
     /// Music on hold: a prompt name of the tenant's prompt library.
     pub music_prompt: Option<String>,
-    /// A comfort message played between announcements (a prompt name).
+    /// A comfort message played after each announcement, every
+    /// `announcements.every_seconds` (a prompt name).
     pub comfort_prompt: Option<String>,
     /// Callers may ask for a callback that keeps their place.
     pub callback_in_queue: bool,
@@ -291,6 +292,8 @@ pub struct WaitingCallOut {
     pub position: Option<usize>,
     /// Estimated wait in seconds (null: ringing, or nobody logged in).
     pub ewt_s: Option<i64>,
+    /// The call's priority (the queue's when it entered; higher first).
+    pub priority: i32,
     pub enqueued_at: DateTime<Utc>,
 }
 
@@ -314,6 +317,15 @@ pub struct QueueStatsOut {
 }
 
 // -------------------------------------------------------------- settings --
+
+impl QueueSettings {
+    /// Whether waiting callers hear something every
+    /// `announcements.every_seconds`: their place, the wait, or the comfort
+    /// prompt.
+    pub fn announces(&self) -> bool {
+        self.announcements.position || self.announcements.ewt || self.comfort_prompt.is_some()
+    }
+}
 
 impl CreateQueue {
     fn settings(self) -> QueueSettings {
@@ -389,7 +401,7 @@ fn parse_strategy(s: &str) -> ApiResult<QueueStrategy> {
 }
 
 /// The settings a stored row holds.
-fn settings_of(r: &QueueRow) -> ApiResult<QueueSettings> {
+pub(crate) fn settings_of(r: &QueueRow) -> ApiResult<QueueSettings> {
     Ok(QueueSettings {
         name: r.name.clone(),
         description: r.description.clone(),
@@ -449,7 +461,7 @@ pub fn queue_config(r: &QueueRow) -> ApiResult<QueueConfig> {
         duration: TimeDelta::seconds(s.wrap_up.seconds),
         disposition_required: s.wrap_up.disposition_required,
     };
-    c.announce_every = if s.announcements.position || s.announcements.ewt {
+    c.announce_every = if s.announces() {
         s.announcements.every_seconds.map(TimeDelta::seconds)
     } else {
         None
@@ -552,17 +564,16 @@ async fn problems<C: ConnectionTrait>(
         range(&mut e, "max_wait_s", w, 10, 86_400, " s");
     }
     range(&mut e, "wrap_up.seconds", s.wrap_up.seconds, 0, 3600, " s");
-    let a = s.announcements;
-    match (a.position || a.ewt, a.every_seconds) {
+    match (s.announces(), s.announcements.every_seconds) {
         (true, None) => e.push(FieldError::new(
             "announcements.every_seconds",
             "required",
-            "how often to announce position or wait (15 to 3600 s)",
+            "how often to announce position, wait or the comfort prompt (15 to 3600 s)",
         )),
         (false, Some(_)) => e.push(FieldError::new(
             "announcements.every_seconds",
             "nothing_to_announce",
-            "turn on position or ewt, or leave every_seconds out",
+            "turn on position or ewt, name a comfort prompt, or leave every_seconds out",
         )),
         (true, Some(v)) => range(&mut e, "announcements.every_seconds", v, 15, 3600, " s"),
         (false, None) => {}
@@ -989,6 +1000,7 @@ fn stats(acd: &Acd, queue: QueueId) -> Option<QueueStatsOut> {
                 .to_owned(),
                 position: placed.map(|(p, _)| p),
                 ewt_s: placed.and_then(|(_, w)| w).map(|w| w.num_seconds()),
+                priority: e.priority,
                 enqueued_at: e.enqueued_at,
             }
         })

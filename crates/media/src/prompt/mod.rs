@@ -99,6 +99,22 @@ impl Prompt {
         }
     }
 
+    /// `parts` one after the other, with `gap` of silence between them (an
+    /// announcement put together from phrases).
+    pub fn concat(parts: &[Prompt], gap: Duration) -> Self {
+        let gap = (gap.as_secs_f64() * f64::from(SAMPLE_RATE)).round() as usize;
+        let total: usize =
+            parts.iter().map(Prompt::len).sum::<usize>() + gap * parts.len().saturating_sub(1);
+        let mut samples = Vec::with_capacity(total);
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                samples.resize(samples.len() + gap, 0);
+            }
+            samples.extend_from_slice(part.samples());
+        }
+        Self::from_samples(samples)
+    }
+
     /// Converts an uploaded WAV file.
     pub fn convert(wav_bytes: &[u8], options: &ConvertOptions) -> Result<Self, PromptError> {
         let wav = parse::parse(wav_bytes)?;
@@ -279,6 +295,15 @@ mod tests {
 
     fn ramp(n: usize) -> Prompt {
         Prompt::from_samples((0..n).map(|i| i as i16 + 1).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn concat_puts_silence_between_the_parts_only() {
+        let joined = Prompt::concat(&[ramp(3), ramp(2)], Duration::from_millis(1));
+        // 1 ms at 8 kHz: 8 samples of silence between, none around.
+        assert_eq!(joined.samples(), &[1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(Prompt::concat(&[ramp(2)], Duration::from_secs(1)).len(), 2);
+        assert!(Prompt::concat(&[], Duration::from_secs(1)).is_empty());
     }
 
     #[test]

@@ -300,8 +300,12 @@ pub enum CallCommand {
     /// Stop the prompt playing to the caller, if one is (no error
     /// otherwise; music is not stopped).
     StopPlay,
-    /// Hold music to a caller Omnivox answered (a flow's caller queued).
-    Music,
+    /// Music to a caller Omnivox answered (a flow's caller queued, a
+    /// queue's announcement over), looped until something else plays.
+    Music {
+        /// The queue's own music; `None`: the engine's hold music.
+        music: Option<Prompt>,
+    },
     /// Record a message from a caller Omnivox answered (a voicemail):
     /// leg A alone, a mono WAV in the message store, until
     /// [`CallCommand::StopMessage`] or the caller hangs up; then

@@ -108,10 +108,16 @@ impl Actor {
             .map_err(|e| CallError::Conflict(format!("prompt not stopped: {e}")))
     }
 
-    /// `CallCommand::Music`.
-    pub(super) async fn music(&mut self) -> Result<(), CallError> {
+    /// `CallCommand::Music`: the application's own music, or hold music.
+    pub(super) async fn music(&mut self, music: Option<Prompt>) -> Result<(), CallError> {
+        if music.as_ref().is_some_and(Prompt::is_empty) {
+            return Err(CallError::Invalid("the music has no audio".into()));
+        }
         self.require_waiting("music")?;
-        self.play_tone(LegId::A, Tone::Hold).await;
+        match music {
+            Some(music) => self.loop_on(LegId::A, Tone::Music, music).await,
+            None => self.play_tone(LegId::A, Tone::Hold).await,
+        }
         Ok(())
     }
 

@@ -94,7 +94,7 @@ impl Actor {
                 barge_in,
             } => self.play_prompt(prompt, tag, barge_in).await,
             CallCommand::StopPlay => self.stop_prompt().await,
-            CallCommand::Music => self.music().await,
+            CallCommand::Music { music } => self.music(music).await,
             CallCommand::RecordMessage { tag } => self.record_message(tag).await,
             CallCommand::StopMessage => self.stop_message().await,
             CallCommand::Announce { prompt, after_beep } => self.announce(prompt, after_beep).await,

@@ -3,7 +3,7 @@
 
 use super::*;
 use omnivox_media::goertzel::{DtmfConfig, DtmfDetector};
-use omnivox_media::prompt::Player;
+use omnivox_media::prompt::{Player, Prompt};
 use omnivox_media::relay::{DtmfVia, PlayOptions};
 
 /// Longest wait for the session's last events when the call ends.
@@ -154,10 +154,19 @@ impl Actor {
         Some(peer)
     }
 
-    /// `a` and `b` hear each other (tones on either stop).
+    /// `a` and `b` hear each other (tones on either stop, and a prompt to a
+    /// caller answered for an application: a queue's announcement gives
+    /// way to the agent).
     pub(super) async fn bridge_media(&mut self, a: LegId, b: LegId) {
         self.stop_tone(a).await;
         self.stop_tone(b).await;
+        if self.application.is_some()
+            && (a == LegId::A || b == LegId::A)
+            && let Some(id) = self.slot(LegId::A).map(|io| io.media.id())
+            && let Err(e) = self.media.stop_play(id).await
+        {
+            tracing::debug!(call = %self.id, error = %e, "prompt not stopped");
+        }
         let (Some(ma), Some(mb)) = (
             self.slot(a).map(|io| io.media.id()),
             self.slot(b).map(|io| io.media.id()),
@@ -174,11 +183,18 @@ impl Actor {
         let prompt = match tone {
             Tone::Ringback => self.inner.tones.ringback.clone(),
             Tone::Hold => self.inner.tones.hold.clone(),
+            // Comes with its own audio: `loop_on`.
+            Tone::Music => return,
         };
-        let Some(io) = self.slot_mut(leg) else { return };
-        if io.tone == Some(tone) {
+        if self.slot(leg).is_some_and(|io| io.tone == Some(tone)) {
             return;
         }
+        self.loop_on(leg, tone, prompt).await;
+    }
+
+    /// Loops `prompt` on `leg` as its `tone`, in place of whatever plays.
+    pub(super) async fn loop_on(&mut self, leg: LegId, tone: Tone, prompt: Prompt) {
+        let Some(io) = self.slot_mut(leg) else { return };
         io.tone = Some(tone);
         let id = io.media.id();
         let player = Box::new(Player::looping(prompt));

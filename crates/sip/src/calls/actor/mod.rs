@@ -123,6 +123,8 @@ enum Party {
 enum Tone {
     Ringback,
     Hold,
+    /// An application's own music (a queue's), instead of hold music.
+    Music,
 }
 
 struct LegIo {
