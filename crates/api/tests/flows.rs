@@ -1,6 +1,7 @@
 //! IVR flows over HTTP: drafts saved with their problems shown, bad JSON
 //! refused with a clear message, publish refusing cycles without input and
-//! missing prompts by node id, versions, diff, rollback, simulation through
+//! missing prompts by node id (and record nodes with no voicemail box to
+//! record into), versions, diff, rollback, simulation through
 //! the interpreter (scripted digits, a webhook answering garbage), tenant
 //! isolation, roles and audit rows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -685,4 +686,121 @@ async fn flows_are_tenant_scoped_and_role_checked() {
             .status,
         StatusCode::OK
     );
+}
+
+/// A `record` node keeps its message in the voicemail box it names or,
+/// naming none, in the box the flow owns: publishing refuses a box that
+/// does not exist (`unknown_mailbox`) and a flow without its own box
+/// (`no_mailbox`), each with the node's id.
+#[tokio::test]
+async fn record_nodes_need_a_box_to_record_into() {
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    let definition = json!({
+        "start": "own",
+        "nodes": [
+            {"id": "own", "type": "record", "variable": "msg", "max_seconds": 30,
+             "next": "named"},
+            {"id": "named", "type": "record", "variable": "more", "max_seconds": 30,
+             "mailbox": "front desk", "next": "bye"},
+            {"id": "bye", "type": "hangup"}
+        ]
+    });
+    let r = create(&app, &t, &owner, "messages", definition.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let base = format!("/api/v1/tenants/{t}/flows/{id}");
+    let expected = [
+        ("own".to_string(), "no_mailbox".to_string()),
+        ("named".to_string(), "unknown_mailbox".to_string()),
+    ];
+    assert_eq!(kinds(&r.body["problems"]), expected, "{r:?}");
+    let p = app
+        .post(&format!("{base}/publish"), &owner, json!({}))
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{p:?}");
+    assert_eq!(p.code(), "flow_invalid");
+    let problems = &p.body["error"]["details"]["problems"];
+    assert_eq!(kinds(problems), expected, "{p:?}");
+    assert_eq!(problems[0]["field"], "mailbox", "{p:?}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("node `own`"),
+        "{p:?}"
+    );
+    assert_eq!(problems[1]["target"], "front desk", "{p:?}");
+
+    // A box owned by another flow is not this flow's own box.
+    let r = create(
+        &app,
+        &t,
+        &owner,
+        "other",
+        json!({"start": "h", "nodes": [
+        {"id": "h", "type": "hangup"}]}),
+    )
+    .await;
+    let other = r.body["id"].as_str().unwrap().to_owned();
+    let boxes = format!("/api/v1/tenants/{t}/voicemail/boxes");
+    let r = app
+        .post(
+            &boxes,
+            &owner,
+            json!({"name": "front desk", "owner": {"kind": "flow", "id": other}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let front_desk = r.body["id"].as_str().unwrap().to_owned();
+    let r = app.get(&base, &owner).await;
+    assert_eq!(
+        kinds(&r.body["problems"]),
+        [("own".to_string(), "no_mailbox".to_string())],
+        "{r:?}"
+    );
+
+    // With a box of its own the flow publishes; a box named by id does too.
+    let r = app
+        .post(
+            &boxes,
+            &owner,
+            json!({"name": "messages", "owner": {"kind": "flow", "id": id}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let mut by_id = definition;
+    by_id["nodes"][1]["mailbox"] = json!(front_desk);
+    let d = put(
+        &app,
+        &format!("{base}/draft"),
+        &owner,
+        json!({"definition": by_id}),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::OK, "{d:?}");
+    assert_eq!(d.body["problems"], json!([]), "{d:?}");
+    let p = app
+        .post(&format!("{base}/publish"), &owner, json!({}))
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{p:?}");
+    assert_eq!(p.body["definition"]["nodes"][1]["mailbox"], front_desk);
+    assert!(p.body["definition"]["nodes"][0].get("mailbox").is_none());
+
+    // An empty `mailbox` is the validator's: named, not looked up.
+    let mut empty = p.body["definition"].clone();
+    empty["nodes"][1]["mailbox"] = json!("");
+    let d = put(
+        &app,
+        &format!("{base}/draft"),
+        &owner,
+        json!({"definition": empty}),
+    )
+    .await;
+    assert_eq!(
+        kinds(&d.body["problems"]),
+        [("named".to_string(), "bad_config".to_string())],
+        "{d:?}"
+    );
+    assert_eq!(d.body["problems"][0]["field"], "mailbox", "{d:?}");
 }

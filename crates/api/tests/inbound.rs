@@ -423,11 +423,17 @@ async fn a_waiting_caller_hears_their_place_and_the_queue_music_at_its_priority(
     let answered = next_event(&mut rx, "call.answered").await;
     let call = answered["data"]["call_id"].as_str().unwrap().to_owned();
 
-    // In line at the queue's priority, first, with an estimate.
-    let stats = c
-        .app
-        .get(&c.path(&format!("/queues/{queue}/stats")), &c.owner)
-        .await;
+    // In line (once the controller has queued the answered call) at the
+    // queue's priority, first, with an estimate.
+    let stats_path = c.path(&format!("/queues/{queue}/stats"));
+    let mut stats = c.app.get(&stats_path, &c.owner).await;
+    for _ in 0..200 {
+        if stats.body["calls"][0].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = c.app.get(&stats_path, &c.owner).await;
+    }
     assert_eq!(stats.status, StatusCode::OK, "{stats:?}");
     let waiting = &stats.body["calls"][0];
     assert_eq!(waiting["call_id"], call.as_str(), "{}", stats.body);
@@ -1054,4 +1060,125 @@ async fn a_flow_webhook_is_signed_and_its_answer_delay_or_garbage_picks_the_bran
             "{run}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_flow_record_node_keeps_the_message_in_the_flows_box_and_goes_on() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    prompt(&c, "leave-it").await;
+    // Hello, the record node's prompt and beep, the caller's message into
+    // the flow's own box, then a branch on the message's id.
+    let definition = json!({
+        "start": "hello",
+        "nodes": [
+            {"id": "hello", "type": "say", "text": "Hello.", "next": "rec"},
+            {"id": "rec", "type": "record", "prompt": "leave-it", "variable": "msg",
+             "max_seconds": 20, "next": "check"},
+            {"id": "check", "type": "condition",
+             "if": {"kind": "variable", "name": "msg", "op": "ne", "value": ""},
+             "then": "saved", "else": "nothing"},
+            {"id": "saved", "type": "say",
+             "text": "Your message of {{msg_ms}} milliseconds is saved.", "next": "bye"},
+            {"id": "nothing", "type": "say", "text": "Nothing was recorded.", "next": "bye"},
+            {"id": "bye", "type": "hangup"}
+        ]
+    });
+    let r = c
+        .app
+        .post(
+            &c.path("/flows"),
+            &c.owner,
+            json!({"name": "messages", "definition": definition}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let flow = r.body["id"].as_str().unwrap().to_owned();
+    let problems = r.body["problems"].to_string();
+    assert!(problems.contains("no_mailbox"), "{problems}");
+    let (hook, mut received) =
+        signed_endpoint(|_| async { (StatusCode::NO_CONTENT, String::new()) }).await;
+    let secret = "a-record-node-secret";
+    let mailbox = voicemail_box(
+        &c,
+        json!({"name": "recorded", "owner": {"kind": "flow", "id": flow},
+               "notify_url": hook, "notify_secret": secret}),
+    )
+    .await;
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/flows/{flow}/publish")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+
+    // The caller talks, presses # and hears the flow go on to its end.
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_voicemail_pound.xml",
+        CALLER,
+    )
+    .await;
+
+    // The message is the flow box's, like any voicemail message.
+    let items = messages_of(&c, &mailbox).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let m = &items[0];
+    assert_eq!(m["caller"], CALLER);
+    assert_eq!(m["called"], DID);
+    let ms = m["duration_ms"].as_i64().unwrap();
+    assert!(
+        (1_000..=9_000).contains(&ms),
+        "recorded until the key: {ms} ms"
+    );
+    assert_message_audio(&c, m).await;
+    let body = next_signed(&mut received, secret, 15).await;
+    assert_eq!(body["event"], "voicemail.message");
+    assert_eq!(body["box"]["id"], mailbox.as_str());
+    assert_eq!(body["message"]["id"], m["id"]);
+
+    // The run: `msg` is the message's id, and the flow went on past the
+    // record node.
+    let id = m["id"].as_str().unwrap();
+    let call = m["call_id"].as_str().unwrap();
+    let (run, sim) =
+        run_and_simulation(&c, &flow, call, json!([{"recording": {"seconds": 5}}])).await;
+    assert_eq!(run["outcome"], "hangup", "{run}");
+    let trace = &run["trace"];
+    assert_eq!(trace["variables"]["msg"], id, "{run}");
+    assert_eq!(trace["variables"]["msg_ms"], ms.to_string(), "{run}");
+    assert_eq!(
+        trace["nodes"],
+        json!(["hello", "rec", "check", "saved", "bye"]),
+        "{run}"
+    );
+    assert_eq!(
+        trace["spoken"][1],
+        format!("Your message of {ms} milliseconds is saved."),
+        "{run}"
+    );
+    // The simulation's recording has its own id and length; with those,
+    // the traces are the same.
+    let live = trace
+        .to_string()
+        .replace(id, "sim-recording-1")
+        .replace(&ms.to_string(), "5000");
+    let live: Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live, sim, "live trace equals the simulation");
 }

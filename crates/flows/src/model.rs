@@ -50,6 +50,14 @@ impl Flow {
         })
     }
 
+    /// Whether any `record` node names no `mailbox` and so records into the box the flow
+    /// itself owns.
+    pub fn records_into_own_box(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(&n.kind, NodeKind::Record(r) if r.mailbox.is_none()))
+    }
+
     /// The first node with this id (the validator reports duplicates).
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
@@ -210,7 +218,9 @@ pub struct Webhook {
     pub timeout: Option<NodeId>,
 }
 
-/// Records a message; the recording id lands in `variable`.
+/// Records a message; the recording id lands in `variable` and its length in ms in
+/// `{variable}_ms`. A live call keeps the message as a voicemail message of `mailbox` (a
+/// box's name or id) or, without one, of the box the flow itself owns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
@@ -220,6 +230,8 @@ pub struct Record {
     pub max_seconds: u32,
     #[serde(default = "default_true")]
     pub beep: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
     pub next: NodeId,
 }
 
@@ -365,6 +377,16 @@ impl Node {
         out
     }
 
+    /// The voicemail box a `voicemail` node or a `record` node names (its name or id), if
+    /// any; a `record` node without one records into the flow's own box.
+    pub fn mailbox(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Voicemail { mailbox, .. } => Some(mailbox.as_str()),
+            NodeKind::Record(r) => r.mailbox.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The `type` tag, for messages and the diff.
     pub fn type_name(&self) -> &'static str {
         match &self.kind {
@@ -409,6 +431,43 @@ mod tests {
         );
         assert!(node.waits_for_input());
         assert_eq!(node.prompts(), ["p"]);
+    }
+
+    #[test]
+    fn record_nodes_name_a_mailbox_or_use_the_flows_own() {
+        let flow: Flow = serde_json::from_value(serde_json::json!({"start": "r", "nodes": [
+            {"id": "r", "type": "record", "variable": "msg", "max_seconds": 30, "next": "n"},
+            {"id": "n", "type": "record", "variable": "more", "max_seconds": 30,
+             "mailbox": "sales", "next": "v"},
+            {"id": "v", "type": "voicemail", "mailbox": "night"},
+            {"id": "h", "type": "hangup"}
+        ]}))
+        .unwrap();
+        let boxes: Vec<Option<&str>> = flow.nodes.iter().map(Node::mailbox).collect();
+        assert_eq!(boxes, [None, Some("sales"), Some("night"), None]);
+        assert!(flow.records_into_own_box());
+        // Without a mailbox the field is left out, so older flows read back unchanged.
+        let r = serde_json::to_value(&flow.nodes[0]).unwrap();
+        assert!(r.get("mailbox").is_none(), "{r}");
+        assert_eq!(r["beep"], true);
+        let n = serde_json::to_value(&flow.nodes[1]).unwrap();
+        assert_eq!(n["mailbox"], "sales");
+        let back: Flow = serde_json::from_str(&flow.to_json().unwrap()).unwrap();
+        assert_eq!(back, flow);
+
+        let named: Flow = serde_json::from_value(serde_json::json!({"start": "r", "nodes": [
+            {"id": "r", "type": "record", "variable": "msg", "max_seconds": 30,
+             "mailbox": "sales", "next": "h"},
+            {"id": "h", "type": "hangup"}
+        ]}))
+        .unwrap();
+        assert!(!named.records_into_own_box());
+        let err = serde_json::from_value::<Node>(serde_json::json!({
+            "id": "r", "type": "record", "variable": "msg", "max_seconds": 30, "next": "h",
+            "mailbox": 5
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("node `r`"), "{err}");
     }
 
     #[test]

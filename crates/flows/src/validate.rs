@@ -359,6 +359,12 @@ fn check_config(node: &Node, out: &mut Vec<Problem>) {
                 push("max_seconds", "must be between 1 and 3600");
             }
             variable(&r.variable, &mut push);
+            if r.mailbox.as_deref() == Some("") {
+                push(
+                    "mailbox",
+                    "is empty (leave it out to record into the flow's own box)",
+                );
+            }
         }
         NodeKind::Survey(s) => {
             if s.max > 9 || s.min > s.max {
@@ -490,6 +496,37 @@ mod tests {
             _ => None,
         });
         assert_eq!(cycle, Some(("n0", 20_000)));
+    }
+
+    #[test]
+    fn record_nodes_check_their_length_variable_and_mailbox() {
+        let f: Flow = serde_json::from_value(serde_json::json!({"start": "a", "nodes": [
+            {"id": "a", "type": "record", "variable": "msg", "max_seconds": 0, "next": "b"},
+            {"id": "b", "type": "record", "variable": "m sg", "max_seconds": 3601,
+             "mailbox": "", "next": "c"},
+            {"id": "c", "type": "record", "variable": "ok", "max_seconds": 3600,
+             "mailbox": "sales", "next": "d"},
+            {"id": "d", "type": "record", "variable": "ok2", "max_seconds": 1, "next": "e"},
+            {"id": "e", "type": "hangup"}
+        ]}))
+        .unwrap();
+        let mut found: Vec<(String, String)> = validate(&f, &BTreeSet::new())
+            .into_iter()
+            .map(|p| match p.kind {
+                ProblemKind::BadConfig { field, .. } => (p.node, field),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("a".to_string(), "max_seconds".to_string()),
+                ("b".to_string(), "mailbox".to_string()),
+                ("b".to_string(), "max_seconds".to_string()),
+                ("b".to_string(), "variable".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -19,6 +19,12 @@
 //! - A `voicemail` node takes a message for the box it names
 //!   ([`super::voicemail`]); so does a queue's overflow to voicemail,
 //!   which starts a task with [`Start::Voicemail`].
+//! - A `record` node plays its prompt (barge-in), the beep, and records
+//!   the caller until a key, its `max_seconds` or the hangup, as a
+//!   voicemail message of the box it names or of the flow's own box
+//!   (stored, published and notified like any message). The interpreter
+//!   gets the message's id and length; a message without speech is
+//!   discarded and taken as no input, as is a box that no longer exists.
 //! - A webhook node's signed request is sent ([`super::webhook`]) with the
 //!   tenant's secrets (`/flow-secrets`); its answer, timeout or failure
 //!   picks the branch as in a simulation with that answer.
@@ -26,11 +32,14 @@
 //!   and equals a simulation's trace for the same caller input.
 
 use super::tts::Tts;
+use super::voicemail::Taken;
 use crate::flow_routes::{ResolvedRoute, resolve_route};
 use crate::state::AppState;
 use omnivox_domain::TenantId;
 use omnivox_domain::ids::QueueId;
-use omnivox_flows::{Action, CallContext, CollectDigits, Flow, Input, Interpreter, Outcome, Trace};
+use omnivox_flows::{
+    Action, CallContext, CollectDigits, Flow, Input, Interpreter, Node, Outcome, Recording, Trace,
+};
 use omnivox_media::prompt::Prompt;
 use omnivox_sip::{CallCommand, Endpoint};
 use omnivox_store::Scoped;
@@ -217,7 +226,8 @@ impl Runner {
                 }
             }
         }
-        let mut interpreter = Interpreter::new(Arc::new(flow), ctx);
+        let flow = Arc::new(flow);
+        let mut interpreter = Interpreter::new(Arc::clone(&flow), ctx);
         let mut action = interpreter.step(Input::Start);
         while !interpreter.is_finished() {
             let input = match &action {
@@ -228,9 +238,19 @@ impl Runner {
                     let input = super::webhook::send(request, *wait).await;
                     self.still_there(input)
                 }
-                Action::Record { .. } => {
-                    tracing::warn!(call_id = %self.call.call, "record nodes do not record on live calls yet");
-                    self.still_there(Input::Timeout)
+                Action::Record {
+                    prompt,
+                    max_seconds,
+                    beep,
+                } => {
+                    // The action leaves the box to the actor: the node's.
+                    let mailbox = interpreter
+                        .current_node()
+                        .and_then(|id| flow.node(id))
+                        .and_then(Node::mailbox);
+                    let limit = Duration::from_secs(u64::from(*max_seconds));
+                    self.record(flow_id, mailbox, prompt.as_deref(), limit, *beep)
+                        .await
                 }
                 Action::Route(_) | Action::Voicemail { .. } | Action::Hangup => break,
             };
@@ -463,6 +483,54 @@ impl Runner {
             Input::Timeout
         } else {
             Input::Digits(digits)
+        }
+    }
+
+    /// A `record` node: its prompt (a key stops it), the beep, and the
+    /// caller's message into `mailbox` (a box's name or id) or, without
+    /// one, the box of the flow `flow_id`, until a key, `limit` or the
+    /// hangup. The stored message's id and length, else no input.
+    async fn record(
+        &mut self,
+        flow_id: Uuid,
+        mailbox: Option<&str>,
+        prompt: Option<&str>,
+        limit: Duration,
+        beep: bool,
+    ) -> Input {
+        let s = Scoped::new(self.state.store.reader(), self.call.tenant);
+        let found = match mailbox {
+            Some(name) => s.find_voicemail_box(name).await,
+            None => s.voicemail_box_of("flow", flow_id).await,
+        };
+        let mailbox_row = match found {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                tracing::warn!(call_id = %self.call.call, %flow_id, ?mailbox,
+                    "the record node's voicemail box does not exist: nothing recorded");
+                return self.still_there(Input::Timeout);
+            }
+            Err(e) => {
+                tracing::error!(call_id = %self.call.call, %flow_id, ?mailbox, error = %e,
+                    "the record node's voicemail box not read: nothing recorded");
+                return self.still_there(Input::Timeout);
+            }
+        };
+        if let Some(name) = prompt
+            && let Some(p) = self.prompt(name).await
+        {
+            let mut skipped = String::new();
+            if !self.play(p, Some(&mut skipped)).await {
+                return Input::CallerHangup;
+            }
+        }
+        let taken = self.take_message(&mailbox_row, limit, beep).await;
+        match taken {
+            Taken::Kept { id, duration_ms } => self.still_there(Input::Recorded(Recording {
+                id: id.to_string(),
+                duration_ms: u32::try_from(duration_ms).unwrap_or(u32::MAX),
+            })),
+            Taken::Discarded | Taken::NotStarted => self.still_there(Input::Timeout),
         }
     }
 

@@ -5,6 +5,9 @@
 //! A caller gets here from a flow's `voicemail` node or from a queue's
 //! overflow to voicemail; either way the call's flow task runs it, so the
 //! prompts, digits and the caller's hangup arrive as they do for a flow.
+//! A flow's `record` node takes its message the same way
+//! ([`Runner::take_message`]), into the box it names or the flow's own, and
+//! its flow goes on afterwards.
 //! The message's end (`CallNotice::MessageRecorded`) can come after the
 //! call has ended (the usual case: the caller hangs up), so the task
 //! listens for it on the call notices directly.
@@ -94,24 +97,46 @@ impl Runner {
         {
             return Next::Done;
         }
-        if !self.play(beep(), None).await {
+        let limit = Duration::from_secs(u64::try_from(mailbox.max_message_seconds).unwrap_or(0));
+        if let Taken::NotStarted = self.take_message(mailbox, limit, true).await {
+            return if self.ended { Next::Done } else { Next::Hangup };
+        }
+        if self.ended {
             return Next::Done;
         }
+        if let Ok(p) = self.tts.synthesize(GOODBYE, None).await {
+            self.play(p, None).await;
+        }
+        Next::Hangup
+    }
+
+    /// The beep (with `beep_first`), then the caller's message for `mailbox`
+    /// until a key (not kept), `limit` or the hangup; a message with speech
+    /// is stored, published and notified ([`deliver`]). Voicemail and a
+    /// flow's `record` node both take their messages here.
+    pub(super) async fn take_message(
+        &mut self,
+        mailbox: &VoicemailBoxRow,
+        limit: Duration,
+        beep_first: bool,
+    ) -> Taken {
+        if beep_first && !self.play(beep(), None).await {
+            return Taken::NotStarted;
+        }
         let Some(sip) = self.state.sip.clone() else {
-            return Next::Hangup;
+            return Taken::NotStarted;
         };
         // Listening before the recording starts: its end cannot be missed.
         let mut notices = sip.calls().subscribe();
         self.tags += 1;
         let tag = self.tags;
         if !self.command(CallCommand::RecordMessage { tag }).await {
-            return if self.ended { Next::Done } else { Next::Hangup };
+            return Taken::NotStarted;
         }
-        let limit = u64::try_from(mailbox.max_message_seconds).unwrap_or(0);
-        let deadline = Instant::now() + Duration::from_secs(limit);
+        let deadline = Instant::now() + limit;
         loop {
             match tokio::time::timeout_at(deadline, self.recv()).await {
-                // The box's limit, the hangup, or a key: the message ends.
+                // The limit, the hangup, or a key: the message ends.
                 Err(_) | Ok(None) | Ok(Some(FlowInput::Digit(_))) => break,
                 Ok(Some(_)) => {}
             }
@@ -126,20 +151,32 @@ impl Runner {
                     caller: self.call.caller.clone(),
                     called: self.call.called.clone(),
                 };
-                deliver(&self.state, self.call.tenant, mailbox, from, message).await;
+                match deliver(&self.state, self.call.tenant, mailbox, from, message).await {
+                    Some(row) => Taken::Kept {
+                        id: row.id,
+                        duration_ms: row.duration_ms,
+                    },
+                    None => Taken::Discarded,
+                }
             }
             None => {
                 tracing::error!(call_id = %self.call.call, tag, "the message's end never came");
+                Taken::Discarded
             }
         }
-        if self.ended {
-            return Next::Done;
-        }
-        if let Ok(p) = self.tts.synthesize(GOODBYE, None).await {
-            self.play(p, None).await;
-        }
-        Next::Hangup
     }
+}
+
+/// How [`Runner::take_message`] went.
+pub(super) enum Taken {
+    /// Nothing was recorded: the caller left before the recording began,
+    /// or it could not begin (no SIP engine, the command failed).
+    NotStarted,
+    /// A recording was made and none kept: no speech in it, not stored,
+    /// or its end never came.
+    Discarded,
+    /// The message was stored (and published, notified) with this id.
+    Kept { id: Uuid, duration_ms: i64 },
 }
 
 /// The end of the message `tag` of `call`, if it comes in time.
@@ -179,14 +216,14 @@ struct MessageFrom {
 }
 
 /// Stores the message (or discards a silent one), publishes it and
-/// notifies the box's URL.
+/// notifies the box's URL; the stored message.
 async fn deliver(
     state: &AppState,
     tenant: TenantId,
     mailbox: &VoicemailBoxRow,
     from: MessageFrom,
     m: RecordedMessage,
-) {
+) -> Option<VoicemailMessageRow> {
     if m.voiced_ms == 0 {
         tracing::info!(call_id = %from.call, mailbox_id = %mailbox.id,
             "a message without speech discarded");
@@ -195,7 +232,7 @@ async fn deliver(
         {
             tracing::warn!(call_id = %from.call, error = %e, "silent message's file not removed");
         }
-        return;
+        return None;
     }
     let new = NewVoicemailMessage {
         id: m.id,
@@ -217,7 +254,7 @@ async fn deliver(
             // The file stays: an operator can still find it by its key.
             tracing::error!(call_id = %from.call, mailbox_id = %mailbox.id, error = %e,
                 "voicemail message not stored");
-            return;
+            return None;
         }
     };
     tracing::info!(call_id = %row.call_id, mailbox_id = %mailbox.id, message_id = %row.id,
@@ -232,6 +269,7 @@ async fn deliver(
     if let (Some(url), Some(secret)) = (mailbox.notify_url.clone(), mailbox.notify_secret.clone()) {
         tokio::spawn(notify(url, secret, body.to_string(), row.id));
     }
+    Some(row)
 }
 
 /// What the event and the notification carry.

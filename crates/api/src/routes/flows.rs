@@ -245,9 +245,11 @@ fn route_targets(flow: &Flow) -> Vec<(&str, &'static str, &RouteTarget)> {
 
 /// The validator's problems and, after them, the route targets, voicemail
 /// boxes and webhook secrets that do not resolve in the tenant, as JSON. A target the validator already finds
-/// malformed (empty, not E.164) is not looked up again.
+/// malformed (empty, not E.164) is not looked up again. A `record` node
+/// naming no box needs the box of the flow `flow_id` itself (`no_mailbox`).
 async fn draft_problems(
     s: &Scoped<'_, impl ConnectionTrait>,
+    flow_id: Uuid,
     flow: &Flow,
     prompts: &BTreeSet<String>,
 ) -> ApiResult<Vec<Value>> {
@@ -278,6 +280,8 @@ async fn draft_problems(
     } else {
         BTreeMap::new()
     };
+    let own_box =
+        flow.records_into_own_box() && s.voicemail_box_of("flow", flow_id).await?.is_some();
     for n in &flow.nodes {
         if let NodeKind::Webhook(w) = &n.kind
             && !secrets.contains_key(&w.secret)
@@ -293,7 +297,7 @@ async fn draft_problems(
                 ),
             }));
         }
-        if let NodeKind::Voicemail { mailbox, .. } = &n.kind
+        if let Some(mailbox) = n.mailbox()
             && !mailbox.is_empty()
             && s.find_voicemail_box(mailbox).await?.is_none()
         {
@@ -308,6 +312,21 @@ async fn draft_problems(
                 ),
             }));
         }
+        if let NodeKind::Record(r) = &n.kind
+            && r.mailbox.is_none()
+            && !own_box
+        {
+            out.push(serde_json::json!({
+                "node": n.id,
+                "problem": "no_mailbox",
+                "field": "mailbox",
+                "message": format!(
+                    "node `{}`: records into the flow's own voicemail box and the flow has \
+                     none: create a box owned by this flow or name a `mailbox`",
+                    n.id
+                ),
+            }));
+        }
     }
     Ok(out)
 }
@@ -316,7 +335,7 @@ async fn flow_out(s: &Scoped<'_, impl ConnectionTrait>, row: FlowRow) -> ApiResu
     let (draft, problems) = match &row.draft {
         Some(text) => {
             let flow = stored_flow(text)?;
-            let problems = draft_problems(s, &flow, &s.prompt_names().await?).await?;
+            let problems = draft_problems(s, row.id, &flow, &s.prompt_names().await?).await?;
             (Some(stored_json(text)?), problems)
         }
         None => (None, Vec::new()),
@@ -544,8 +563,10 @@ impl IntoResponse for PublishError {
 /// the next version and publish it (the draft is consumed). Problems are
 /// 422 `flow_invalid` with `details.problems` (each with its node id and
 /// `problem` kind: a validator kind, or `unknown_queue`, `unknown_agent`,
-/// `invalid_number`, `unknown_flow`, `flow_not_published` for a target);
-/// no draft is 409 `no_draft`.
+/// `invalid_number`, `unknown_flow`, `flow_not_published` for a target,
+/// `unknown_secret` for a webhook's secret, `unknown_mailbox` for a
+/// voicemail or record node's box, `no_mailbox` for a record node naming
+/// none in a flow that owns no box); no draft is 409 `no_draft`.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}/publish", tag = "flows",
     params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path)),
     responses((status = 201, body = FlowVersionOut), (status = 403, body = ErrorBody),
@@ -563,7 +584,7 @@ pub async fn publish_flow(
     let row = s.get_flow(ids.1).await?;
     let draft = row.draft.as_deref().ok_or_else(no_draft)?;
     let flow = stored_flow(draft)?;
-    let problems = draft_problems(&s, &flow, &s.prompt_names().await?).await?;
+    let problems = draft_problems(&s, ids.1, &flow, &s.prompt_names().await?).await?;
     if !problems.is_empty() {
         return Err(PublishError::Invalid(problems));
     }
