@@ -16,8 +16,8 @@ use common::*;
 use omnivox_domain::TenantId;
 use omnivox_domain::call::{HangupCause, LegId};
 use omnivox_sip::{
-    CallRecord, CallerIdMode, DidRoute, DidTarget, DigestAlgorithm, NumberFormat,
-    RegistrationEventKind, SipConfig, SipTransport, Trunk, TrunkSource,
+    CallRecord, CallerIdMode, DidRoute, DidTarget, NumberFormat, RegistrationEventKind, SipConfig,
+    SipTransport, Trunk, TrunkSource,
 };
 use std::net::SocketAddr;
 use uuid::Uuid;
@@ -27,15 +27,11 @@ const GLOBEX_DID: &str = "+15550100003";
 const CUSTOMER: &str = "+15550100002";
 
 /// The test server's config with the digest algorithms the installed
-/// baresip can answer: SHA-256 first when it knows SHA-256, MD5 alone when
-/// it does not (see the module docs).
+/// baresip can answer ([`baresip_digest_algorithms`]: SHA-256 first when it
+/// knows SHA-256, MD5 alone when it does not; see the module docs).
 fn phone_config() -> SipConfig {
     let mut cfg = config();
-    cfg.auth.algorithms = if baresip_supports_sha256() {
-        vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
-    } else {
-        vec![DigestAlgorithm::Md5]
-    };
+    cfg.auth.algorithms = baresip_digest_algorithms();
     cfg
 }
 

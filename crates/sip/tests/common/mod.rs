@@ -1,5 +1,6 @@
 //! Shared helpers: a server on 127.0.0.1 port 0 with two tenants that both
-//! have an agent `alice`, a sipp runner, and a raw SIP client.
+//! have an agent `alice`, a sipp runner, a raw SIP client, and baresip as
+//! a softphone (`baresip.rs`, which the API's tests share).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use omnivox_domain::{TenantId, UserId};
@@ -18,7 +19,12 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub mod baresip;
 pub mod phone;
+
+// Used by tests/baresip.rs only; the other test crates include this module too.
+#[allow(unused_imports)]
+pub use baresip::*;
 
 /// The A-law speech sample the sip-tester package ships.
 pub const PCAPS: &str = "/usr/share/sip-tester/g711a.pcap";
@@ -570,174 +576,4 @@ pub fn scenario_with(scenario: &str, subst: &[(&str, &str)]) -> (tempfile::TempD
     let path = tmp.path().join(scenario);
     std::fs::write(&path, text).unwrap();
     (tmp, path)
-}
-
-// ------------------------------------------------------------ baresip --
-
-pub fn baresip_installed() -> bool {
-    std::process::Command::new("baresip")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Skips the calling test (returns true) when baresip is missing.
-pub fn skip_without_baresip() -> bool {
-    if baresip_installed() {
-        return false;
-    }
-    // As for sipp: under the project's test script a missing peer fails.
-    assert!(
-        std::env::var_os("OMNIVOX_REQUIRE_SIP_PEERS").is_none(),
-        "baresip is required (OMNIVOX_REQUIRE_SIP_PEERS is set) but not installed"
-    );
-    eprintln!(
-        "SKIPPED: baresip is not installed (Debian package baresip-core; scripts/test.sh installs it)"
-    );
-    true
-}
-
-/// The installed baresip's version, from the banner of `baresip -h`.
-pub fn baresip_version() -> (u32, u32, u32) {
-    let out = std::process::Command::new("baresip")
-        .arg("-h")
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run baresip");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let version = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix('v').filter(|v| v.contains('.')))
-        .unwrap_or_else(|| panic!("no version in `baresip -h`:\n{text}"));
-    let mut parts = version.split('.').map(|p| {
-        p.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse::<u32>()
-            .unwrap_or(0)
-    });
-    (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    )
-}
-
-/// Whether the installed baresip answers SHA-256 digest challenges: its
-/// libre (`re`) learnt SHA-256 in 3.11 (baresip/re#1103, 2024). Before that,
-/// libre answers MD5 only and gives up on the whole challenge ("Function not
-/// implemented") when any WWW-Authenticate names another algorithm.
-pub fn baresip_supports_sha256() -> bool {
-    baresip_version() >= (3, 11, 0)
-}
-
-/// Where baresip's modules are: `OMNIVOX_BARESIP_MODULES`, or the first of
-/// the usual install locations that has `g711.so`.
-fn baresip_module_path() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OMNIVOX_BARESIP_MODULES") {
-        return PathBuf::from(dir);
-    }
-    let mut candidates = vec![
-        PathBuf::from("/usr/lib/baresip/modules"),
-        PathBuf::from("/usr/local/lib/baresip/modules"),
-        PathBuf::from("/usr/lib64/baresip/modules"),
-    ];
-    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
-        for entry in entries.flatten() {
-            candidates.push(entry.path().join("baresip/modules"));
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|d| d.join("g711.so").exists())
-        .expect("baresip modules not found (set OMNIVOX_BARESIP_MODULES)")
-}
-
-/// A headless baresip (no audio device, loopback only) with one account,
-/// registered through Omnivox and answering incoming calls by itself. Its
-/// output goes to a log file in its config directory; the process is killed
-/// when this is dropped.
-pub struct Baresip {
-    child: tokio::process::Child,
-    dir: tempfile::TempDir,
-    /// SIP port it listens on (UDP, 127.0.0.1).
-    pub port: u16,
-}
-
-impl Baresip {
-    /// Starts baresip as `user@domain` (password `password`), registering
-    /// through `server` over UDP (600 s), with `answermode=auto`.
-    pub async fn start(user: &str, domain: &str, password: &str, server: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let template = std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/baresip/config"),
-        )
-        .unwrap();
-        let config = template
-            .replace("@SIP_LISTEN@", &format!("127.0.0.1:{port}"))
-            .replace(
-                "@MODULE_PATH@",
-                baresip_module_path()
-                    .to_str()
-                    .expect("module path is UTF-8"),
-            );
-        std::fs::write(dir.path().join("config"), config).unwrap();
-        // baresip 1.0 account syntax: `;outbound="sip:host:port"` sends
-        // everything through Omnivox (a loose Route), `;answermode=auto`
-        // answers incoming calls at once.
-        let account = format!(
-            "<sip:{user}@{domain}>;auth_pass={password};outbound=\"sip:{server}\";\
-             answermode=auto;regint=600\n"
-        );
-        std::fs::write(dir.path().join("accounts"), account).unwrap();
-        let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
-        let mut cmd = tokio::process::Command::new("baresip");
-        cmd.arg("-f")
-            .arg(dir.path())
-            // SIP trace: every message baresip sends and receives is logged.
-            .arg("-s")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
-        let child = cmd.spawn().expect("cannot run baresip");
-        Self { child, dir, port }
-    }
-
-    /// Everything baresip printed so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
-    }
-
-    /// Waits until the log contains `needle`; panics with the log after
-    /// `secs`.
-    pub async fn wait_for(&mut self, needle: &str, secs: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("baresip exited ({status}) before {needle:?}:\n{log}");
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "baresip did not log {needle:?} within {secs} s:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Kills baresip and returns its log.
-    pub async fn stop(mut self) -> String {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-        self.log()
-    }
 }
