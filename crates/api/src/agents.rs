@@ -15,7 +15,8 @@
 //! stored, to the decision sink: the inbound call controller
 //! (`crate::inbound`) carries them out on the calls.
 //!
-//! After a restart no call survives (the SIP layer closes orphans), so a
+//! After a restart no call survives (the SIP layer closes orphans); the
+//! callbacks in queue still waiting in the store are back in line. A
 //! rebuild puts an agent stored as ringing back to available and an agent
 //! stored on a call into wrap-up (with the profile's wrap-up time and
 //! disposition rule); both corrections are written and published like any
@@ -23,7 +24,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use omnivox_acd::queue::Ewma;
+use omnivox_acd::queue::{Entry, EntryKind, Ewma};
 use omnivox_acd::{
     Acd, AcdError, Agent, AgentError, AgentState, CampaignRef, Decision, Event, Level, Output,
     QueueConfig, QueueSnapshot, ReasonCode, Skill, SkillSet, Snapshot, TenantRules, Time,
@@ -239,6 +240,27 @@ async fn rebuild(
         };
         agents.push(a);
     }
+    // Callbacks in queue outlive a restart: back in line, in their order.
+    let entries: Vec<Entry> = s
+        .waiting_queue_callbacks()
+        .await?
+        .into_iter()
+        .filter(|c| queues.iter().any(|q| q.id.0 == c.queue_id))
+        .zip(0..)
+        .map(|(c, seq)| Entry {
+            call: CallId(c.id),
+            queue: QueueId(c.queue_id),
+            priority: c.priority,
+            seq,
+            enqueued_at: c.requested_at,
+            kind: EntryKind::Callback,
+            tried: Vec::new(),
+            offered_to: Vec::new(),
+            deadline: None,
+            last_announced: None,
+        })
+        .collect();
+    let next_seq = u64::try_from(entries.len()).unwrap_or(u64::MAX);
     let acd = Acd::rebuild(Snapshot {
         tenant,
         rules: TenantRules::default(),
@@ -251,8 +273,8 @@ async fn rebuild(
             })
             .collect(),
         agents,
-        entries: Vec::new(),
-        next_seq: 0,
+        entries,
+        next_seq,
     })
     .map_err(|e| ApiError::internal(format!("rebuilding the ACD: {e}")))?;
     Ok((acd, fixes))

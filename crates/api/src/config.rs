@@ -43,6 +43,28 @@ pub struct Config {
     pub storage: StorageConfig,
     pub imports: ImportConfig,
     pub sip: SipSection,
+    pub inbound: InboundConfig,
+}
+
+/// Inbound calls: `[inbound]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Calls placed for one callback in queue before it is given up
+    /// (a customer who does not answer, or is busy, is tried again).
+    pub callback_attempts: u32,
+    /// How long a callback whose customer was not reached waits before it
+    /// goes back in line (at the end of it).
+    pub callback_retry_secs: u64,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            callback_attempts: 3,
+            callback_retry_secs: 300,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -286,6 +308,9 @@ impl Config {
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations < 1 {
             return bad("argon2 cost too low (memory_kib >= 8, iterations >= 1)");
+        }
+        if !(1..=10).contains(&self.inbound.callback_attempts) {
+            return bad("inbound.callback_attempts must be 1 to 10");
         }
         if self.http.body_limit_bytes < 1024 {
             return bad("http.body_limit_bytes must be at least 1024");

@@ -703,6 +703,91 @@ async fn a_caller_nobody_can_take_is_called_back_when_an_agent_logs_in() {
         .collect();
     let tail: Vec<&str> = states.iter().rev().take(3).rev().copied().collect();
     assert_eq!(tail, ["reserved", "on_call", "wrap_up"], "{states:?}");
+    // The customer was reached at the first attempt.
+    let callbacks = c.path(&format!("/queues/{queue}/callbacks"));
+    let r = common::wait_for(&c.app, &callbacks, &c.owner, "the callback done", |b| {
+        b["items"][0]["status"] == "done"
+    })
+    .await;
+    assert_eq!(r["items"][0]["attempts"], 1, "{r}");
+}
+
+#[tokio::test]
+async fn a_callback_asked_for_by_key_survives_a_restart_and_is_retried_then_given_up() {
+    if !sipp_available() {
+        return;
+    }
+    // Retries one second apart, three attempts (the default).
+    let app = omnivox_testkit::spawn_app_with(|c| c.inbound.callback_retry_secs = 1).await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let carrier_port = free_udp_port();
+    inbound_trunk(&c, carrier_port).await;
+    let work = tempfile::tempdir().unwrap();
+    let queue = queue_with_did(
+        &c,
+        json!({"name": "callbacks", "callback_in_queue": true, "wrap_up": {"seconds": 0}}),
+    )
+    .await;
+    // Nobody is logged in; the caller presses 1 (SIP INFO) after 1.5 s:
+    // told they will be called back, and Omnivox hangs up.
+    let customer = "+14153409991";
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_flow_caller.xml",
+        customer,
+    )
+    .await;
+    let callbacks = c.path(&format!("/queues/{queue}/callbacks"));
+    let r = c.app.get(&callbacks, &c.owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let kept = &r.body["items"][0];
+    assert_eq!(kept["status"], "waiting", "{}", r.body);
+    assert_eq!(kept["number"], customer, "{}", r.body);
+    assert_eq!(kept["caller_id"], DID, "{}", r.body);
+    assert_eq!(kept["attempts"], 0, "{}", r.body);
+
+    // The server restarts; the callback is still there.
+    let c = Ctx {
+        app: c.app.restart().await,
+        ..c
+    };
+    // The carrier answers calls to the customer: busy (the number ends in
+    // 1). The agent's phone answers (7), and the agent logs in.
+    let carrier_dir = work.path().join("carrier");
+    std::fs::create_dir_all(&carrier_dir).unwrap();
+    let _carrier = sipp_uas("uas_by_number.xml", carrier_port, 10, &carrier_dir);
+    let (_agent, token, _phone) = agent_phone_with(
+        &c,
+        "again@example.com",
+        "8007",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    set_state(&c, &token, json!({"state": "available", "queues": [queue]})).await;
+
+    // Rung, busy, back in line a second later, three times; then given up.
+    let r = common::wait_for(&c.app, &callbacks, &c.owner, "the callback given up", |b| {
+        b["items"][0]["status"] == "failed"
+    })
+    .await;
+    let failed = &r["items"][0];
+    assert_eq!(failed["attempts"], 3, "{r}");
+    assert_eq!(failed["last_cause"], "busy", "{r}");
+    let rung: usize = dialed(&work.path().join("8007"))
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(rung, 3, "the agent was rung for each attempt");
+    let calls_back = dialed(&carrier_dir);
+    assert_eq!(
+        calls_back.get(customer).map(Vec::len),
+        Some(3),
+        "{calls_back:?}"
+    );
 }
 
 /// What an endpoint received: the timestamp and signature headers and

@@ -32,6 +32,7 @@ pub mod members;
 mod migrations;
 mod page;
 pub mod prompts;
+pub mod queue_callbacks;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;

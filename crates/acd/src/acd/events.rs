@@ -61,7 +61,20 @@ impl Acd {
                 call,
                 queue,
                 priority,
-            } => self.enqueue(now, call, queue, priority, &mut out)?,
+            } => {
+                let entry = self.new_entry(call, queue, priority, EntryKind::Call, now)?;
+                self.enqueue(now, entry, &mut out);
+            }
+            Event::CallbackEnqueued {
+                call,
+                queue,
+                priority,
+                requested_at,
+            } => {
+                let kind = EntryKind::Callback;
+                let entry = self.new_entry(call, queue, priority, kind, requested_at)?;
+                self.enqueue(now, entry, &mut out);
+            }
             Event::CallAbandoned { call } => self.abandon(now, call, &mut out)?,
             Event::ConvertToCallback { call } => self.convert_to_callback(now, call, &mut out)?,
             Event::OfferAnswered { call, agent } => self.answered(now, call, agent, &mut out)?,
@@ -124,40 +137,47 @@ impl Acd {
         Ok(())
     }
 
-    fn enqueue(
+    /// A new entry at the end of its priority class, once the call is
+    /// known to be new and the queue to exist.
+    fn new_entry(
         &mut self,
-        now: Time,
         call: CallId,
         queue: QueueId,
         priority: i32,
-        out: &mut Output,
-    ) -> Result<(), AcdError> {
+        kind: EntryKind,
+        enqueued_at: Time,
+    ) -> Result<Entry, AcdError> {
         if self.entries.contains_key(&call) || self.connected.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
         }
-        let Some(q) = self.queues.get_mut(&queue) else {
+        if !self.queues.contains_key(&queue) {
             return Err(AcdError::UnknownQueue(queue));
-        };
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = Entry {
+        Ok(Entry {
             call,
             queue,
             priority,
             seq,
-            enqueued_at: now,
-            kind: EntryKind::Call,
+            enqueued_at,
+            kind,
             tried: Vec::new(),
             offered_to: Vec::new(),
             deadline: None,
             last_announced: None,
-        };
-        q.waiting.insert(entry.key(), call);
+        })
+    }
+
+    fn enqueue(&mut self, now: Time, entry: Entry, out: &mut Output) {
+        let (call, queue) = (entry.call, entry.queue);
+        if let Some(q) = self.queues.get_mut(&queue) {
+            q.waiting.insert(entry.key(), call);
+        }
         self.entries.insert(call, entry);
         self.dispatch_queue(queue, now, out);
         self.evaluate_overflow(queue, now, true, out);
         self.announce_one(call, now, out);
-        Ok(())
     }
 
     /// Take a ringing call back from its agents without counting a miss.

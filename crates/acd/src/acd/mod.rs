@@ -102,6 +102,15 @@ pub enum Event {
     ConvertToCallback {
         call: CallId,
     },
+    /// A callback enters the queue at the end of its priority class (one
+    /// kept in the store after a restart, or tried again after its customer
+    /// was not reached); `requested_at` is when the caller first joined.
+    CallbackEnqueued {
+        call: CallId,
+        queue: QueueId,
+        priority: i32,
+        requested_at: Time,
+    },
     OfferAnswered {
         call: CallId,
         agent: AgentId,

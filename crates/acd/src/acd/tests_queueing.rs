@@ -5,7 +5,7 @@ use omnivox_domain::ids::{CallId, QueueId, TenantId};
 
 use super::tests::{acd_with, enqueue, login, offers, serve, t};
 use super::*;
-use crate::agent::AgentState;
+use crate::agent::{AgentId, AgentState};
 use crate::queue::{OverflowCondition, OverflowRule, OverflowTarget, Strategy};
 use crate::types::{Level, SkillRequirement};
 
@@ -190,6 +190,76 @@ fn callback_in_queue_keeps_place_and_is_due_when_agent_free() {
             deadline: t(116)
         }]
     );
+}
+
+#[test]
+fn a_callback_enqueued_again_goes_to_the_end_and_keeps_its_request_time() {
+    let (mut acd, q) = acd_with(Strategy::LongestIdle);
+    let (waiting, _) = enqueue(&mut acd, t(10), q, 0);
+    let back = CallId::new();
+    let out = acd
+        .handle(
+            t(20),
+            Event::CallbackEnqueued {
+                call: back,
+                queue: q,
+                priority: 0,
+                requested_at: t(0),
+            },
+        )
+        .unwrap();
+    assert!(out.decisions.is_empty(), "{out:?}");
+    let e = acd.entry(&back).unwrap();
+    assert_eq!((e.kind, e.enqueued_at), (EntryKind::Callback, t(0)));
+    // Behind the caller already in line, however old the request; a
+    // higher priority still goes first.
+    assert_eq!(acd.position_and_ewt(&waiting).unwrap().0, 1);
+    assert_eq!(acd.position_and_ewt(&back).unwrap().0, 2);
+    let urgent = CallId::new();
+    acd.handle(
+        t(21),
+        Event::CallbackEnqueued {
+            call: urgent,
+            queue: q,
+            priority: 5,
+            requested_at: t(21),
+        },
+    )
+    .unwrap();
+    assert_eq!(acd.position_and_ewt(&urgent).unwrap().0, 1);
+    // The first free agent takes the caller on the line; the next, the
+    // callback (rung first, the customer dialled after).
+    let a = login(&mut acd, t(30), &[q], &[]);
+    let b = login(&mut acd, t(31), &[q], &[]);
+    let mut rung: Vec<(CallId, AgentId)> = acd
+        .snapshot()
+        .entries
+        .iter()
+        .flat_map(|e| e.offered_to.iter().map(move |a| (e.call, *a)))
+        .collect();
+    rung.sort_by_key(|(c, _)| *c == waiting);
+    assert_eq!(rung, [(urgent, a), (waiting, b)], "the back callback waits");
+    // A duplicate or an unknown queue is refused and changes nothing.
+    let dup = Event::CallbackEnqueued {
+        call: back,
+        queue: q,
+        priority: 0,
+        requested_at: t(0),
+    };
+    assert!(matches!(
+        acd.handle(t(40), dup),
+        Err(AcdError::DuplicateCall(_))
+    ));
+    let unknown = Event::CallbackEnqueued {
+        call: CallId::new(),
+        queue: QueueId::new(),
+        priority: 0,
+        requested_at: t(0),
+    };
+    assert!(matches!(
+        acd.handle(t(40), unknown),
+        Err(AcdError::UnknownQueue(_))
+    ));
 }
 
 #[test]

@@ -51,6 +51,10 @@ use uuid::Uuid;
 /// Ring time added to an offer's deadline for the phone's own timeout.
 const RING_MARGIN_SECS: i64 = 3;
 
+/// The key a waiting caller presses to be called back (queues with
+/// `callback_in_queue`; the announcements say so).
+const CALLBACK_KEY: char = '1';
+
 /// Announcements' prompt tags count up from here: a range a flow's own
 /// prompts never reach, so a late end of one is never taken for a flow's.
 const FIRST_ANNOUNCEMENT_TAG: u64 = 1 << 63;
@@ -222,6 +226,46 @@ impl Controller {
         });
     }
 
+    /// The entry of a waiting caller became a callback in its place (the
+    /// queue's overflow rule, or the caller's key): the caller is let go.
+    async fn release_for_callback(&mut self, tenant: TenantId, call: CallId) {
+        let Some(q) = self.queued.remove(&call.0) else {
+            return;
+        };
+        let tts = self.tts.clone();
+        self.callbacks
+            .release(&self.state, tts, tenant, call, q.caller, q.did)
+            .await;
+    }
+
+    /// A waiting caller pressed a key: [`CALLBACK_KEY`] in a queue that
+    /// offers callbacks turns their entry into one.
+    async fn on_queued_digit(&mut self, tenant: TenantId, call: Uuid, digit: char) {
+        let Some(q) = self.queued.get(&call) else {
+            return;
+        };
+        if digit != CALLBACK_KEY {
+            return;
+        }
+        let offered = waiting::settings(&self.state, tenant, q.queue)
+            .await
+            .is_some_and(|s| s.callback_in_queue);
+        if !offered {
+            return;
+        }
+        let convert = Event::ConvertToCallback { call: CallId(call) };
+        if let Err(e) = self
+            .state
+            .agents
+            .apply(&self.state, tenant, convert, None, None)
+            .await
+        {
+            tracing::info!(call_id = %call, error = %e, "callback request not taken");
+            return;
+        }
+        self.release_for_callback(tenant, CallId(call)).await;
+    }
+
     /// A prompt ended: an announcement's end brings the queue's music
     /// back; anything else is the flow's.
     fn on_prompt_ended(&mut self, tenant: TenantId, call: Uuid, tag: u64) {
@@ -279,11 +323,18 @@ impl Controller {
                 ..
             } => self.on_prompt_ended(tenant_id, call_id, tag),
             CallNotice::Dtmf {
+                tenant_id,
                 call_id,
                 leg: LegId::A,
                 digit,
                 ..
-            } => self.forward_to_flow(call_id, FlowInput::Digit(digit)),
+            } => {
+                if self.queued.contains_key(&call_id) {
+                    self.on_queued_digit(tenant_id, call_id, digit).await;
+                } else {
+                    self.forward_to_flow(call_id, FlowInput::Digit(digit));
+                }
+            }
             CallNotice::OfferEnded {
                 tenant_id,
                 call_id,
@@ -440,16 +491,7 @@ impl Controller {
                 call,
                 target: OverflowTarget::Callback,
                 ..
-            } => {
-                // The entry keeps its place; the caller is let go.
-                let Some(q) = self.queued.remove(&call.0) else {
-                    return;
-                };
-                let tts = self.tts.clone();
-                self.callbacks
-                    .release(state, tts, tenant, call, q.caller, q.did)
-                    .await;
-            }
+            } => self.release_for_callback(tenant, call).await,
             Decision::MaxWaitReached { call, .. } => {
                 tracing::info!(call_id = %call.0, "maximum wait reached: hanging up");
                 self.queued.remove(&call.0);
@@ -462,7 +504,7 @@ impl Controller {
                 ..
             } => {
                 self.callbacks
-                    .due(state, call, agent, ring_secs(deadline))
+                    .due(state, tenant, call, agent, ring_secs(deadline))
                     .await;
             }
             Decision::Announce {

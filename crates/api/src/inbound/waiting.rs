@@ -63,7 +63,8 @@ pub(super) async fn announcement(
 ) -> Option<Prompt> {
     let settings = settings(state, tenant, queue).await?;
     let mut parts = Vec::new();
-    for text in phrases(settings.announcements, position, ewt) {
+    let callback = settings.callback_in_queue;
+    for text in phrases(settings.announcements, callback, position, ewt) {
         match tts.synthesize(&text, None).await {
             Ok(p) => parts.push(p),
             Err(e) => tracing::warn!(queue_id = %queue.0, error = %e, "announcement not spoken"),
@@ -90,8 +91,13 @@ async fn prompt(state: &AppState, tenant: TenantId, name: &str) -> Option<Prompt
 
 /// The sentences for a caller at `position` (1-based) with estimated wait
 /// `ewt` (`None`: unknown, nobody is logged in; then the wait is not
-/// mentioned rather than guessed).
-fn phrases(a: Announcements, position: usize, ewt: Option<TimeDelta>) -> Vec<String> {
+/// mentioned rather than guessed), and how to ask for a `callback`.
+fn phrases(
+    a: Announcements,
+    callback: bool,
+    position: usize,
+    ewt: Option<TimeDelta>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if a.position {
         out.push(if position <= 1 {
@@ -109,6 +115,12 @@ fn phrases(a: Announcements, position: usize, ewt: Option<TimeDelta>) -> Vec<Str
             2..=60 => format!("Your estimated wait is about {minutes} minutes."),
             _ => "Your estimated wait is more than an hour.".to_owned(),
         });
+    }
+    if callback {
+        out.push(format!(
+            "To be called back without losing your place, press {}.",
+            super::CALLBACK_KEY
+        ));
     }
     out
 }
@@ -128,22 +140,34 @@ mod tests {
     #[test]
     fn position_and_wait_in_words() {
         assert_eq!(
-            phrases(both(), 1, Some(TimeDelta::seconds(45))),
+            phrases(both(), false, 1, Some(TimeDelta::seconds(45))),
             [
                 "You are next in line.",
                 "Your estimated wait is less than a minute."
             ]
         );
         assert_eq!(
-            phrases(both(), 3, Some(TimeDelta::seconds(121))),
+            phrases(both(), false, 3, Some(TimeDelta::seconds(121))),
             [
                 "You are number 3 in line.",
                 "Your estimated wait is about 3 minutes."
             ]
         );
         assert_eq!(
-            phrases(both(), 40, Some(TimeDelta::hours(2)))[1],
+            phrases(both(), false, 40, Some(TimeDelta::hours(2)))[1],
             "Your estimated wait is more than an hour."
+        );
+    }
+
+    #[test]
+    fn a_queue_with_callbacks_says_which_key_asks_for_one() {
+        let said = phrases(both(), true, 2, None);
+        assert_eq!(
+            said,
+            [
+                "You are number 2 in line.",
+                "To be called back without losing your place, press 1."
+            ]
         );
     }
 
@@ -154,16 +178,16 @@ mod tests {
             ..both()
         };
         assert_eq!(
-            phrases(position_only, 2, Some(TimeDelta::seconds(90))),
+            phrases(position_only, false, 2, Some(TimeDelta::seconds(90))),
             ["You are number 2 in line."]
         );
         let wait_only = Announcements {
             position: false,
             ..both()
         };
-        assert!(phrases(wait_only, 2, None).is_empty());
+        assert!(phrases(wait_only, false, 2, None).is_empty());
         assert_eq!(
-            phrases(wait_only, 2, Some(TimeDelta::seconds(90))),
+            phrases(wait_only, false, 2, Some(TimeDelta::seconds(90))),
             ["Your estimated wait is about 2 minutes."]
         );
     }

@@ -25,6 +25,7 @@ pub mod me;
 pub mod members;
 pub mod monitor;
 pub mod prompts;
+pub mod queue_callbacks;
 pub mod queues;
 pub mod recordings;
 pub mod setup;
@@ -246,6 +247,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
             queues::delete_queue
         ))
         .routes(routes!(queues::queue_stats))
+        .routes(routes!(queue_callbacks::list_callbacks))
+        .routes(routes!(queue_callbacks::cancel_callback))
         .routes(routes!(voicemail::list_boxes, voicemail::create_box))
         .routes(routes!(
             voicemail::get_box,

@@ -36,6 +36,7 @@ pub mod import_job;
 pub mod ip_lockout;
 pub mod membership;
 pub mod prompt;
+pub mod queue_callback;
 pub mod recording;
 pub mod recording_setting;
 pub mod recovery_code;

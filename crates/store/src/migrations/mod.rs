@@ -20,6 +20,7 @@ mod m20261121_000014_did_targets;
 mod m20261121_000015_flow_runs;
 mod m20261121_000016_voicemail;
 mod m20261121_000017_flow_secrets;
+mod m20261121_000018_queue_callbacks;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000015_flow_runs::Migration),
             Box::new(m20261121_000016_voicemail::Migration),
             Box::new(m20261121_000017_flow_secrets::Migration),
+            Box::new(m20261121_000018_queue_callbacks::Migration),
         ]
     }
 }
