@@ -632,3 +632,86 @@ async fn agents_log_in_to_queues_and_a_restart_restores_them() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn what_a_queue_plays_or_overflows_to_is_not_deleted_from_under_it() {
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    upload_prompt(&app, &t, &owner, "jazz").await;
+    upload_prompt(&app, &t, &owner, "soothing").await;
+    let flow = create_flow(&app, &t, &owner, "after-hours").await;
+    let owned_by = create_queue(&app, &t, &owner, json!({"name": "box owner"})).await;
+    let r = app
+        .post(
+            &format!("/api/v1/tenants/{t}/voicemail/boxes"),
+            &owner,
+            json!({"name": "Support", "owner": {"kind": "queue", "id": owned_by}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let mailbox = r.body["id"].as_str().unwrap().to_owned();
+    let q = create_queue(
+        &app,
+        &t,
+        &owner,
+        json!({"name": "support", "music_prompt": "jazz", "comfort_prompt": "soothing",
+               "announcements": {"every_seconds": 30},
+               "overflow": [
+                   {"when": "waited_at_least", "seconds": 300, "to": "flow", "flow_id": flow},
+                   {"when": "no_agent_logged_in", "to": "voicemail", "mailbox_id": mailbox}]}),
+    )
+    .await;
+    let prompt_id = |name: &str| {
+        let app = &app;
+        let (t, owner, name) = (t.clone(), owner.clone(), name.to_owned());
+        async move {
+            let r = app
+                .get(&format!("/api/v1/tenants/{t}/prompts"), &owner)
+                .await;
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name.as_str())
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let used = [
+        format!("/api/v1/tenants/{t}/prompts/{}", prompt_id("jazz").await),
+        format!(
+            "/api/v1/tenants/{t}/prompts/{}",
+            prompt_id("soothing").await
+        ),
+        format!("/api/v1/tenants/{t}/flows/{flow}"),
+        format!("/api/v1/tenants/{t}/voicemail/boxes/{mailbox}"),
+    ];
+    for path in &used {
+        let r = app.delete(path, &owner).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{path}: {r:?}");
+        assert_eq!(r.code(), "in_use", "{path}");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("support"),
+            "names the queue: {r:?}"
+        );
+    }
+    // Once the queue lets go of them, they go.
+    let r = app
+        .patch(
+            &queue_path(&t, &q),
+            &owner,
+            json!({"music_prompt": null, "comfort_prompt": null, "overflow": [],
+                   "announcements": {}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    for path in &used {
+        let r = app.delete(path, &owner).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {r:?}");
+    }
+}

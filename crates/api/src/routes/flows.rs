@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::flow_routes::{RouteProblem, resolve_route};
 use crate::routes::dto::{PageOut, PageQuery, json, page_request};
+use crate::routes::queues::{queues_using, refuse_if_used};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -446,8 +447,8 @@ pub async fn get_flow(
     Ok(Json(flow_out(&s, row).await?))
 }
 
-/// Delete a flow and all its versions. A flow a DID routes to is 409
-/// `in_use`.
+/// Delete a flow and all its versions. A flow a DID routes to, or a queue
+/// overflows to, is 409 `in_use`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}", tag = "flows",
     params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -469,6 +470,8 @@ pub async fn delete_flow(
             format!("DIDs route to this flow: {}", numbers.join(", ")),
         ));
     }
+    let users = queues_using(&s, |q| q.overflow.iter().any(|r| r.flow_id == Some(ids.1))).await?;
+    refuse_if_used("flow", &users)?;
     let before = FlowItem::from(s.delete_flow(ids.1).await?);
     audit::record(
         &tx,

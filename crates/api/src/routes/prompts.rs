@@ -8,6 +8,7 @@ use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::routes::dto::{PageOut, PageQuery, json};
+use crate::routes::queues::{queues_using, refuse_if_used};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -311,7 +312,8 @@ pub async fn prompt_audio(
     Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
 }
 
-/// Delete a prompt and its audio.
+/// Delete a prompt and its audio. A prompt a queue plays (music, comfort)
+/// is 409 `in_use`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/prompts/{prompt_id}", tag = "media",
     params(("tenant_id" = Uuid, Path), ("prompt_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
@@ -323,7 +325,16 @@ pub async fn delete_prompt(
 ) -> ApiResult<StatusCode> {
     ctx.require(Permission::TelephonyManage)?;
     let tx = state.store.begin().await?;
-    let before = PromptOut::from(ctx.scoped(&tx).delete_prompt(ids.1).await?);
+    let s = ctx.scoped(&tx);
+    let name = s.get_prompt(ids.1).await?.name;
+    let users = queues_using(&s, |q| {
+        [&q.music_prompt, &q.comfort_prompt]
+            .into_iter()
+            .any(|p| p.as_deref() == Some(name.as_str()))
+    })
+    .await?;
+    refuse_if_used("prompt", &users)?;
+    let before = PromptOut::from(s.delete_prompt(ids.1).await?);
     audit::record(
         &tx,
         ctx.audit("prompt.deleted", "prompt", ids.1, json(&before), None),

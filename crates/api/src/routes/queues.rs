@@ -318,6 +318,33 @@ pub struct QueueStatsOut {
 
 // -------------------------------------------------------------- settings --
 
+/// The names of the tenant's queues whose settings `uses` says depend on
+/// something (a queue, flow or voicemail box they overflow to, a prompt
+/// they play), so that thing is not deleted from under them.
+pub(crate) async fn queues_using<C: omnivox_store::ConnectionTrait>(
+    s: &Scoped<'_, C>,
+    uses: impl Fn(&QueueSettings) -> bool,
+) -> ApiResult<Vec<String>> {
+    let mut names = Vec::new();
+    for row in s.list_queues().await? {
+        if uses(&settings_of(&row)?) {
+            names.push(row.name);
+        }
+    }
+    Ok(names)
+}
+
+/// 409 `in_use` naming the queues that depend on `what`, if any do.
+pub(crate) fn refuse_if_used(what: &str, queues: &[String]) -> ApiResult<()> {
+    if queues.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "in_use",
+        format!("queues use this {what}: {}", queues.join(", ")),
+    ))
+}
+
 impl QueueSettings {
     /// Whether waiting callers hear something every
     /// `announcements.every_seconds`: their place, the wait, or the comfort
@@ -902,17 +929,7 @@ pub async fn delete_queue(
     let tx = state.store.begin().await?;
     let s = ctx.scoped(&tx);
     let row = s.get_queue(ids.1).await?;
-    let mut users = Vec::new();
-    for other in s.list_queues().await? {
-        if other.id == ids.1 {
-            continue;
-        }
-        let rules: Vec<OverflowRuleBody> =
-            serde_json::from_str(&other.overflow).map_err(|e| corrupt("overflow", e))?;
-        if rules.iter().any(|r| r.queue_id == Some(ids.1)) {
-            users.push(other.name);
-        }
-    }
+    let users = queues_using(&s, |q| q.overflow.iter().any(|r| r.queue_id == Some(ids.1))).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(
             "queue_in_use",

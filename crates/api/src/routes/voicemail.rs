@@ -18,6 +18,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::agents::require_any;
 use crate::routes::audio;
 use crate::routes::dto::{PageOut, PageQuery, json, page_request};
+use crate::routes::queues::{queues_using, refuse_if_used};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -568,7 +569,8 @@ pub async fn update_box(
     Ok(Json(out))
 }
 
-/// Delete a box with its messages: 204; the messages' files are removed.
+/// Delete a box with its messages: 204; the messages' files are removed. A
+/// box a queue overflows to is 409 `in_use`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/voicemail/boxes/{box_id}", tag = "voicemail",
     params(("tenant_id" = Uuid, Path), ("box_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -580,7 +582,13 @@ pub async fn delete_box(
 ) -> ApiResult<StatusCode> {
     ctx.require(Permission::VoicemailManage)?;
     let tx = state.store.begin().await?;
-    let (row, keys) = ctx.scoped(&tx).delete_voicemail_box(ids.1).await?;
+    let s = ctx.scoped(&tx);
+    let users = queues_using(&s, |q| {
+        q.overflow.iter().any(|r| r.mailbox_id == Some(ids.1))
+    })
+    .await?;
+    refuse_if_used("voicemail box", &users)?;
+    let (row, keys) = s.delete_voicemail_box(ids.1).await?;
     let mut before = json(&VoicemailBoxOut::from(row));
     if let Some(serde_json::Value::Object(m)) = before.as_mut() {
         m.insert("messages_deleted".into(), keys.len().into());
