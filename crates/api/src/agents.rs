@@ -274,6 +274,8 @@ async fn rebuild(
             .collect(),
         agents,
         entries,
+        // The dialer's lines did not survive the restart.
+        dialer_holds: Vec::new(),
         next_seq,
     })
     .map_err(|e| ApiError::internal(format!("rebuilding the ACD: {e}")))?;

@@ -92,12 +92,25 @@ impl Acd {
                     self.call_ended(now, call, &mut out)?;
                 }
             }
+            Event::DialerHold { agent } => {
+                self.agent_mut(agent)?;
+                if !self.may_dialer_take(&agent) {
+                    return Err(AcdError::NotTakeable(agent));
+                }
+                self.dialer_holds.insert(agent);
+            }
+            Event::DialerRelease { agent } => {
+                if self.dialer_holds.remove(&agent) {
+                    self.dispatch_for_agent(agent, now, &mut out);
+                }
+            }
             Event::OutboundConnected { agent, call } => {
                 if self.entries.contains_key(&call) || self.connected.contains_key(&call) {
                     return Err(AcdError::DuplicateCall(call));
                 }
                 let tr = self.agent_mut(agent)?.connect_outbound(now, call)?;
                 self.connected.insert(call, agent);
+                self.dialer_holds.remove(&agent);
                 self.note(tr, &mut out);
             }
         }

@@ -15,7 +15,7 @@ mod tests;
 #[cfg(test)]
 mod tests_queueing;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::TimeDelta;
 use omnivox_domain::ids::{CallId, QueueId, TenantId};
@@ -127,6 +127,17 @@ pub enum Event {
     CallEnded {
         call: CallId,
     },
+    /// The dialer holds an available agent for a line it is about to dial
+    /// (or connect): no inbound call is offered to them until the line is
+    /// connected (`OutboundConnected`) or let go (`DialerRelease`). Refused
+    /// when the dialer may not take the agent ([`Acd::may_dialer_take`]).
+    DialerHold {
+        agent: AgentId,
+    },
+    /// The dialer's line for the agent ended without connecting them.
+    DialerRelease {
+        agent: AgentId,
+    },
     /// The dialer connected an outbound call to an available agent.
     OutboundConnected {
         agent: AgentId,
@@ -199,6 +210,8 @@ pub enum AcdError {
     NotOffered { call: CallId, agent: AgentId },
     #[error("snapshot is inconsistent: {0}")]
     BadSnapshot(String),
+    #[error("agent {0} cannot take an outbound line now")]
+    NotTakeable(AgentId),
 }
 
 /// One tenant's ACD.
@@ -215,6 +228,8 @@ pub struct Acd {
     entries: HashMap<CallId, Entry>,
     /// Connected calls and their agent.
     connected: HashMap<CallId, AgentId>,
+    /// Available agents the dialer holds for a line being dialled.
+    dialer_holds: BTreeSet<AgentId>,
     next_seq: u64,
 }
 
@@ -228,8 +243,15 @@ impl Acd {
             members: HashMap::new(),
             entries: HashMap::new(),
             connected: HashMap::new(),
+            dialer_holds: BTreeSet::new(),
             next_seq: 0,
         }
+    }
+
+    /// Whether `a` may be offered an inbound call now: available and not
+    /// held by the dialer.
+    pub(super) fn takes_inbound(&self, a: &Agent) -> bool {
+        a.is_available() && !self.dialer_holds.contains(&a.id)
     }
 
     pub fn tenant(&self) -> TenantId {
@@ -327,7 +349,7 @@ impl Acd {
         let Some(a) = self.agents.get(agent) else {
             return false;
         };
-        if !a.is_available() || a.campaigns.is_empty() {
+        if !a.is_available() || a.campaigns.is_empty() || self.dialer_holds.contains(agent) {
             return false;
         }
         let blend = self.rules.blend;

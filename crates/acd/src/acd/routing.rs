@@ -42,7 +42,7 @@ impl Acd {
             let Some(a) = self.agents.get(&agent) else {
                 return;
             };
-            if !a.is_available() {
+            if !self.takes_inbound(a) {
                 return;
             }
             let best = a
@@ -90,7 +90,7 @@ impl Acd {
         let available: Vec<&Agent> = members
             .iter()
             .filter_map(|id| self.agents.get(id))
-            .filter(|a| a.is_available())
+            .filter(|a| self.takes_inbound(a))
             .collect();
         if available.is_empty() {
             return Vec::new();

@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub queues: Vec<QueueSnapshot>,
     pub agents: Vec<Agent>,
     pub entries: Vec<Entry>,
+    /// Agents the dialer holds for lines being dialled.
+    #[serde(default)]
+    pub dialer_holds: Vec<AgentId>,
     pub next_seq: u64,
 }
 
@@ -52,6 +55,7 @@ impl Acd {
             queues,
             agents,
             entries,
+            dialer_holds: self.dialer_holds.iter().copied().collect(),
             next_seq: self.next_seq,
         }
     }
@@ -117,6 +121,12 @@ impl Acd {
             }
         }
         acd.next_seq = snapshot.next_seq.max(max_seq);
+        for a in snapshot.dialer_holds {
+            if !acd.agents.contains_key(&a) {
+                return Err(AcdError::UnknownAgent(a));
+            }
+            acd.dialer_holds.insert(a);
+        }
         let ids: Vec<QueueId> = acd.queues.keys().copied().collect();
         for id in ids {
             acd.recompute_members(id);

@@ -339,6 +339,60 @@ fn abandon_while_ringing_cancels_without_a_miss() {
     assert!(acd.entry(&c1).is_none());
 }
 
+/// An agent logged in to queue `q` and to a campaign.
+fn blended(acd: &mut Acd, now: Time, q: QueueId) -> AgentId {
+    let a = AgentId::new();
+    acd.handle(
+        now,
+        Event::AgentLogin {
+            agent: a,
+            skills: SkillSet::new(),
+            queues: vec![q],
+            campaigns: vec![crate::types::CampaignRef(uuid::Uuid::now_v7())],
+        },
+    )
+    .unwrap();
+    a
+}
+
+#[test]
+fn an_agent_the_dialer_holds_is_offered_no_inbound_call_until_released() {
+    let (mut acd, q) = acd_with(Strategy::LongestIdle);
+    let a = blended(&mut acd, t(0), q);
+    acd.handle(t(1), Event::DialerHold { agent: a }).unwrap();
+    assert!(!acd.may_dialer_take(&a), "one line at a time");
+    assert_eq!(
+        acd.handle(t(1), Event::DialerHold { agent: a }),
+        Err(AcdError::NotTakeable(a))
+    );
+    // A call arriving meanwhile waits rather than ringing the held agent.
+    let (call, out) = enqueue(&mut acd, t(2), q, 0);
+    assert!(offers(&out).is_empty(), "{out:?}");
+    // The line ends without them: the waiting call is offered at once.
+    let out = acd.handle(t(3), Event::DialerRelease { agent: a }).unwrap();
+    assert_eq!(offers(&out), [(call, a)]);
+    // An agent ringing for an inbound call cannot be held.
+    assert_eq!(
+        acd.handle(t(4), Event::DialerHold { agent: a }),
+        Err(AcdError::NotTakeable(a))
+    );
+    // The snapshot keeps the holds (a queue removed rebuilds from it).
+    let b = blended(&mut acd, t(5), q);
+    acd.handle(t(6), Event::DialerHold { agent: b }).unwrap();
+    let rebuilt = Acd::rebuild(acd.snapshot()).unwrap();
+    assert!(!rebuilt.may_dialer_take(&b));
+    // Connected by the dialer: the hold is over with the line.
+    acd.handle(
+        t(7),
+        Event::OutboundConnected {
+            agent: b,
+            call: CallId::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(acd.snapshot().dialer_holds, Vec::<AgentId>::new());
+}
+
 #[test]
 fn blending_query_respects_inbound_first() {
     let (mut acd, q) = acd_with(Strategy::LongestIdle);

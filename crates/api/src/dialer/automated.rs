@@ -319,7 +319,7 @@ async fn connect(state: &AppState, tenant: TenantId, call: Uuid, agent: UserId) 
     let Some(sip) = state.sip.as_ref() else {
         return false;
     };
-    if !state.runner.reserve(tenant, agent) {
+    if !super::runner::hold_agent(state, tenant, agent).await {
         return false;
     }
     // The line names its agent before the call can bridge.
@@ -328,7 +328,7 @@ async fn connect(state: &AppState, tenant: TenantId, call: Uuid, agent: UserId) 
         .with_line(call, |l| l.agent = Some(agent))
         .is_none()
     {
-        state.runner.release(tenant, agent);
+        super::runner::release_agent(state, tenant, agent).await;
         return false;
     }
     let to = Endpoint::Agent { agent_id: agent };
@@ -341,7 +341,7 @@ async fn connect(state: &AppState, tenant: TenantId, call: Uuid, agent: UserId) 
         Err(e) => {
             tracing::info!(call_id = %call, error = %e, "campaign call not connected");
             state.runner.with_line(call, |l| l.agent = None);
-            state.runner.release(tenant, agent);
+            super::runner::release_agent(state, tenant, agent).await;
             false
         }
     }

@@ -262,13 +262,13 @@ pub async fn dial_lead(
         };
     let caller_id = state.runner.caller_id(&scoped, settings, &number).await?;
     if let Some(agent) = agent
-        && !state.runner.reserve(tenant, agent)
+        && !hold_agent(state, tenant, agent).await
     {
         return Ok(Dialed::AgentBusy);
     }
-    let release = || {
+    let release = || async {
         if let Some(agent) = agent {
-            state.runner.release(tenant, agent);
+            release_agent(state, tenant, agent).await;
         }
     };
     let attempt = match scoped
@@ -277,11 +277,11 @@ pub async fn dial_lead(
     {
         Ok(Some(attempt)) => attempt,
         Ok(None) => {
-            release();
+            release().await;
             return Ok(Dialed::NumberBusy);
         }
         Err(e) => {
-            release();
+            release().await;
             return Err(e.into());
         }
     };
@@ -352,7 +352,7 @@ pub async fn dial_lead(
         }
         Err(e) => {
             state.runner.placing.fetch_sub(1, Ordering::SeqCst);
-            release();
+            release().await;
             let outcome = match &e {
                 CallError::Forbidden(_) | CallError::Invalid(_) => "rejected",
                 _ => "congestion",
@@ -426,6 +426,35 @@ fn trunk_room(state: &AppState, tenant: TenantId, trunk: Option<&str>) -> usize 
                 .min(t.max_cps) as usize
         })
         .sum()
+}
+
+/// Takes `agent` for a line: the runner's mark and the ACD's hold, so no
+/// inbound call is offered to them while the line is dialled. False when
+/// another line has them or the ACD no longer lets the dialer take them
+/// (an inbound offer got there first).
+pub(super) async fn hold_agent(state: &AppState, tenant: TenantId, agent: UserId) -> bool {
+    if !state.runner.reserve(tenant, agent) {
+        return false;
+    }
+    let hold = Event::DialerHold { agent };
+    match state.agents.apply(state, tenant, hold, None, None).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(agent_id = %agent.0, error = %e, "agent not held for a line");
+            state.runner.release(tenant, agent);
+            false
+        }
+    }
+}
+
+/// Lets `agent` go from a line that did not (or no longer) needs them;
+/// inbound calls may be offered to them again.
+pub(super) async fn release_agent(state: &AppState, tenant: TenantId, agent: UserId) {
+    state.runner.release(tenant, agent);
+    let release = Event::DialerRelease { agent };
+    if let Err(e) = state.agents.apply(state, tenant, release, None, None).await {
+        tracing::debug!(agent_id = %agent.0, error = %e, "agent hold not released");
+    }
 }
 
 /// Agents of the campaign who could take a call now: available, logged
@@ -578,7 +607,7 @@ async fn finish(state: &AppState, line: &Line, update: &CallUpdate) -> ApiResult
         .await?;
     super::automated::note_end(state, line);
     if let Some(agent) = line.agent {
-        state.runner.release(line.tenant, agent);
+        release_agent(state, line.tenant, agent).await;
     }
     if line.bridged {
         state
