@@ -165,9 +165,8 @@ async fn rebuild(
     now: Time,
 ) -> ApiResult<(Acd, Vec<Transition>)> {
     let s = Scoped::new(state.store.reader(), tenant);
-    let queues = s
-        .list_queues()
-        .await?
+    let queue_rows = s.list_queues().await?;
+    let queues = queue_rows
         .iter()
         .map(crate::routes::queues::queue_config)
         .collect::<ApiResult<Vec<QueueConfig>>>()?;
@@ -266,9 +265,14 @@ async fn rebuild(
         rules: TenantRules::default(),
         queues: queues
             .into_iter()
-            .map(|config| QueueSnapshot {
+            .zip(&queue_rows)
+            .map(|(config, row)| QueueSnapshot {
                 config,
-                handle_time: Ewma::new(0.2),
+                // The estimates go on from the handle time measured so far.
+                handle_time: Ewma {
+                    value_ms: row.handle_time_ms,
+                    ..Ewma::new(HANDLE_TIME_ALPHA)
+                },
                 rr_last: None,
             })
             .collect(),
@@ -280,6 +284,39 @@ async fn rebuild(
     })
     .map_err(|e| ApiError::internal(format!("rebuilding the ACD: {e}")))?;
     Ok((acd, fixes))
+}
+
+/// The weight of each new handle time in a queue's average.
+const HANDLE_TIME_ALPHA: f64 = 0.2;
+
+/// Replaces the live `acd` with `next`, the result of a step whose output
+/// is `out`; returns the queues whose measured handle time moved (a handled
+/// call ended), with the new value.
+fn advance(acd: &mut Acd, next: Acd, out: &Output) -> Vec<(QueueId, f64)> {
+    let moved = if out.transitions.is_empty() {
+        Vec::new()
+    } else {
+        next.queue_ids()
+            .filter_map(|id| {
+                let now = next.queue(&id)?.handle_time.value_ms?;
+                let was = acd.queue(&id).and_then(|q| q.handle_time.value_ms);
+                (was != Some(now)).then_some((id, now))
+            })
+            .collect()
+    };
+    *acd = next;
+    moved
+}
+
+/// Keep the queues' new handle times (a failure costs only the estimate
+/// after a restart: logged).
+async fn persist_handle_times(state: &AppState, tenant: TenantId, moved: &[(QueueId, f64)]) {
+    let s = Scoped::new(state.store.writer(), tenant);
+    for (queue, ms) in moved {
+        if let Err(e) = s.set_queue_handle_time(queue.0, *ms).await {
+            tracing::warn!(queue_id = %queue.0, error = %e, "queue handle time not stored");
+        }
+    }
 }
 
 /// Store transitions in the history (in order). `disposition` goes on the
@@ -433,7 +470,8 @@ impl AgentService {
             login_queues.as_deref(),
         )
         .await?;
-        *acd = next;
+        let moved = advance(acd, next, &out);
+        persist_handle_times(state, tenant, &moved).await;
         publish(state, tenant, &out.transitions, disposition, details);
         self.forward(tenant, &out.decisions);
         Ok(out)
@@ -494,7 +532,8 @@ impl AgentService {
             let out = next.tick(now);
             match persist(state, tenant, &out.transitions, None, None, None).await {
                 Ok(()) => {
-                    *acd = next;
+                    let moved = advance(acd, next, &out);
+                    persist_handle_times(state, tenant, &moved).await;
                     publish(state, tenant, &out.transitions, None, None);
                     self.forward(tenant, &out.decisions);
                 }

@@ -298,6 +298,18 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
         let s = agent_state(&c, &id_of(user)).await;
         assert_eq!(s["state"], "available", "{user}: {s}");
     }
+
+    // The call's handle time (talk and wrap-up: seconds, not the assumed
+    // 180) feeds the queue's estimates, and a restart keeps it.
+    let stats = c.path(&format!("/queues/{queue}/stats"));
+    let aht = c.app.get(&stats, &c.owner).await.body["aht_s"].clone();
+    let secs = aht.as_i64().unwrap();
+    assert!((1..60).contains(&secs), "measured: {aht}");
+    let c = Ctx {
+        app: c.app.restart().await,
+        ..c
+    };
+    assert_eq!(c.app.get(&stats, &c.owner).await.body["aht_s"], aht);
 }
 
 #[tokio::test]

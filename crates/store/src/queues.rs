@@ -50,6 +50,9 @@ pub mod queue {
         pub music_prompt: Option<String>,
         pub comfort_prompt: Option<String>,
         pub callback_in_queue: bool,
+        /// The measured handle time (EWMA, ms); none before the first
+        /// handled call. Written by the ACD's owner, not by queue edits.
+        pub handle_time_ms: Option<f64>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -185,6 +188,18 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         m.updated_at = Set(now());
         let after = m.update(self.conn).await?;
         Ok((before, after))
+    }
+
+    /// Keep the queue's measured handle time (a queue deleted meanwhile is
+    /// no error: there is nothing to keep it for).
+    pub async fn set_queue_handle_time(&self, id: Uuid, ms: f64) -> Result<()> {
+        queue::Entity::update_many()
+            .col_expr(queue::Column::HandleTimeMs, Expr::value(ms))
+            .filter(queue::Column::TenantId.eq(self.tenant.0))
+            .filter(queue::Column::Id.eq(id))
+            .exec(self.conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_queue(&self, id: Uuid) -> Result<QueueRow> {

@@ -309,6 +309,11 @@ impl Acd {
         self.agents.get(id)
     }
 
+    /// The ids of the queues.
+    pub fn queue_ids(&self) -> impl Iterator<Item = QueueId> + '_ {
+        self.queues.keys().copied()
+    }
+
     pub fn queue(&self, id: &QueueId) -> Option<&Queue> {
         self.queues.get(id)
     }

@@ -21,6 +21,7 @@ mod m20261121_000015_flow_runs;
 mod m20261121_000016_voicemail;
 mod m20261121_000017_flow_secrets;
 mod m20261121_000018_queue_callbacks;
+mod m20261121_000019_queue_handle_time;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000016_voicemail::Migration),
             Box::new(m20261121_000017_flow_secrets::Migration),
             Box::new(m20261121_000018_queue_callbacks::Migration),
+            Box::new(m20261121_000019_queue_handle_time::Migration),
         ]
     }
 }
