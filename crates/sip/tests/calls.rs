@@ -184,6 +184,7 @@ async fn originate_customer_first_then_agent_and_hang_up_through_the_api() {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap();
@@ -227,6 +228,11 @@ async fn reject_server(code: &str, reason: &str) -> (SippServer, tempfile::TempD
 }
 
 async fn originate_to_customer(t: &TestServer, ring_secs: u32) -> Uuid {
+    originate_to_customer_via(t, ring_secs, None).await
+}
+
+/// [`originate_to_customer`] out through `trunk` only, when it names one.
+async fn originate_to_customer_via(t: &TestServer, ring_secs: u32, trunk: Option<Uuid>) -> Uuid {
     // The agent leg is dialled only after the customer answers, so these
     // calls never reach a phone.
     t.server
@@ -242,6 +248,7 @@ async fn originate_to_customer(t: &TestServer, ring_secs: u32) -> Uuid {
             caller_id: None,
             ring_timeout_secs: Some(ring_secs),
             amd: None,
+            trunk_id: trunk,
         })
         .await
         .unwrap()
@@ -301,6 +308,23 @@ async fn busy_declined_and_failover_causes() {
         Some(second_id),
         "failed over to the second trunk"
     );
+
+    // A call that names its trunk (a campaign's) goes out there only: the
+    // 503 is final, the other trunk is never tried.
+    let (named, _named_dir) = reject_server("503", "Service Unavailable").await;
+    let (other, _other_dir) = reject_server("486", "Busy Here").await;
+    let named_trunk = trunk(t.acme, "named", 2, named.port, "192.0.2.1");
+    let named_id = named_trunk.id;
+    let other_trunk = trunk(t.acme, "other", 1, other.port, "192.0.2.2");
+    t.server.calls().set_trunks(vec![other_trunk, named_trunk]);
+    originate_to_customer_via(&t, 10, Some(named_id)).await;
+    assert_sipp_ok(&named.finish().await, "the named trunk's carrier");
+    let r = wait_record(&t, 4).await.pop().unwrap();
+    assert_eq!(r.hangup.sip_code, Some(503), "{r:?}");
+    assert_eq!(r.legs.len(), 1, "one leg, no failover: {r:?}");
+    assert_eq!(r.legs[0].trunk_id, Some(named_id));
+    drop(other);
+
     wait_no_calls(&t, t.acme).await;
     assert!(
         t.server
@@ -392,6 +416,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             caller_id: None,
             ring_timeout_secs: None,
             amd: None,
+            trunk_id: None,
         })
         .await;
     assert!(matches!(refused, Err(CallError::Forbidden(r)) if r.code == "blocked_prefix"));
@@ -409,6 +434,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             caller_id: None,
             ring_timeout_secs: None,
             amd: None,
+            trunk_id: None,
         })
         .await;
     assert!(matches!(bad, Err(CallError::Invalid(_))));
@@ -427,6 +453,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             caller_id: None,
             ring_timeout_secs: None,
             amd: None,
+            trunk_id: None,
         })
         .await;
     assert!(matches!(foreign, Err(CallError::Invalid(_))));
@@ -703,6 +730,7 @@ async fn draining_keeps_live_calls_until_the_grace_period_then_hangs_up() {
                 caller_id: None,
                 ring_timeout_secs: None,
                 amd: None,
+                trunk_id: None,
             })
             .await,
         Err(CallError::Unavailable(_))
@@ -934,6 +962,7 @@ async fn agent_first_click_to_call_rings_the_agent_then_the_customer() {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap();

@@ -65,6 +65,7 @@ async fn audio_call(cfg: SipConfig, phone_packets: Option<u64>) -> AudioCall {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap();
@@ -405,6 +406,7 @@ async fn in_band_digits_are_detected_on_a_leg_without_telephone_event() {
             caller_id: None,
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap()
@@ -529,6 +531,7 @@ async fn a_hundred_calls_leave_no_rtp_port_behind() {
                     caller_id: None,
                     ring_timeout_secs: Some(10),
                     amd: None,
+                    trunk_id: None,
                 })
                 .await
                 .unwrap();

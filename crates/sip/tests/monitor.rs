@@ -165,6 +165,7 @@ async fn supervisor_listens_whispers_and_barges_by_what_each_phone_receives() {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap()
@@ -440,6 +441,7 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap()

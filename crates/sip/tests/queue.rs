@@ -296,6 +296,7 @@ async fn only_calls_answered_for_an_application_take_offers() {
             caller_id: None,
             ring_timeout_secs: None,
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap();

@@ -67,6 +67,7 @@ async fn recorded_call(policy: RecordingPolicy) -> RecordedCall {
             caller_id: Some(DID.into()),
             ring_timeout_secs: Some(10),
             amd: None,
+            trunk_id: None,
         })
         .await
         .unwrap();

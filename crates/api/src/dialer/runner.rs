@@ -304,6 +304,7 @@ pub async fn dial_lead(
             caller_id,
             ring_timeout_secs: Some(settings.ring_timeout_s),
             amd: amd_on.then(super::automated::amd_config),
+            trunk_id: settings.trunk_id.as_deref().and_then(|t| t.parse().ok()),
         })
         .await;
     match placed_call {

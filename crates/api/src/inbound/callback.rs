@@ -114,6 +114,7 @@ impl Callbacks {
                 caller_id: row.caller_id,
                 ring_timeout_secs: Some(ring_timeout_secs),
                 amd: None,
+                trunk_id: None,
             })
             .await;
         match placed {

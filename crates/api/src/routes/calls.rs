@@ -284,6 +284,7 @@ pub async fn originate(
             caller_id: req.caller_id,
             ring_timeout_secs: req.ring_timeout_secs,
             amd: None,
+            trunk_id: None,
         })
         .await
         .map_err(map_err)?;

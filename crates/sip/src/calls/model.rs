@@ -215,6 +215,10 @@ pub struct Originate {
     /// only after a human (or unsure) verdict; after a machine verdict the
     /// call stays parked for the caller to hang up or leave a message.
     pub amd: Option<AmdConfig>,
+    /// Outside numbers of this call go out through this trunk of the
+    /// tenant only (a campaign's trunk); `None`: any of the tenant's trunks,
+    /// in order, with failover.
+    pub trunk_id: Option<Uuid>,
 }
 
 /// Longest time an answered call waits parked for a second party or a

@@ -25,7 +25,13 @@ impl Actor {
             Endpoint::Number { number } => (
                 Party::Number {
                     number: number.clone(),
-                    trunks: self.inner.trunks.for_tenant(self.tenant),
+                    trunks: self
+                        .inner
+                        .trunks
+                        .for_tenant(self.tenant)
+                        .into_iter()
+                        .filter(|t| self.only_trunk.is_none_or(|id| t.trunk.id == id))
+                        .collect(),
                 },
                 number.clone(),
                 None,

@@ -176,6 +176,8 @@ pub(crate) struct Actor {
     /// Who to dial for the next `Dial` action and for B after A answers.
     pending: [Option<Endpoint>; 4],
     caller_id: Option<String>,
+    /// Outside numbers go out through this trunk only (a campaign's).
+    only_trunk: Option<Uuid>,
     ring_timeout: Duration,
     next_seq: u32,
     records: Vec<LegRecord>,
@@ -288,6 +290,7 @@ impl Actor {
             snapshot,
             pending: [None, None, None, None],
             caller_id: None,
+            only_trunk: None,
             ring_timeout,
             next_seq: 0,
             records: Vec::new(),

@@ -70,6 +70,7 @@ pub(crate) async fn originate(
         Duration::from_secs(u64::from(ring)),
     )?;
     actor.caller_id = req.caller_id.clone();
+    actor.only_trunk = req.trunk_id;
     {
         let mut snap = actor.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         snap.from = endpoint_label(&req.first);
