@@ -562,12 +562,101 @@ async fn messages_are_refused_without_a_message_store() {
         .command(t.acme, call, CallCommand::RecordMessage { tag: 1 })
         .await;
     assert!(matches!(r, Err(CallError::Unavailable(_))), "{r:?}");
-    // Let the caller's ACK arrive first: a BYE sent before it (RFC 3261
-    // forbids that; the actor does not hold it back yet) makes sipp abort.
+    // sipp's caller takes a BYE that comes right after its ACK, while it
+    // starts its audio, as unexpected: hang up a moment later. (A BYE is
+    // never sent before the ACK: see the raw-client test below.)
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     calls
         .command(t.acme, call, CallCommand::Hangup)
         .await
         .unwrap();
     assert_sipp_ok(&run.await.unwrap(), "caller");
+}
+
+/// Reads responses from `client` until a final one (3 s each).
+async fn final_response(client: &RawClient) -> String {
+    loop {
+        let r = client.recv(3000).await.expect("a response");
+        if status(&r) >= 200 {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_caller_hung_up_on_before_its_ack_gets_the_bye_only_after_it() {
+    let t = start(config()).await;
+    let client = RawClient::new(t.udp()).await;
+    let p = client.port();
+    t.server
+        .calls()
+        .set_trunks(vec![carrier_trunk(t.acme, 9, &format!("127.0.0.1:{p}"))]);
+    t.calls_dir.add_did(DidRoute {
+        tenant_id: t.acme,
+        number: DID.into(),
+        target: DidTarget::Queue {
+            queue_id: Uuid::now_v7(),
+        },
+    });
+    let mut rx = t.server.calls().subscribe();
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let dialog = format!(
+        "From: <sip:+15550100002@carrier.example>;tag=c{p}\r\nCall-ID: ack-{p}@127.0.0.1\r\n"
+    );
+    let invite = format!(
+        "INVITE sip:15550100001@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-ack-{p};rport\r\n{dialog}\
+         To: <sip:15550100001@127.0.0.1>\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:c@127.0.0.1:{p}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    client.send(invite.as_bytes()).await;
+    let ok = final_response(&client).await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    let (call, _, _) = answered(&mut rx).await;
+    t.server
+        .calls()
+        .command(t.acme, call, CallCommand::Hangup)
+        .await
+        .unwrap();
+
+    // RFC 3261 §15: no BYE while our 2xx is unacknowledged (only its
+    // retransmissions come).
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    while let Some(left) = quiet.checked_duration_since(tokio::time::Instant::now()) {
+        let Some(m) = client.recv(left.as_millis() as u64 + 1).await else {
+            break;
+        };
+        assert!(!m.starts_with("BYE"), "a BYE before the ACK:\n{m}");
+    }
+    let ack = format!(
+        "ACK sip:15550100001@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-ack2-{p};rport\r\n{dialog}\
+         To: {}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&ok, "To").unwrap()
+    );
+    client.send(ack.as_bytes()).await;
+    // The ACK in, the BYE comes.
+    let bye = loop {
+        let m = client.recv(5_000).await.expect("the BYE after the ACK");
+        if m.starts_with("BYE") {
+            break m;
+        }
+    };
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+         Content-Length: 0\r\n\r\n",
+        header(&bye, "Via").unwrap(),
+        header(&bye, "From").unwrap(),
+        header(&bye, "To").unwrap(),
+        header(&bye, "Call-ID").unwrap(),
+        header(&bye, "CSeq").unwrap(),
+    );
+    client.send(reply.as_bytes()).await;
+    eventually(10, "the call ended", || {
+        t.server.calls().get(t.acme, call).is_none()
+    })
+    .await;
 }

@@ -285,6 +285,7 @@ impl Actor {
                 if let Some(d) = dialog {
                     let dialogs = self.inner.dialogs.clone();
                     tokio::spawn(async move {
+                        wait_for_ack(&d).await;
                         let _ = d.bye().await;
                         dialogs.remove_dialog(&d.id());
                     });
@@ -327,4 +328,25 @@ impl Actor {
 /// it names neither the node nor the SIP library (topology hiding).
 pub(super) fn new_call_id() -> String {
     rsipstack::transaction::make_uuid_v4()
+}
+
+/// How long a BYE waits for the ACK of our 2xx: the INVITE transaction's
+/// own limit for it (64 x T1).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
+/// RFC 3261 §15: a UAS must not send BYE on a dialog before the ACK of its
+/// 2xx arrives (or the transaction gives up on it); a caller hung up on in
+/// that instant would otherwise see a BYE for a call it has not confirmed.
+/// Our 2xx may itself still be on its way (the transaction sends it): the
+/// wait covers the states before `WaitAck` too. Returns at once for a
+/// confirmed or ended dialog.
+async fn wait_for_ack(d: &InviteDialog) {
+    let deadline = Instant::now() + ACK_WAIT;
+    while Instant::now() < deadline {
+        let state = d.state();
+        if !(state.waiting_ack() || state.can_cancel()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
