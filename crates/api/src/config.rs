@@ -56,6 +56,10 @@ pub struct InboundConfig {
     /// How long a callback whose customer was not reached waits before it
     /// goes back in line (at the end of it).
     pub callback_retry_secs: u64,
+    /// Let flow webhooks and voicemail notifications reach loopback and
+    /// private addresses (a tenant's URL could otherwise probe Omnivox's
+    /// own network). Off by default.
+    pub private_webhooks: bool,
 }
 
 impl Default for InboundConfig {
@@ -63,6 +67,7 @@ impl Default for InboundConfig {
         Self {
             callback_attempts: 3,
             callback_retry_secs: 300,
+            private_webhooks: false,
         }
     }
 }

@@ -66,6 +66,8 @@ pub fn test_config() -> Config {
     c.rate_limit.per_principal_per_sec = 10_000;
     c.rate_limit.per_principal_burst = 10_000;
     c.sip.server.bind = "127.0.0.1:0".parse().unwrap();
+    // The tests' webhook and notification receivers listen on 127.0.0.1.
+    c.inbound.private_webhooks = true;
     // sipp answers only the first challenge and speaks MD5.
     c.sip.server.auth.algorithms = vec![
         omnivox_sip::DigestAlgorithm::Md5,

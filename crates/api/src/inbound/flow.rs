@@ -235,7 +235,8 @@ impl Runner {
                 Action::Say { text, voice } => self.say(text, voice.as_deref()).await,
                 Action::CollectDigits(c) => self.collect(c).await,
                 Action::Webhook { request, wait } => {
-                    let input = super::webhook::send(request, *wait).await;
+                    let private = self.state.config.inbound.private_webhooks;
+                    let input = super::webhook::send(request, *wait, private).await;
                     self.still_there(input)
                 }
                 Action::Record {

@@ -267,7 +267,8 @@ async fn deliver(
         body.clone(),
     );
     if let (Some(url), Some(secret)) = (mailbox.notify_url.clone(), mailbox.notify_secret.clone()) {
-        tokio::spawn(notify(url, secret, body.to_string(), row.id));
+        let private = state.config.inbound.private_webhooks;
+        tokio::spawn(notify(url, secret, body.to_string(), row.id, private));
     }
     Some(row)
 }
@@ -302,11 +303,11 @@ fn notification(
 
 /// POSTs `body` to `url`, signed with `secret`; retried on a transport
 /// error or a 5xx. The secret is never logged.
-async fn notify(url: String, secret: String, body: String, message: Uuid) {
-    let client = match super::webhook::client() {
+async fn notify(url: String, secret: String, body: String, message: Uuid, private: bool) {
+    let client = match super::webhook::client_for(&url, private) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(message_id = %message, error = %e, "no HTTP client: not notified");
+            tracing::warn!(message_id = %message, error = %e, "not notified");
             return;
         }
     };
@@ -340,7 +341,7 @@ async fn notify(url: String, secret: String, body: String, message: Uuid) {
                     "voicemail notification refused");
                 return;
             }
-            Err(e) => e.without_url().to_string(),
+            Err(e) => super::webhook::describe(e),
         };
         tracing::warn!(message_id = %message, attempt, error = %retry,
             "voicemail notification failed");
