@@ -82,6 +82,17 @@ impl Application {
         if repaired > 0 {
             tracing::warn!(repaired, "recordings cut by the last run repaired");
         }
+        // Voicemail files a crash left without their row, likewise before
+        // any call (see `crate::routes::voicemail::repair`).
+        let messages = omnivox_media::record::LocalStore::new(crate::state::voicemail_dir(&config))
+            .context("voicemail directory")?;
+        let removed = crate::routes::voicemail::repair::repair_orphans(&store, &messages).await?;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "voicemail files left without a row by the last run removed"
+            );
+        }
         let sip = if config.sip.enabled {
             use crate::sip::calls;
             // Calls a crash left live are closed before new ones can start.

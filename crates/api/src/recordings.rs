@@ -74,8 +74,11 @@ pub enum RecordingsError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Size and sha256 of a stored recording.
-fn measure(local: &LocalStore, key: &RecordingKey) -> Result<(u64, String), RecordError> {
+/// Size and sha256 of a stored recording (or voicemail message).
+pub(crate) fn measure(
+    local: &LocalStore,
+    key: &RecordingKey,
+) -> Result<(u64, String), RecordError> {
     let mut stored = local.open(key, None)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];

@@ -1023,3 +1023,120 @@ async fn deleting_a_box_removes_its_messages_and_their_files() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_queue_or_flow_that_owns_a_box_is_not_deleted_from_under_it() {
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    let agent = app.member(&t, &owner, "agent@example.com", "agent").await;
+    let agent_id = user_id(&app, &agent).await;
+    let queue = create_queue(&app, &t, &owner, "support").await;
+    let flow = create_flow(&app, &t, &owner, "main").await;
+    let qbox = create_box(
+        &app,
+        &t,
+        &owner,
+        json!({"name": "Support box", "owner": {"kind": "queue", "id": queue}}),
+    )
+    .await;
+    let fbox = create_box(
+        &app,
+        &t,
+        &owner,
+        json!({"name": "Main box", "owner": {"kind": "flow", "id": flow}}),
+    )
+    .await;
+    let abox = create_box(
+        &app,
+        &t,
+        &owner,
+        json!({"name": "Agent box", "owner": {"kind": "agent", "id": agent_id}}),
+    )
+    .await;
+    let qmsg = leave_message(&app, &t, &qbox, "+14155550001").await;
+    let amsg = leave_message(&app, &t, &abox, "+14155550002").await;
+
+    // A queue or a flow with a box: 409 `in_use` naming the box; nothing
+    // is deleted.
+    let queue_path = format!("/api/v1/tenants/{t}/queues/{queue}");
+    let flow_path = format!("/api/v1/tenants/{t}/flows/{flow}");
+    for (path, name) in [(&queue_path, "Support box"), (&flow_path, "Main box")] {
+        let r = app.delete(path, &owner).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "in_use"),
+            "{r:?}"
+        );
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(name), "{message}");
+        assert_eq!(app.get(path, &owner).await.status, StatusCode::OK);
+    }
+    assert!(qmsg.path.exists());
+    let r = app
+        .get(&format!("{}/{}", messages(&t), qmsg.id), &owner)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    // Once the box is gone (with its messages), the owner can go.
+    for (bx, path) in [(&qbox, &queue_path), (&fbox, &flow_path)] {
+        let r = app.delete(&format!("{}/{bx}", boxes(&t)), &owner).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+        let r = app.delete(path, &owner).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+        assert_eq!(app.get(path, &owner).await.status, StatusCode::NOT_FOUND);
+    }
+    assert!(!qmsg.path.exists());
+
+    // A member who leaves is removed; their box and its messages stay,
+    // reachable by supervisors, and the box can still be changed.
+    let r = app
+        .delete(&format!("/api/v1/tenants/{t}/members/{agent_id}"), &owner)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{r:?}");
+    let removed = audit(&app, &t, &owner, "member.removed").await;
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        removed[0]["before"]["voicemail_box_kept"]["id"],
+        json!(abox)
+    );
+    let r = app.get(&format!("{}/{abox}", boxes(&t)), &owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["owner"]["id"], json!(agent_id));
+    let list = app
+        .get(&format!("{}?box_id={abox}", messages(&t)), &owner)
+        .await;
+    assert_eq!(ids(&list), [amsg.id.as_str()]);
+    let wav = audio(&app, &t, &owner, &amsg.id, None).await;
+    assert_eq!(wav.status(), StatusCode::OK);
+    let r = app
+        .patch(
+            &format!("{}/{abox}", boxes(&t)),
+            &owner,
+            json!({"max_message_seconds": 60}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["max_message_seconds"], 60);
+    // Giving it to someone who is no member is still refused.
+    let r = app
+        .patch(
+            &format!("{}/{abox}", boxes(&t)),
+            &owner,
+            json!({"owner": {"kind": "agent", "id": Uuid::now_v7()}}),
+        )
+        .await;
+    assert_eq!(fields(&r), pairs(&[("owner.id", "unknown_agent")]));
+    // A new member may take the box over.
+    let next = app.member(&t, &owner, "next@example.com", "agent").await;
+    let next_id = user_id(&app, &next).await;
+    let r = app
+        .patch(
+            &format!("{}/{abox}", boxes(&t)),
+            &owner,
+            json!({"owner": {"kind": "agent", "id": next_id}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let mine = app.get(&messages(&t), &next).await;
+    assert_eq!(ids(&mine), [amsg.id.as_str()]);
+}

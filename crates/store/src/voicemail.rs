@@ -321,6 +321,26 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(Page::from_rows(rows, page.limit, |r| r.id))
     }
 
+    /// Which of `ids` are messages of this tenant: the start-up repair pass
+    /// checks the voicemail store's files against it, a chunk at a time.
+    pub async fn existing_voicemail_message_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<Uuid> = voicemail_message::Entity::find()
+            .filter(voicemail_message::Column::TenantId.eq(self.tenant.0))
+            .filter(voicemail_message::Column::Id.is_in(ids.iter().copied()))
+            .select_only()
+            .column(voicemail_message::Column::Id)
+            .into_tuple()
+            .all(self.conn)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// One of the tenant's messages.
     pub async fn get_voicemail_message(&self, id: Uuid) -> Result<VoicemailMessageRow> {
         voicemail_message::Entity::find()

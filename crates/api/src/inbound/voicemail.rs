@@ -251,7 +251,8 @@ async fn deliver(
     {
         Ok(row) => row,
         Err(e) => {
-            // The file stays: an operator can still find it by its key.
+            // The file stays until the next start, whose repair pass audits
+            // and removes it (routes::voicemail::repair).
             tracing::error!(call_id = %from.call, mailbox_id = %mailbox.id, error = %e,
                 "voicemail message not stored");
             return None;

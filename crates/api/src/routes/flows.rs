@@ -447,8 +447,8 @@ pub async fn get_flow(
     Ok(Json(flow_out(&s, row).await?))
 }
 
-/// Delete a flow and all its versions. A flow a DID routes to, or a queue
-/// overflows to, is 409 `in_use`.
+/// Delete a flow and all its versions. A flow a DID routes to, a queue
+/// overflows to, or that owns a voicemail box, is 409 `in_use`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/flows/{flow_id}", tag = "flows",
     params(("tenant_id" = Uuid, Path), ("flow_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -472,6 +472,7 @@ pub async fn delete_flow(
     }
     let users = queues_using(&s, |q| q.overflow.iter().any(|r| r.flow_id == Some(ids.1))).await?;
     refuse_if_used("flow", &users)?;
+    crate::routes::queues::refuse_if_owns_box(&s, "flow", ids.1).await?;
     let before = FlowItem::from(s.delete_flow(ids.1).await?);
     audit::record(
         &tx,

@@ -232,7 +232,10 @@ pub async fn update_member(
     Ok(Json(after))
 }
 
-/// Remove a member from the tenant (their account stays).
+/// Remove a member from the tenant (their account stays). Their voicemail
+/// box, if they own one, stays with its messages: supervisors still reach
+/// them, and the box can be given another owner or deleted (the audit
+/// entry names it as `voicemail_box_kept`).
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/members/{user_id}", tag = "members",
     params(("tenant_id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -256,18 +259,16 @@ pub async fn remove_member(
             ));
         }
     }
+    let kept_box = scoped.voicemail_box_of("agent", uid.0).await?;
     scoped.remove_member(uid).await?;
-    audit::record(
-        &tx,
-        ctx.audit(
-            "member.removed",
-            "user",
-            uid,
-            json(&MemberOut::from(before)),
-            None,
-        ),
-    )
-    .await?;
+    let mut before = json(&MemberOut::from(before));
+    if let (Some(b), Some(serde_json::Value::Object(m))) = (kept_box, before.as_mut()) {
+        m.insert(
+            "voicemail_box_kept".into(),
+            serde_json::json!({ "id": b.id, "name": b.name }),
+        );
+    }
+    audit::record(&tx, ctx.audit("member.removed", "user", uid, before, None)).await?;
     commit(tx).await?;
     state.cache.roles.remove(&(ctx.tenant, uid));
     Ok(StatusCode::NO_CONTENT)

@@ -345,6 +345,27 @@ pub(crate) fn refuse_if_used(what: &str, queues: &[String]) -> ApiResult<()> {
     ))
 }
 
+/// 409 `in_use` naming the voicemail box the `kind` (`queue` or `flow`)
+/// `id` owns, if it owns one: a box is never left without its owner. The
+/// box must be deleted (with its messages) or given another owner first.
+pub(crate) async fn refuse_if_owns_box<C: omnivox_store::ConnectionTrait>(
+    s: &Scoped<'_, C>,
+    kind: &str,
+    id: Uuid,
+) -> ApiResult<()> {
+    match s.voicemail_box_of(kind, id).await? {
+        None => Ok(()),
+        Some(b) => Err(ApiError::conflict(
+            "in_use",
+            format!(
+                "this {kind} owns the voicemail box `{}` ({}): delete the box (with its \
+                 messages) or give it another owner first",
+                b.name, b.id
+            ),
+        )),
+    }
+}
+
 impl QueueSettings {
     /// Whether waiting callers hear something every
     /// `announcements.every_seconds`: their place, the wait, or the comfort
@@ -900,8 +921,9 @@ pub async fn update_queue(
 }
 
 /// Delete a queue: 204. Agents logged in to it leave it. A queue another
-/// queue overflows to is 409 `queue_in_use`; one a DID routes to is 409
-/// `in_use`; one with calls in it is 409 `queue_not_empty`.
+/// queue overflows to is 409 `queue_in_use`; one a DID routes to, or one
+/// that owns a voicemail box, is 409 `in_use`; one with calls in it is 409
+/// `queue_not_empty`.
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant_id}/queues/{queue_id}", tag = "queues",
     params(("tenant_id" = Uuid, Path), ("queue_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -944,6 +966,7 @@ pub async fn delete_queue(
             format!("DIDs route to this queue: {}", numbers.join(", ")),
         ));
     }
+    refuse_if_owns_box(&s, "queue", ids.1).await?;
     let before = queue_out(row)?;
     s.delete_queue(ids.1).await?;
     audit::record(

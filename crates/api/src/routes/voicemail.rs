@@ -10,7 +10,17 @@
 //! `notify_secret_set`, never the value. Box changes, listening (a download
 //! from the first byte), heard marks and deletions are audited; a deleted
 //! message's file is removed after its row, and a deleted box's message
-//! files go with it.
+//! files go with it. A file a crash left without its row is dealt with at
+//! start-up ([`repair`]).
+//!
+//! A box outlives nothing it belongs to by accident: a queue or flow that
+//! owns a box cannot be deleted (409 `in_use`, see
+//! `crate::routes::queues::refuse_if_owns_box`). A member removed from the
+//! organization keeps their box and its messages (supervisors still reach
+//! them; the box can be given another owner or deleted); the box is theirs
+//! again if they come back.
+
+pub mod repair;
 
 use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldError, exists, range};
@@ -256,11 +266,14 @@ fn url_ok(u: &str) -> bool {
         .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some())
 }
 
-/// Every problem of `v` at once (the secret is never echoed).
+/// Every problem of `v` at once (the secret is never echoed). The owner's
+/// existence is checked when `check_owner` (a new box, or a changed owner):
+/// a box whose agent has left the organization can still be changed.
 async fn problems<C: ConnectionTrait>(
     scoped: &Scoped<'_, C>,
     v: &VoicemailBoxValues,
     max_seconds: i64,
+    check_owner: bool,
 ) -> ApiResult<Vec<FieldError>> {
     let mut e = Vec::new();
     let n = v.name.chars().count();
@@ -283,7 +296,7 @@ async fn problems<C: ConnectionTrait>(
             "invalid_choice",
             "one of agent, queue, flow",
         ));
-    } else {
+    } else if check_owner {
         owner_problems(scoped, &v.owner_kind, v.owner_id, &mut e).await?;
     }
     if let Some(p) = &v.greeting_prompt
@@ -377,13 +390,15 @@ async fn owner_problems<C: ConnectionTrait>(
     Ok(())
 }
 
-/// `v` with `max_seconds`, once every field is valid.
+/// `v` with `max_seconds`, once every field is valid (the owner only when
+/// `check_owner`, see [`problems`]).
 async fn checked<C: ConnectionTrait>(
     scoped: &Scoped<'_, C>,
     mut v: VoicemailBoxValues,
     max_seconds: i64,
+    check_owner: bool,
 ) -> ApiResult<VoicemailBoxValues> {
-    let errors = problems(scoped, &v, max_seconds).await?;
+    let errors = problems(scoped, &v, max_seconds, check_owner).await?;
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -477,7 +492,7 @@ pub async fn create_box(
     };
     let tx = state.store.begin().await?;
     let s = ctx.scoped(&tx);
-    let values = checked(&s, values, max_seconds).await?;
+    let values = checked(&s, values, max_seconds, true).await?;
     let row = s.create_voicemail_box(values).await.map_err(taken)?;
     let out = VoicemailBoxOut::from(row);
     audit::record(
@@ -514,7 +529,9 @@ pub async fn get_box(
     Ok(Json(row.into()))
 }
 
-/// Change a box; the result is checked as a whole (every problem at once).
+/// Change a box; the result is checked as a whole (every problem at once),
+/// the owner only when it changes (a box whose agent left the organization
+/// can still be changed, or given to another owner).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant_id}/voicemail/boxes/{box_id}", tag = "voicemail",
     params(("tenant_id" = Uuid, Path), ("box_id" = Uuid, Path)), request_body = UpdateVoicemailBox,
     responses((status = 200, body = VoicemailBoxOut), (status = 400, body = ErrorBody),
@@ -551,7 +568,8 @@ pub async fn update_box(
     let max_seconds = body
         .max_message_seconds
         .unwrap_or(i64::from(cur.max_message_seconds));
-    let v = checked(&s, v, max_seconds).await?;
+    let owner_changed = v.owner_kind != cur.owner_kind || v.owner_id != cur.owner_id;
+    let v = checked(&s, v, max_seconds, owner_changed).await?;
     let (before, after) = s.update_voicemail_box(ids.1, v).await.map_err(taken)?;
     let (before, out) = (VoicemailBoxOut::from(before), VoicemailBoxOut::from(after));
     audit::record(
