@@ -1279,3 +1279,78 @@ async fn a_flow_record_node_keeps_the_message_in_the_flows_box_and_goes_on() {
     let live: Value = serde_json::from_str(&live).unwrap();
     assert_eq!(live, sim, "live trace equals the simulation");
 }
+
+#[tokio::test]
+async fn a_flow_routed_to_a_busy_agent_leaves_the_message_in_the_agents_box() {
+    if !sipp_available() {
+        return;
+    }
+    let (c, work, carrier_port) = carrier_tenant().await;
+    // The agent's phone is busy (its user ends in 1).
+    let (agent, _token, _phone) = agent_phone_with(
+        &c,
+        "busy@example.com",
+        "9001",
+        work.path(),
+        "uas_by_number.xml",
+    )
+    .await;
+    let mailbox = voicemail_box(
+        &c,
+        json!({"name": "Busy's box", "owner": {"kind": "agent", "id": agent}}),
+    )
+    .await;
+    let definition = json!({
+        "start": "to_agent",
+        "nodes": [{"id": "to_agent", "type": "route",
+                   "target": {"type": "agent", "agent": "busy@example.com"}}]
+    });
+    let r = c
+        .app
+        .post(
+            &c.path("/flows"),
+            &c.owner,
+            json!({"name": "direct", "definition": definition}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let flow = r.body["id"].as_str().unwrap().to_owned();
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/flows/{flow}/publish")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+
+    // Busy: the caller hears the agent's greeting, talks, presses # and is
+    // hung up on after the goodbye.
+    call_the_did_with(
+        &c,
+        carrier_port,
+        work.path(),
+        "uac_voicemail_pound.xml",
+        CALLER,
+    )
+    .await;
+    assert_eq!(
+        dialed(&work.path().join("9001")).len(),
+        1,
+        "the agent was rung"
+    );
+    let items = messages_of(&c, &mailbox).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["caller"], CALLER, "{items:?}");
+    assert_message_audio(&c, &items[0]).await;
+}

@@ -333,6 +333,10 @@ impl Runner {
                 return Next::Hangup;
             }
         };
+        let agent = match &to {
+            Endpoint::Agent { agent_id } => Some(*agent_id),
+            Endpoint::Number { .. } => None,
+        };
         let offer = CallCommand::Offer {
             to,
             ring_timeout_secs: ROUTE_RING_SECS,
@@ -343,12 +347,32 @@ impl Runner {
         loop {
             match self.recv().await {
                 Some(FlowInput::Offer { answered: true }) => return Next::Done,
-                Some(FlowInput::Offer { answered: false }) => {
-                    tracing::info!(call_id = %self.call.call, ?target, "flow route not answered: hanging up");
-                    return Next::Hangup;
-                }
+                Some(FlowInput::Offer { answered: false }) => break,
                 Some(_) => {}
                 None => return Next::Done,
+            }
+        }
+        // Not answered: an agent's own box takes the caller's message.
+        if let Some(agent) = agent
+            && let Some(mailbox) = self.agent_box(agent).await
+        {
+            return self.leave_message(&mailbox, None).await;
+        }
+        tracing::info!(call_id = %self.call.call, ?target, "flow route not answered: hanging up");
+        Next::Hangup
+    }
+
+    /// The voicemail box `agent` owns, if any (a failed read is logged).
+    async fn agent_box(
+        &self,
+        agent: omnivox_domain::UserId,
+    ) -> Option<omnivox_store::voicemail::VoicemailBoxRow> {
+        let s = Scoped::new(self.state.store.reader(), self.call.tenant);
+        match s.voicemail_box_of("agent", agent.0).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(call_id = %self.call.call, error = %e, "agent's box not read");
+                None
             }
         }
     }
