@@ -117,6 +117,10 @@ pub struct Agent {
     pub handle_started: Option<Time>,
     /// The queue the current call came from (`None` for outbound).
     pub handle_queue: Option<QueueId>,
+    /// The agent's own limit of missed offers in a row (their profile's);
+    /// `None`: the tenant's ([`crate::TenantRules::max_missed_offers`]).
+    #[serde(default)]
+    pub max_missed_offers: Option<u32>,
 }
 
 impl Agent {
@@ -132,6 +136,7 @@ impl Agent {
             missed_in_row: 0,
             handle_started: None,
             handle_queue: None,
+            max_missed_offers: None,
         }
     }
 

@@ -189,6 +189,7 @@ async fn rebuild(
         let mut a = Agent::new(user, row.at);
         if let Some(p) = profile {
             a.skills = parse_skills(&p.skills)?;
+            a.max_missed_offers = u32::try_from(p.max_missed_offers).ok();
         }
         // Still logged in: the campaigns of that login hold.
         if row.state != "logged_out"
@@ -262,7 +263,7 @@ async fn rebuild(
     let next_seq = u64::try_from(entries.len()).unwrap_or(u64::MAX);
     let acd = Acd::rebuild(Snapshot {
         tenant,
-        rules: TenantRules::default(),
+        rules: crate::routes::acd_settings::stored_rules(&s).await?,
         queues: queues
             .into_iter()
             .zip(&queue_rows)
@@ -638,6 +639,26 @@ impl AgentService {
         *acd = Acd::rebuild(snap)
             .map_err(|e| ApiError::internal(format!("removing queue {queue}: {e}")))?;
         Ok(())
+    }
+
+    /// `agent`'s own limit of missed offers (their profile's) in the
+    /// tenant's live ACD.
+    pub async fn set_miss_limit(&self, tenant: TenantId, agent: UserId, limit: Option<u32>) {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        if let Some(acd) = guard.as_mut() {
+            acd.set_miss_limit(agent, limit);
+        }
+    }
+
+    /// New tenant-wide rules for the tenant's live ACD (one not live yet
+    /// reads them from the store when it is built).
+    pub async fn set_rules(&self, tenant: TenantId, rules: TenantRules) {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        if let Some(acd) = guard.as_mut() {
+            acd.set_rules(rules);
+        }
     }
 
     /// Read the tenant's live ACD (rebuilt from the store on first use).

@@ -183,6 +183,19 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
                "wrap_up": {"seconds": 300, "disposition_required": true}}),
     )
     .await;
+    // One missed offer is enough to take an agent out of rotation here.
+    let r = c
+        .app
+        .call(
+            reqwest::Method::PUT,
+            &c.path("/acd-settings"),
+            Some(&c.owner),
+            Some(json!({"max_missed_offers": 1, "inbound_first": true,
+                "keep_available_per_queue": 0, "outbound_wrap_up_seconds": 60,
+                "outbound_disposition_required": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
     // The phones answer by the last digit of their user name (the
     // carrier scenario): 1 busy, 2 rings until cancelled, 7 answers,
     // says "Hello?" and hangs up after 6 s.
@@ -293,10 +306,12 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
         ["reserved", "on_call", "wrap_up", "available"],
         "{states:?}"
     );
-    // The busy agent missed an offer; the one who rang out too.
+    // The busy agent missed an offer, the one who rang out too: with the
+    // organization's limit of one miss, both are out of rotation.
     for user in ["4001", "4002"] {
         let s = agent_state(&c, &id_of(user)).await;
-        assert_eq!(s["state"], "available", "{user}: {s}");
+        assert_eq!(s["state"], "not_ready", "{user}: {s}");
+        assert_eq!(s["reason"], "missed_offers", "{user}: {s}");
     }
 
     // The call's handle time (talk and wrap-up: seconds, not the assumed

@@ -715,3 +715,70 @@ async fn what_a_queue_plays_or_overflows_to_is_not_deleted_from_under_it() {
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {r:?}");
     }
 }
+
+#[tokio::test]
+async fn acd_settings_have_defaults_are_validated_audited_and_kept() {
+    let app = spawn_app().await;
+    let (t, owner) = app.owner().await;
+    let agent = app.member(&t, &owner, "agent@example.com", "agent").await;
+    let path = format!("/api/v1/tenants/{t}/acd-settings");
+    let r = app.get(&path, &owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        r.body,
+        json!({"max_missed_offers": 3, "inbound_first": true, "keep_available_per_queue": 0,
+               "outbound_wrap_up_seconds": 60, "outbound_disposition_required": true})
+    );
+    let wanted = json!({"max_missed_offers": 1, "inbound_first": false,
+        "keep_available_per_queue": 2, "outbound_wrap_up_seconds": 15,
+        "outbound_disposition_required": false});
+    // Agents read nothing and change nothing.
+    assert_eq!(app.get(&path, &agent).await.status, StatusCode::FORBIDDEN);
+    let r = app
+        .call(Method::PUT, &path, Some(&agent), Some(wanted.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Every field out of range at once; a missing or unknown field is refused.
+    let r = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&owner),
+            Some(json!({"max_missed_offers": 21, "inbound_first": true,
+                "keep_available_per_queue": -1, "outbound_wrap_up_seconds": 3601,
+                "outbound_disposition_required": true})),
+        )
+        .await;
+    assert_eq!(
+        problems(&r),
+        pairs(&[
+            ("max_missed_offers", "out_of_range"),
+            ("keep_available_per_queue", "out_of_range"),
+            ("outbound_wrap_up_seconds", "out_of_range"),
+        ])
+    );
+    let r = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&owner),
+            Some(json!({"max_missed_offers": 1})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let r = app
+        .call(Method::PUT, &path, Some(&owner), Some(wanted.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(app.get(&path, &owner).await.body, wanted);
+    let log = audit(&app, &t, &owner).await;
+    let entry = log
+        .iter()
+        .find(|e| e["action"] == "acd_settings.updated")
+        .expect("audited");
+    assert_eq!(entry["before"]["max_missed_offers"], 3, "{entry}");
+    assert_eq!(entry["after"], wanted, "{entry}");
+    // Kept across a restart.
+    let app = app.restart().await;
+    assert_eq!(app.get(&path, &owner).await.body, wanted);
+}

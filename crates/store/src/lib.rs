@@ -5,6 +5,7 @@
 //! without a [`TenantId`]: every query it makes filters on that tenant.
 //! Installation-wide data (users, sessions, settings) has its own modules.
 
+pub mod acd_settings;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;

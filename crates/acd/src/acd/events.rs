@@ -303,7 +303,8 @@ impl Acd {
         if !ringing {
             return Err(AcdError::NotOffered { call, agent });
         }
-        let max = self.rules.max_missed_offers;
+        let own = self.agents.get(&agent).and_then(|a| a.max_missed_offers);
+        let max = own.unwrap_or(self.rules.max_missed_offers);
         let tr = self.agent_mut(agent)?.miss(now, call, max)?;
         self.note(tr, out);
         if let Some(e) = self.entries.get_mut(&call) {

@@ -309,6 +309,15 @@ impl Acd {
         self.agents.get(id)
     }
 
+    /// Give `agent` their own limit of missed offers in a row (`None`: the
+    /// tenant's). An agent the ACD does not know yet is ignored: the limit
+    /// is set again when they log in.
+    pub fn set_miss_limit(&mut self, agent: AgentId, limit: Option<u32>) {
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.max_missed_offers = limit;
+        }
+    }
+
     /// The ids of the queues.
     pub fn queue_ids(&self) -> impl Iterator<Item = QueueId> + '_ {
         self.queues.keys().copied()

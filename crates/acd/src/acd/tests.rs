@@ -284,6 +284,38 @@ fn offer_timeout_goes_to_next_agent_and_misses_lead_to_not_ready() {
 }
 
 #[test]
+fn an_agents_own_miss_limit_beats_the_tenants() {
+    let (mut acd, q) = acd_with(Strategy::LongestIdle);
+    // The tenant allows three misses; this agent's profile says one.
+    let a = login(&mut acd, t(0), &[q], &[]);
+    acd.set_miss_limit(a, Some(1));
+    acd.set_miss_limit(AgentId::new(), Some(1)); // unknown: ignored
+    let (c1, out) = enqueue(&mut acd, t(10), q, 0);
+    assert_eq!(offers(&out), vec![(c1, a)]);
+    acd.handle(t(11), Event::OfferRejected { call: c1, agent: a })
+        .unwrap();
+    assert_eq!(
+        acd.agent(&a).unwrap().state,
+        AgentState::NotReady {
+            reason: ReasonCode::missed_offers()
+        }
+    );
+    // Back, on the tenant's limit of three: the waiting call comes back to
+    // them, and one more miss is not enough.
+    acd.set_miss_limit(a, None);
+    let out = acd.handle(t(12), Event::AgentReady { agent: a }).unwrap();
+    assert_eq!(offers(&out), vec![(c1, a)]);
+    acd.handle(t(13), Event::OfferRejected { call: c1, agent: a })
+        .unwrap();
+    assert_ne!(
+        acd.agent(&a).unwrap().state,
+        AgentState::NotReady {
+            reason: ReasonCode::missed_offers()
+        }
+    );
+}
+
+#[test]
 fn not_ready_agent_is_never_offered() {
     let (mut acd, q) = acd_with(Strategy::LongestIdle);
     let a = login(&mut acd, t(0), &[q], &[]);

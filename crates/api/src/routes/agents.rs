@@ -495,6 +495,8 @@ pub async fn put_profile(
     )
     .await?;
     commit(tx).await?;
+    let limit = Some(body.max_missed_offers);
+    state.agents.set_miss_limit(ctx.tenant, user, limit).await;
     Ok(Json(out))
 }
 
@@ -525,6 +527,8 @@ pub async fn change_state(
         (true, false) => Some("queues"),
         (true, true) => None,
     };
+    // A login's profile limit of missed offers, set once the agent is in.
+    let mut miss_limit = None;
     let event = match (body.state, body.reason) {
         (WantedState::NotReady, _) if let Some(field) = at_login => {
             return Err(campaigns_at_login(field));
@@ -563,7 +567,11 @@ pub async fn change_state(
         (WantedState::LoggedOut, None) => Event::AgentLogout { agent: user },
         (WantedState::Available, None) => match current_state(&state, &ctx, user).await? {
             AgentState::LoggedOut => {
-                let skills = match s.get_agent_profile(user).await? {
+                let profile = s.get_agent_profile(user).await?;
+                miss_limit = profile
+                    .as_ref()
+                    .and_then(|p| u32::try_from(p.max_missed_offers).ok());
+                let skills = match &profile {
                     Some(p) => parse_skills(&p.skills)?,
                     None => Default::default(),
                 };
@@ -610,6 +618,13 @@ pub async fn change_state(
         .apply(&state, ctx.tenant, event, None, None)
         .await
         .map_err(|e| logged_out_message(e, user))?;
+    if miss_limit.is_some() {
+        // Logged in: the profile's limit of missed offers is theirs.
+        state
+            .agents
+            .set_miss_limit(ctx.tenant, user, miss_limit)
+            .await;
+    }
     Ok(Json(after_change(user, &out, before)))
 }
 

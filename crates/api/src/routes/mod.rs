@@ -1,6 +1,7 @@
 //! The HTTP surface: every route, its middleware, and the OpenAPI document
 //! generated from the handlers.
 
+pub mod acd_settings;
 pub mod agents;
 pub mod api_keys;
 pub mod audio;
@@ -216,6 +217,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(
             flow_secrets::put_flow_secret,
             flow_secrets::delete_flow_secret
+        ))
+        .routes(routes!(
+            acd_settings::get_acd_settings,
+            acd_settings::put_acd_settings
         ))
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::put_profile))

@@ -22,6 +22,7 @@ mod m20261121_000016_voicemail;
 mod m20261121_000017_flow_secrets;
 mod m20261121_000018_queue_callbacks;
 mod m20261121_000019_queue_handle_time;
+mod m20261121_000020_acd_settings;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000017_flow_secrets::Migration),
             Box::new(m20261121_000018_queue_callbacks::Migration),
             Box::new(m20261121_000019_queue_handle_time::Migration),
+            Box::new(m20261121_000020_acd_settings::Migration),
         ]
     }
 }
