@@ -3,39 +3,15 @@
 //! and (with OMNIVOX_TEST_BACKEND=postgres) on PostgreSQL by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{store, tenant};
 use omnivox_domain::TenantId;
 use omnivox_store::flow_runs::NewFlowRun;
 use omnivox_store::flows::NewFlow;
-use omnivox_store::tenants::NewTenant;
-use omnivox_store::{PageRequest, Scoped, Store, StoreError, tenants};
+use omnivox_store::{PageRequest, Scoped, Store, StoreError};
 use uuid::Uuid;
-
-async fn store() -> (Store, Option<tempfile::TempDir>) {
-    let (cfg, dir) = omnivox_testkit::test_database();
-    let s = Store::connect(&cfg).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
-}
-
-async fn tenant(s: &Store, slug: &str) -> TenantId {
-    TenantId(
-        tenants::create(
-            s.writer(),
-            NewTenant {
-                name: slug.to_uppercase(),
-                slug: slug.into(),
-                time_zone: "UTC".into(),
-                locale: "en-US".into(),
-                business_hours: serde_json::json!({}),
-                require_2fa: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id,
-    )
-}
 
 async fn flow(s: &Store, t: TenantId, name: &str) -> Uuid {
     Scoped::new(s.writer(), t)

@@ -5,40 +5,15 @@
 //! and (with OMNIVOX_TEST_BACKEND=postgres) on PostgreSQL by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use omnivox_domain::TenantId;
+mod common;
+
+use common::{store, tenant};
 use omnivox_store::flow_secrets::{FlowSecretRow, NAME_MAX, valid_name};
-use omnivox_store::tenants::NewTenant;
-use omnivox_store::{Scoped, Store, StoreError, commit, tenants};
+use omnivox_store::{Scoped, StoreError, commit};
 use std::collections::BTreeMap;
 
 const CRM: &str = "crm-signing-key-0123456789";
 const CRM2: &str = "crm-rotated-key-9876543210";
-
-async fn store() -> (Store, Option<tempfile::TempDir>) {
-    let (cfg, dir) = omnivox_testkit::test_database();
-    let s = Store::connect(&cfg).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
-}
-
-async fn tenant(s: &Store, slug: &str) -> TenantId {
-    TenantId(
-        tenants::create(
-            s.writer(),
-            NewTenant {
-                name: slug.to_uppercase(),
-                slug: slug.into(),
-                time_zone: "UTC".into(),
-                locale: "en-US".into(),
-                business_hours: serde_json::json!({}),
-                require_2fa: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id,
-    )
-}
 
 fn names(rows: &[FlowSecretRow]) -> Vec<&str> {
     rows.iter().map(|r| r.name.as_str()).collect()

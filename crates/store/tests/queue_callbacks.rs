@@ -8,41 +8,16 @@
 //! PostgreSQL by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use omnivox_domain::TenantId;
+use common::{conflict, store, tenant};
 use omnivox_store::queue_callbacks::{
     CallbackStatus, ID_TAKEN, NOT_WAITING, NewQueueCallback, QueueCallbackRow,
 };
 use omnivox_store::queues::QueueValues;
-use omnivox_store::tenants::NewTenant;
-use omnivox_store::{ConnectionTrait, PageRequest, Scoped, Store, StoreError, commit, tenants};
+use omnivox_store::{ConnectionTrait, PageRequest, Scoped, StoreError, commit};
 use uuid::Uuid;
-
-async fn store() -> (Store, Option<tempfile::TempDir>) {
-    let (cfg, dir) = omnivox_testkit::test_database();
-    let s = Store::connect(&cfg).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
-}
-
-async fn tenant(s: &Store, slug: &str) -> TenantId {
-    TenantId(
-        tenants::create(
-            s.writer(),
-            NewTenant {
-                name: slug.to_uppercase(),
-                slug: slug.into(),
-                time_zone: "UTC".into(),
-                locale: "en-US".into(),
-                business_hours: serde_json::json!({}),
-                require_2fa: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id,
-    )
-}
 
 async fn queue(sc: &Scoped<'_, impl ConnectionTrait>, name: &str) -> Uuid {
     sc.create_queue(QueueValues {
@@ -85,13 +60,6 @@ fn callback(queue_id: Uuid, n: i64, priority: i32, secs: i64) -> NewQueueCallbac
 
 fn ids(rows: &[QueueCallbackRow]) -> Vec<Uuid> {
     rows.iter().map(|r| r.id).collect()
-}
-
-fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> String {
-    match r {
-        Err(StoreError::Conflict(what)) => what,
-        other => panic!("expected a conflict, got {other:?}"),
-    }
 }
 
 fn not_found(r: Result<impl std::fmt::Debug, StoreError>) {

@@ -2,42 +2,18 @@
 //! OMNIVOX_TEST_BACKEND=postgres) on PostgreSQL by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::{Duration, Utc};
+use common::{store, tenant};
 use omnivox_domain::call::{Direction, HangupCause, LegId};
 use omnivox_domain::dial_policy::DialPolicy;
 use omnivox_domain::trunk::{CallerIdMode, NumberFormat, Transport};
 use omnivox_domain::{CallId, DidId, Role, TenantId, TrunkId, UserId};
 use omnivox_store::cdrs::{self, CallEnd, CallStart, CdrFilter, LegRecord};
 use omnivox_store::dids::{self, DidPatch, DidTarget, NewDid};
-use omnivox_store::tenants::NewTenant;
 use omnivox_store::trunks::{self, InboundCredentials, NewTrunk, SecretText, TrunkPatch};
-use omnivox_store::{PageRequest, Scoped, Store, StoreError, commit, tenants, users};
-
-async fn store() -> (Store, Option<tempfile::TempDir>) {
-    let (cfg, dir) = omnivox_testkit::test_database();
-    let s = Store::connect(&cfg).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
-}
-
-async fn tenant(s: &Store, slug: &str) -> TenantId {
-    TenantId(
-        tenants::create(
-            s.writer(),
-            NewTenant {
-                name: slug.to_uppercase(),
-                slug: slug.into(),
-                time_zone: "UTC".into(),
-                locale: "en-US".into(),
-                business_hours: serde_json::json!({}),
-                require_2fa: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id,
-    )
-}
+use omnivox_store::{PageRequest, Scoped, StoreError, commit, users};
 
 fn new_trunk(name: &str, priority: i32) -> NewTrunk {
     NewTrunk {

@@ -5,40 +5,16 @@
 //! OMNIVOX_TEST_BACKEND=postgres) on PostgreSQL by the same code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{conflict, store, tenant};
 use omnivox_domain::{TenantId, UserId};
-use omnivox_store::tenants::NewTenant;
 use omnivox_store::voicemail::{
     MessageFilter, NAME_TAKEN, NewVoicemailMessage, OWNER_TAKEN, VoicemailBoxValues,
     VoicemailMessageRow,
 };
-use omnivox_store::{PageRequest, Scoped, Store, StoreError, commit, tenants};
+use omnivox_store::{PageRequest, Scoped, StoreError, commit};
 use uuid::Uuid;
-
-async fn store() -> (Store, Option<tempfile::TempDir>) {
-    let (cfg, dir) = omnivox_testkit::test_database();
-    let s = Store::connect(&cfg).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
-}
-
-async fn tenant(s: &Store, slug: &str) -> TenantId {
-    TenantId(
-        tenants::create(
-            s.writer(),
-            NewTenant {
-                name: slug.to_uppercase(),
-                slug: slug.into(),
-                time_zone: "UTC".into(),
-                locale: "en-US".into(),
-                business_hours: serde_json::json!({}),
-                require_2fa: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id,
-    )
-}
 
 fn values(name: &str, kind: &str, owner: Uuid) -> VoicemailBoxValues {
     VoicemailBoxValues {
@@ -64,13 +40,6 @@ fn message(box_id: Uuid, tenant: TenantId, n: i64) -> NewVoicemailMessage {
         size_bytes: 44 + n,
         sha256: format!("{n:064x}"),
         storage_key: format!("{}/{call}_{id}", tenant.0),
-    }
-}
-
-fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> String {
-    match r {
-        Err(StoreError::Conflict(what)) => what,
-        other => panic!("expected a conflict, got {other:?}"),
     }
 }
 
