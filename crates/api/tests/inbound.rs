@@ -907,6 +907,35 @@ async fn messages_of(c: &Ctx, mailbox: &str) -> Vec<Value> {
     panic!("no message in box {mailbox}");
 }
 
+/// The box's one message, checked: from the caller to the DID, recorded
+/// for a length within `ms`, its audio intact.
+async fn the_message(c: &Ctx, mailbox: &str, ms: std::ops::RangeInclusive<i64>) -> Value {
+    let mut items = messages_of(c, mailbox).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let m = items.remove(0);
+    assert_eq!(m["caller"], CALLER, "{m}");
+    assert_eq!(m["called"], DID, "{m}");
+    let length = m["duration_ms"].as_i64().unwrap();
+    assert!(ms.contains(&length), "recorded for {length} ms: {m}");
+    assert_message_audio(c, &m).await;
+    m
+}
+
+/// The box's URL was told of message `m`, signed with `secret`: the
+/// notification's body.
+async fn notified(
+    received: &mut tokio::sync::mpsc::UnboundedReceiver<Signed>,
+    secret: &str,
+    mailbox: &str,
+    m: &Value,
+) -> Value {
+    let body = next_signed(received, secret, 15).await;
+    assert_eq!(body["event"], "voicemail.message");
+    assert_eq!(body["box"]["id"], mailbox);
+    assert_eq!(body["message"]["id"], m["id"]);
+    body
+}
+
 /// The message's audio: a mono 8 kHz WAV whose bytes are the listed size
 /// and sha256, with the caller's speech in it.
 async fn assert_message_audio(c: &Ctx, m: &Value) {
@@ -984,24 +1013,12 @@ async fn a_queue_nobody_staffs_takes_a_message_and_notifies_the_box() {
     )
     .await;
 
-    let items = messages_of(&c, &mailbox).await;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let m = &items[0];
-    assert_eq!(m["caller"], CALLER);
-    assert_eq!(m["called"], DID);
+    // Recorded until the hangup.
+    let m = the_message(&c, &mailbox, 2_000..=9_000).await;
     assert_eq!(m["heard"], false);
-    let ms = m["duration_ms"].as_i64().unwrap();
-    assert!(
-        (2_000..=9_000).contains(&ms),
-        "recorded until the hangup: {ms} ms"
-    );
-    assert_message_audio(&c, m).await;
 
     // The box's URL was told, with a signature over the timestamp and body.
-    let body = next_signed(&mut received, secret, 15).await;
-    assert_eq!(body["event"], "voicemail.message");
-    assert_eq!(body["box"]["id"], mailbox.as_str());
-    assert_eq!(body["message"]["id"], m["id"]);
+    let body = notified(&mut received, secret, &mailbox, &m).await;
     assert_eq!(body["message"]["caller"], CALLER);
     assert!(!body.to_string().contains(secret), "the secret is not sent");
 }
@@ -1066,15 +1083,9 @@ async fn a_flow_voicemail_node_takes_a_message_ended_with_the_pound_key() {
     )
     .await;
 
-    let items = messages_of(&c, &mailbox).await;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let ms = items[0]["duration_ms"].as_i64().unwrap();
-    assert!(
-        (2_000..=9_000).contains(&ms),
-        "recorded until the key: {ms} ms"
-    );
-    assert_message_audio(&c, &items[0]).await;
-    let call = items[0]["call_id"].as_str().unwrap();
+    // Recorded until the key.
+    let m = the_message(&c, &mailbox, 2_000..=9_000).await;
+    let call = m["call_id"].as_str().unwrap();
     let (run, sim) = run_and_simulation(&c, &flow, call, json!([])).await;
     assert_eq!(run["outcome"], "voicemail", "{run}");
     assert_eq!(run["trace"], sim, "live trace equals the simulation");
@@ -1249,21 +1260,10 @@ async fn a_flow_record_node_keeps_the_message_in_the_flows_box_and_goes_on() {
     .await;
 
     // The message is the flow box's, like any voicemail message.
-    let items = messages_of(&c, &mailbox).await;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let m = &items[0];
-    assert_eq!(m["caller"], CALLER);
-    assert_eq!(m["called"], DID);
+    // Recorded until the key.
+    let m = the_message(&c, &mailbox, 1_000..=9_000).await;
+    notified(&mut received, secret, &mailbox, &m).await;
     let ms = m["duration_ms"].as_i64().unwrap();
-    assert!(
-        (1_000..=9_000).contains(&ms),
-        "recorded until the key: {ms} ms"
-    );
-    assert_message_audio(&c, m).await;
-    let body = next_signed(&mut received, secret, 15).await;
-    assert_eq!(body["event"], "voicemail.message");
-    assert_eq!(body["box"]["id"], mailbox.as_str());
-    assert_eq!(body["message"]["id"], m["id"]);
 
     // The run: `msg` is the message's id, and the flow went on past the
     // record node.
@@ -1364,8 +1364,5 @@ async fn a_flow_routed_to_a_busy_agent_leaves_the_message_in_the_agents_box() {
         1,
         "the agent was rung"
     );
-    let items = messages_of(&c, &mailbox).await;
-    assert_eq!(items.len(), 1, "{items:?}");
-    assert_eq!(items[0]["caller"], CALLER, "{items:?}");
-    assert_message_audio(&c, &items[0]).await;
+    the_message(&c, &mailbox, 1_000..=9_000).await;
 }
