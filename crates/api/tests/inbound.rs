@@ -506,24 +506,7 @@ async fn flow_to_sales(c: &Ctx, definition: Value) -> (String, String) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let flow = r.body["id"].as_str().unwrap().to_owned();
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/flows/{flow}/publish")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path("/dids"),
-            &c.owner,
-            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    common::publish_on_did(c, &flow, DID).await;
     (flow, sales)
 }
 
@@ -1061,17 +1044,7 @@ async fn a_flow_voicemail_node_takes_a_message_ended_with_the_pound_key() {
         json!({"name": "after hours", "owner": {"kind": "flow", "id": flow}}),
     )
     .await;
-    let r = c.app.post(&c.path(&publish), &c.owner, json!({})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path("/dids"),
-            &c.owner,
-            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    common::publish_on_did(&c, &flow, DID).await;
 
     // The caller talks, presses #, hears the goodbye and is hung up on.
     call_the_did_with(
@@ -1230,24 +1203,7 @@ async fn a_flow_record_node_keeps_the_message_in_the_flows_box_and_goes_on() {
                "notify_url": hook, "notify_secret": secret}),
     )
     .await;
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/flows/{flow}/publish")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path("/dids"),
-            &c.owner,
-            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    common::publish_on_did(&c, &flow, DID).await;
 
     // The caller talks, presses # and hears the flow go on to its end.
     call_the_did_with(
@@ -1330,24 +1286,7 @@ async fn a_flow_routed_to_a_busy_agent_leaves_the_message_in_the_agents_box() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let flow = r.body["id"].as_str().unwrap().to_owned();
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/flows/{flow}/publish")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path("/dids"),
-            &c.owner,
-            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    common::publish_on_did(&c, &flow, DID).await;
 
     // Busy: the caller hears the agent's greeting, talks, presses # and is
     // hung up on after the goodbye.

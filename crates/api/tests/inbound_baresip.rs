@@ -110,24 +110,7 @@ async fn a_carrier_call_through_the_menu_reaches_a_baresip_agent_who_hangs_up_an
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let flow = r.body["id"].as_str().unwrap().to_owned();
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/flows/{flow}/publish")),
-            &c.owner,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let r = c
-        .app
-        .post(
-            &c.path("/dids"),
-            &c.owner,
-            json!({"number": DID, "target_kind": "flow", "target_flow_id": flow}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    common::publish_on_did(&c, &flow, DID).await;
 
     // The agent, their SIP account, and baresip registering with it.
     let token = c

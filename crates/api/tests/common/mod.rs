@@ -171,3 +171,25 @@ pub async fn prompt(c: &Ctx, name: &str) {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
+
+/// Publish `flow`'s draft and route the DID `number` to it.
+pub async fn publish_on_did(c: &Ctx, flow: &str, number: &str) {
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/flows/{flow}/publish")),
+            &c.owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let r = c
+        .app
+        .post(
+            &c.path("/dids"),
+            &c.owner,
+            json!({"number": number, "target_kind": "flow", "target_flow_id": flow}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+}
