@@ -3,7 +3,10 @@
 //! flow's route targets against the tenant's queues, members and flows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::{Duration, TimeZone, Utc};
+use common::pairs;
 use omnivox_domain::TenantId;
 use omnivox_store::flow_runs::NewFlowRun;
 use omnivox_store::{Scoped, Store};
@@ -49,15 +52,6 @@ fn kinds(problems: &Value) -> Vec<(String, String)> {
                 p["problem"].as_str().unwrap().to_owned(),
             )
         })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .iter()
-        .map(|(n, p)| ((*n).to_owned(), (*p).to_owned()))
         .collect();
     out.sort();
     out

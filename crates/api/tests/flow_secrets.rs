@@ -6,6 +6,9 @@
 //! store holds it exactly as the interpreter will use it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{field_errors, pairs};
 use omnivox_domain::TenantId;
 use omnivox_store::{Scoped, Store};
 use omnivox_testkit::{Resp, TestApp, spawn_app};
@@ -29,34 +32,6 @@ fn one(t: &str, name: &str) -> String {
 async fn put(app: &TestApp, t: &str, token: &str, name: &str, body: Value) -> Resp {
     app.call(Method::PUT, &one(t, name), Some(token), Some(body))
         .await
-}
-
-/// The `(field, code)` of every field error of a 400.
-fn fields(r: &Resp) -> Vec<(String, String)> {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
-    assert_eq!(r.code(), "validation_failed", "{r:?}");
-    let mut out: Vec<(String, String)> = r.body["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_owned(),
-                f["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    out.sort();
-    out
 }
 
 fn names(r: &Resp) -> Vec<String> {
@@ -312,13 +287,13 @@ async fn bad_names_lengths_and_fields_are_refused_and_not_audited() {
     ] {
         let r = put(&app, &t, &owner, bad, ok.clone()).await;
         assert_eq!(
-            fields(&r),
+            field_errors(&r),
             pairs(&[("name", "invalid_name")]),
             "{bad}: {r:?}"
         );
         let r = app.delete(&one(&t, bad), &owner).await;
         assert_eq!(
-            fields(&r),
+            field_errors(&r),
             pairs(&[("name", "invalid_name")]),
             "{bad}: {r:?}"
         );
@@ -342,7 +317,7 @@ async fn bad_names_lengths_and_fields_are_refused_and_not_audited() {
             assert!(r.status.is_success(), "{len}: {r:?}");
         } else {
             assert_eq!(
-                fields(&r),
+                field_errors(&r),
                 pairs(&[("secret", "invalid_length")]),
                 "{len}: {r:?}"
             );
@@ -369,12 +344,12 @@ async fn bad_names_lengths_and_fields_are_refused_and_not_audited() {
         json!({ "secret": "é".repeat(15) }),
     )
     .await;
-    assert_eq!(fields(&r), pairs(&[("secret", "invalid_length")]));
+    assert_eq!(field_errors(&r), pairs(&[("secret", "invalid_length")]));
 
     // Both problems at once.
     let r = put(&app, &t, &owner, "bad%20name", json!({ "secret": "short" })).await;
     assert_eq!(
-        fields(&r),
+        field_errors(&r),
         pairs(&[("name", "invalid_name"), ("secret", "invalid_length")])
     );
 

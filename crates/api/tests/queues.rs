@@ -6,10 +6,12 @@
 //! queues and the agents' queue logins back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{field_errors, pairs};
 use omnivox_testkit::{Resp, TestApp, read, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 
 async fn upload_prompt(app: &TestApp, t: &str, token: &str, name: &str) {
     let r = read(
@@ -56,29 +58,6 @@ async fn create_queue(app: &TestApp, t: &str, token: &str, body: Value) -> Strin
     let r = app.post(&queues_path(t), token, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     r.body["id"].as_str().unwrap().to_owned()
-}
-
-/// (field, code) of every problem in a validation error.
-fn problems(r: &Resp) -> BTreeSet<(String, String)> {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
-    assert_eq!(r.code(), "validation_failed", "{r:?}");
-    r.body["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_owned(),
-                f["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    list.iter()
-        .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
-        .collect()
 }
 
 async fn audit(app: &TestApp, t: &str, token: &str) -> Vec<Value> {
@@ -248,7 +227,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[
             ("name", "invalid_name"),
             ("required_skills[0].min_level", "out_of_range"),
@@ -297,7 +276,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[("overflow[0].queue_id", "self_overflow")])
     );
 
@@ -311,7 +290,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         .patch(&queue_path(&t, &spill), &owner, comfort_only(Value::Null))
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[("announcements.every_seconds", "required")])
     );
     let r = app
@@ -326,7 +305,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[("announcements.every_seconds", "nothing_to_announce")])
     );
 
@@ -357,7 +336,7 @@ async fn crud_round_trip_validation_overflow_targets_and_audit() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[("overflow[0].queue_id", "unknown_queue")])
     );
 
@@ -427,7 +406,7 @@ async fn tenants_are_isolated_and_roles_are_checked() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[("overflow[0].queue_id", "unknown_queue")])
     );
     let r = set_state(
@@ -437,7 +416,7 @@ async fn tenants_are_isolated_and_roles_are_checked() {
         json!({"state": "available", "queues": [qa]}),
     )
     .await;
-    assert_eq!(problems(&r), pairs(&[("queues", "unknown_queue")]));
+    assert_eq!(field_errors(&r), pairs(&[("queues", "unknown_queue")]));
     // A's queue is unchanged.
     let r = app.get(&queue_path(&a, &qa), &owner_a).await;
     assert_eq!(r.body["name"], "sales", "{r:?}");
@@ -532,7 +511,7 @@ async fn agents_log_in_to_queues_and_a_restart_restores_them() {
         json!({"state": "available", "queues": [uuid::Uuid::now_v7()]}),
     )
     .await;
-    assert_eq!(problems(&r), pairs(&[("queues", "unknown_queue")]));
+    assert_eq!(field_errors(&r), pairs(&[("queues", "unknown_queue")]));
     let r = set_state(
         &app,
         &t,
@@ -540,7 +519,7 @@ async fn agents_log_in_to_queues_and_a_restart_restores_them() {
         json!({"state": "logged_out", "queues": [es]}),
     )
     .await;
-    assert_eq!(problems(&r), pairs(&[("queues", "not_allowed")]));
+    assert_eq!(field_errors(&r), pairs(&[("queues", "not_allowed")]));
 
     // Ann has the skill; Ben has none, so he staffs only the general queue.
     let r = set_state(
@@ -750,7 +729,7 @@ async fn acd_settings_have_defaults_are_validated_audited_and_kept() {
         )
         .await;
     assert_eq!(
-        problems(&r),
+        field_errors(&r),
         pairs(&[
             ("max_missed_offers", "out_of_range"),
             ("keep_available_per_queue", "out_of_range"),

@@ -9,6 +9,9 @@
 //! `add_voicemail_message`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{field_errors, pairs};
 use omnivox_domain::TenantId;
 use omnivox_media::record::{LocalStore, Recorder, RecorderConfig, RecordingKey, RecordingStore};
 use omnivox_media::{Channel, FRAME_SAMPLES, Frame};
@@ -83,34 +86,6 @@ async fn create_box(app: &TestApp, t: &str, token: &str, body: Value) -> String 
     let r = app.post(&boxes(t), token, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     r.body["id"].as_str().unwrap().to_owned()
-}
-
-/// The `field` of every field error of a 400.
-fn fields(r: &Resp) -> Vec<(String, String)> {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
-    assert_eq!(r.code(), "validation_failed", "{r:?}");
-    let mut out: Vec<(String, String)> = r.body["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["field"].as_str().unwrap().to_owned(),
-                f["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = list
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    out.sort();
-    out
 }
 
 fn ids(r: &Resp) -> Vec<String> {
@@ -249,7 +224,7 @@ async fn boxes_are_validated_unique_audited_and_never_show_the_secret() {
         )
         .await;
     assert_eq!(
-        fields(&r),
+        field_errors(&r),
         pairs(&[
             ("name", "invalid_name"),
             ("owner.kind", "invalid_choice"),
@@ -314,7 +289,7 @@ async fn boxes_are_validated_unique_audited_and_never_show_the_secret() {
             body[k] = v.clone();
         }
         let r = app.post(&boxes(&t), &owner, body).await;
-        assert_eq!(fields(&r), pairs(&[expect]), "{r:?}");
+        assert_eq!(field_errors(&r), pairs(&[expect]), "{r:?}");
     }
     // Unknown fields and missing ones are refused in the error shape.
     let r = app
@@ -435,7 +410,7 @@ async fn boxes_are_validated_unique_audited_and_never_show_the_secret() {
         )
         .await;
     assert_eq!(
-        fields(&r),
+        field_errors(&r),
         pairs(&[
             ("greeting_prompt", "unknown_prompt"),
             ("max_message_seconds", "out_of_range")
@@ -1125,7 +1100,7 @@ async fn a_queue_or_flow_that_owns_a_box_is_not_deleted_from_under_it() {
             json!({"owner": {"kind": "agent", "id": Uuid::now_v7()}}),
         )
         .await;
-    assert_eq!(fields(&r), pairs(&[("owner.id", "unknown_agent")]));
+    assert_eq!(field_errors(&r), pairs(&[("owner.id", "unknown_agent")]));
     // A new member may take the box over.
     let next = app.member(&t, &owner, "next@example.com", "agent").await;
     let next_id = user_id(&app, &next).await;

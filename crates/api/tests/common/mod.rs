@@ -193,3 +193,33 @@ pub async fn publish_on_did(c: &Ctx, flow: &str, number: &str) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
 }
+
+/// The `(field, code)` of every field error of a 400 `validation_failed`,
+/// sorted (each error once per time it was reported).
+pub fn field_errors(r: &Resp) -> Vec<(String, String)> {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    assert_eq!(r.code(), "validation_failed", "{r:?}");
+    let mut out: Vec<(String, String)> = r.body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_owned(),
+                f["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `(field, code)` pairs as [`field_errors`] gives them, to compare with.
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    out.sort();
+    out
+}
