@@ -60,6 +60,25 @@ fn rules() -> Result<(&'static RuleSet, &'static Geo), ApiError> {
     Ok((rules, geo))
 }
 
+/// The time zones `number` of `contact` rings in: the number's zones,
+/// narrowed by the contact's address as for the dial decision; empty when
+/// none is known.
+pub fn zones_of(
+    number: &str,
+    contact: &omnivox_store::contacts::ContactRow,
+) -> Result<Vec<chrono_tz::Tz>, ApiError> {
+    let (_, geo) = rules()?;
+    let place = Place {
+        country: contact.country.as_deref(),
+        state: contact.state.as_deref(),
+        postal_code: contact.postal_code.as_deref(),
+    };
+    Ok(geo
+        .locate(number, NumberKind::default(), &place)
+        .zones
+        .into_owned())
+}
+
 /// The version of the calling rules in force.
 pub fn rule_set_version() -> Result<String, ApiError> {
     Ok(rules()?.0.version().as_str().to_owned())

@@ -7,6 +7,8 @@
 //! a call comes back in wrap-up, which a disposition or the timer ends).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use omnivox_domain::{TenantId, UserId};
@@ -931,6 +933,49 @@ async fn restart_rebuilds_states_and_wrap_up_ends_with_a_disposition() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let r = app
+        .post(
+            &fin,
+            &ben,
+            json!({"disposition": "sale", "callback_for": "agent"}),
+        )
+        .await;
+    assert_eq!(
+        common::field_errors(&r),
+        common::pairs(&[("callback_for", "not_allowed")])
+    );
+    let r = app
+        .post(
+            &fin,
+            &ben,
+            json!({"disposition": "cb", "callback_at": "2030-01-01T00:00:00Z",
+                   "callback_local": "2030-01-01T09:00:00"}),
+        )
+        .await;
+    assert_eq!(
+        common::field_errors(&r),
+        common::pairs(&[("callback_local", "not_allowed")])
+    );
+    let r = app
+        .post(
+            &fin,
+            &ben,
+            json!({"disposition": "cb", "callback_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.code(), "callback_in_past", "{r:?}");
+    // A local time needs a campaign call's contact (this call is not one).
+    let r = app
+        .post(
+            &fin,
+            &ben,
+            json!({"disposition": "cb", "callback_local": "2030-01-01T09:00:00"}),
+        )
+        .await;
+    assert_eq!(
+        common::field_errors(&r),
+        common::pairs(&[("callback_local", "not_campaign_call")])
+    );
     // Ann (an agent) cannot finish Ben's wrap-up.
     let r = app
         .post(

@@ -19,24 +19,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Automated dialing needs consent: every contact of the tenant gives it
-/// in writing.
-async fn consent_all(c: &Ctx) {
-    for contact in all_items(c, "/contacts").await {
-        let id = contact["id"].as_str().unwrap();
-        let r = c
-            .app
-            .post(
-                &c.path(&format!("/contacts/{id}/consent")),
-                &c.owner,
-                json!({"channel": "voice", "kind": "consent", "method": "written",
-                       "evidence": "web form"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    }
-}
-
 async fn start(c: &Ctx, id: &str) {
     consent_all(c).await;
     start_campaign(c, id).await;
@@ -49,25 +31,6 @@ struct Attempt {
     /// From the attempt's start to its end.
     secs: f64,
     call_id: String,
-}
-
-/// Every item of a paginated list.
-async fn all_items(c: &Ctx, path: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let r = c
-            .app
-            .get(&c.path(&format!("{path}{sep}limit=100{cursor}")), &c.owner)
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
-        out.extend(r.body["items"].as_array().unwrap().iter().cloned());
-        match r.body["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return out,
-        }
-    }
 }
 
 /// Wait for the campaign to complete, finishing every agent's wrap-up
@@ -278,6 +241,39 @@ async fn agentless_campaign_plays_its_message_to_people() {
     assert!(len < 5.0, "the message call lasted {len} s");
     assert_eq!(
         attempts["+14153100004"][0].outcome, "machine",
+        "{attempts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_campaigns_amd_thresholds_reach_its_calls() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    // The same person as above ("Hello?", about 0.6 s of voice), judged by
+    // a campaign that calls any greeting over 300 ms a machine.
+    let c = tenant_at(NOON_SF).await;
+    let work = tempfile::tempdir().unwrap();
+    let (_carrier, _dir) = carrier(&c, work.path(), 20).await;
+    prompt(&c, "broadcast").await;
+    let list = import(&c, "Strict", "First Name,Phone\nPat,+14153200007\n").await;
+    let id = campaign(
+        &c,
+        "Strict",
+        "agentless",
+        json!({
+            "ring_timeout_s": 15,
+            "amd": {"enabled": true, "on_machine": {"action": "hangup"}, "greeting_ms": 300},
+            "agentless_prompt": "broadcast",
+            "max_attempts_total": 1,
+        }),
+        &list,
+    )
+    .await;
+    start(&c, &id).await;
+    let attempts = run_to_completion(&c, &id).await;
+    assert_eq!(
+        attempts["+14153200007"][0].outcome, "machine",
         "{attempts:?}"
     );
 }

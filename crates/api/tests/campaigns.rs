@@ -143,13 +143,15 @@ async fn settings_are_validated_whole_and_the_lifecycle_refuses_wrong_moves() {
                 "ring_timeout_s": 12,
                 "max_abandon_pct": 4.0,
                 "caller_id": {"kind": "fixed", "number": "12"},
-                "amd": {"enabled": true, "on_machine": {"action": "leave_prompt", "prompt": "nope"}}
+                "amd": {"enabled": true, "on_machine": {"action": "leave_prompt", "prompt": "nope"},
+                        "max_analysis_ms": 600, "after_greeting_silence_ms": 800}
             }}),
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad:?}");
     let fields = field_names(&bad);
     for f in [
+        "settings.amd",
         "settings.ring_timeout_s",
         "settings.max_abandon_pct",
         "settings.caller_id.number",

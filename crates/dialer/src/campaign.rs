@@ -5,8 +5,10 @@
 //! Pure: no store, no clock. The API checks transitions with
 //! [`CampaignStatus::can_become`] inside the transaction that changes them.
 
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc, Weekday};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use crate::schedule::{ActiveWindow, Schedule};
 
 /// How lines are dialed for the agents of a campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,44 +240,25 @@ pub struct AmdSettings {
     pub enabled: bool,
     #[serde(default)]
     pub on_machine: MachineAction,
-}
-
-/// A weekly window in the tenant's time zone (`days` empty: every day).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActiveWindow {
-    #[serde(default)]
-    pub days: Vec<Weekday>,
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-}
-
-/// When the campaign dials (on top of every number's legal window).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Schedule {
-    /// Start no earlier than this (a start before it schedules the campaign).
-    #[serde(default)]
-    pub start_at: Option<DateTime<Utc>>,
-    /// Stop dialing after this.
-    #[serde(default)]
-    pub end_at: Option<DateTime<Utc>>,
-    /// Weekly windows; empty: any time the law allows.
-    #[serde(default)]
-    pub windows: Vec<ActiveWindow>,
-}
-
-impl Schedule {
-    /// Whether `local` (the tenant's wall clock) is inside a window.
-    pub fn open_at(&self, local: chrono::NaiveDateTime) -> bool {
-        use chrono::Datelike;
-        self.windows.is_empty()
-            || self.windows.iter().any(|w| {
-                (w.days.is_empty() || w.days.contains(&local.weekday()))
-                    && local.time() >= w.start
-                    && local.time() < w.end
-            })
-    }
+    /// Detector thresholds in milliseconds (and words), named as in
+    /// Asterisk's `amd.conf`; each one not given keeps the default tuned on
+    /// the labelled corpus. Checked together by the media engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_silence_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_greeting_silence_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_analysis_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_word_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between_words_silence_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_word_ms: Option<u32>,
 }
 
 /// When to try a lead again after an outcome.
@@ -492,18 +475,8 @@ impl CampaignSettings {
         {
             out.push(problem("lead_order.field", "names no field"));
         }
-        if let (Some(s), Some(e)) = (self.schedule.start_at, self.schedule.end_at)
-            && e <= s
-        {
-            out.push(problem("schedule.end_at", "is not after start_at"));
-        }
-        for (i, w) in self.schedule.windows.iter().enumerate() {
-            if w.end <= w.start {
-                out.push(problem(
-                    &format!("schedule.windows[{i}]"),
-                    "end is not after start",
-                ));
-            }
+        for (field, message) in self.schedule.problems() {
+            out.push(problem(&field, message));
         }
         if self.max_attempts_total == Some(0) || self.max_attempts_per_day == Some(0) {
             out.push(problem(
@@ -719,21 +692,5 @@ mod tests {
         s.max_attempts_total = Some(3);
         assert!(s.next_attempt("busy", 2, at(10)).is_some());
         assert_eq!(s.next_attempt("busy", 3, at(10)), None);
-    }
-
-    #[test]
-    fn schedule_windows_open_on_their_days_only() {
-        let s: Schedule = serde_json::from_value(serde_json::json!({
-            "windows": [{"days": ["Mon", "Tue"], "start": "09:00:00", "end": "17:00:00"}]
-        }))
-        .unwrap();
-        let monday_10 = chrono::NaiveDate::from_ymd_opt(2026, 11, 2)
-            .unwrap()
-            .and_hms_opt(10, 0, 0)
-            .unwrap();
-        assert!(s.open_at(monday_10));
-        assert!(!s.open_at(monday_10 + TimeDelta::hours(8)));
-        assert!(!s.open_at(monday_10 + TimeDelta::days(2)));
-        assert!(Schedule::default().open_at(monday_10));
     }
 }

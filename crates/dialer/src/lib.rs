@@ -21,6 +21,7 @@ pub mod observe;
 pub mod predictive;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
 pub mod sim;
 #[cfg(test)]
 mod sim_tests;

@@ -400,7 +400,7 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         }
         // Another agent may take the same lead first: try the next one.
         for _ in 0..5 {
-            let Some(next) = self.hopper(campaign_id, 1).await?.into_iter().next() else {
+            let Some(next) = self.next_lead(campaign_id, Some(agent)).await? else {
                 return Ok(None);
             };
             let taken = campaign_lead::Entity::update_many()
@@ -455,6 +455,67 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .order_by_asc(campaign_lead::Column::ContactId)
             .limit(limit)
             .all(self.conn)
+            .await?)
+    }
+
+    /// The lead to dial next for `agent`: the oldest of the callbacks kept
+    /// for them, else the oldest of the hopper that is nobody's callback.
+    /// Without an agent (lines dialed before an agent is found), only the
+    /// latter.
+    pub async fn next_lead(
+        &self,
+        campaign_id: Uuid,
+        agent: Option<Uuid>,
+    ) -> Result<Option<LeadRow>> {
+        use campaign_lead::Column as L;
+        let queued = || {
+            campaign_lead::Entity::find()
+                .filter(L::TenantId.eq(self.tenant.0))
+                .filter(L::CampaignId.eq(campaign_id))
+                .filter(L::Status.eq(lead::QUEUED))
+                .order_by_asc(L::QueuedAt)
+                .order_by_asc(L::ContactId)
+        };
+        if let Some(agent) = agent
+            && let Some(own) = queued()
+                .filter(L::CallbackAgent.eq(agent))
+                .one(self.conn)
+                .await?
+        {
+            return Ok(Some(own));
+        }
+        Ok(queued()
+            .filter(L::CallbackAgent.is_null())
+            .one(self.conn)
+            .await?)
+    }
+
+    /// Callbacks in the hopper kept for one of `agents`, oldest first.
+    pub async fn kept_callbacks(&self, campaign_id: Uuid, agents: &[Uuid]) -> Result<Vec<LeadRow>> {
+        use campaign_lead::Column as L;
+        if agents.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(campaign_lead::Entity::find()
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::Status.eq(lead::QUEUED))
+            .filter(L::CallbackAgent.is_in(agents.iter().copied()))
+            .order_by_asc(L::QueuedAt)
+            .order_by_asc(L::ContactId)
+            .all(self.conn)
+            .await?)
+    }
+
+    /// How many of the hopper's leads are callbacks kept for an agent.
+    pub async fn kept_callbacks_queued(&self, campaign_id: Uuid) -> Result<u64> {
+        use campaign_lead::Column as L;
+        Ok(campaign_lead::Entity::find()
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::Status.eq(lead::QUEUED))
+            .filter(L::CallbackAgent.is_not_null())
+            .count(self.conn)
             .await?)
     }
 
@@ -592,13 +653,16 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
 
     /// An agent's disposition of a finished attempt: the attempt keeps the
     /// code; its lead goes to `lead_status` (`waiting` until `next_at`, or
-    /// `done`). A lead being dialed again meanwhile is left alone.
+    /// `done`), kept for `callback_agent` when one is given (and no longer
+    /// kept for anyone otherwise). A lead being dialed again meanwhile is
+    /// left alone.
     pub async fn dispose_attempt(
         &self,
         attempt: &AttemptRow,
         code: &str,
         lead_status: &str,
         next_at: Option<DateTime<Utc>>,
+        callback_agent: Option<Uuid>,
     ) -> Result<()> {
         campaign_attempt::Entity::update_many()
             .col_expr(campaign_attempt::Column::Disposition, Expr::value(code))
@@ -610,6 +674,10 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .col_expr(campaign_lead::Column::Status, Expr::value(lead_status))
             .col_expr(campaign_lead::Column::NextAt, Expr::value(next_at))
             .col_expr(campaign_lead::Column::LastOutcome, Expr::value(code))
+            .col_expr(
+                campaign_lead::Column::CallbackAgent,
+                Expr::value(callback_agent),
+            )
             .col_expr(campaign_lead::Column::UpdatedAt, Expr::value(now()))
             .filter(campaign_lead::Column::TenantId.eq(self.tenant.0))
             .filter(campaign_lead::Column::CampaignId.eq(attempt.campaign_id))

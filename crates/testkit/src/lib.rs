@@ -159,6 +159,11 @@ impl Resp {
 }
 
 impl TestApp {
+    /// What the server's dialer clock reads now.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_offset
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

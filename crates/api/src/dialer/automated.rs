@@ -18,7 +18,7 @@
 use super::runner::{Line, lock, ready_agents};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use omnivox_dialer::campaign::{CampaignSettings, DialMode, MachineAction};
+use omnivox_dialer::campaign::{AmdSettings, CampaignSettings, DialMode, MachineAction};
 use omnivox_dialer::{
     AgentObs, AgentState, CallObs, Observation, Outcome, PacingPolicy, WaitingObs, policy_from_name,
 };
@@ -48,12 +48,26 @@ pub struct Pacer {
     outcomes: Vec<Outcome>,
 }
 
-/// The detector's settings on dialer calls: the defaults (tuned on the
-/// labelled corpus), listening for a recorder's beep for up to 10 s.
-pub fn amd_config() -> AmdConfig {
+/// The detector's settings on a campaign's calls: the defaults (tuned on
+/// the labelled corpus) with the thresholds the campaign sets, listening
+/// for a recorder's beep for up to 10 s.
+pub fn amd_config(s: &AmdSettings) -> AmdConfig {
+    let d = AmdConfig::default();
     AmdConfig {
+        initial_silence_ms: s.initial_silence_ms.unwrap_or(d.initial_silence_ms),
+        greeting_ms: s.greeting_ms.unwrap_or(d.greeting_ms),
+        after_greeting_silence_ms: s
+            .after_greeting_silence_ms
+            .unwrap_or(d.after_greeting_silence_ms),
+        max_analysis_ms: s.max_analysis_ms.unwrap_or(d.max_analysis_ms),
+        min_word_ms: s.min_word_ms.unwrap_or(d.min_word_ms),
+        between_words_silence_ms: s
+            .between_words_silence_ms
+            .unwrap_or(d.between_words_silence_ms),
+        max_words: s.max_words.unwrap_or(d.max_words),
+        max_word_ms: s.max_word_ms.unwrap_or(d.max_word_ms),
         beep_wait_ms: 10_000,
-        ..AmdConfig::default()
+        ..d
     }
 }
 

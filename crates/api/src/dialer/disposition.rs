@@ -1,19 +1,70 @@
 //! An agent's disposition of a campaign call, applied to the lead and the
 //! compliance ledger in one transaction: `final` and `sale` end the lead;
 //! `recycle` tries it again after the campaign's rule for that code, else
-//! the code's delay; `callback` at the agreed time; `dnc` records an
-//! opt-out of the number (binding every campaign) and ends the lead.
+//! the code's delay; `callback` at the agreed time, for anyone or kept for
+//! the agent; `dnc` records an opt-out of the number (binding every
+//! campaign) and ends the lead.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use chrono::{DateTime, TimeDelta, Utc};
-use omnivox_domain::TenantId;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use omnivox_domain::{TenantId, UserId};
 use omnivox_store::audit::Actor;
 use omnivox_store::campaigns::lead;
 use omnivox_store::consent::NewConsentEvent;
 use omnivox_store::dispositions::DispositionCodeRow;
 use omnivox_store::{Scoped, commit};
 use uuid::Uuid;
+
+/// When and for whom a `callback` disposition calls the contact back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Callback {
+    pub at: DateTime<Utc>,
+    /// Kept for this agent: only they get the lead. None: anyone.
+    pub agent: Option<UserId>,
+}
+
+/// The instant of `local`, a wall-clock time where the contact of campaign
+/// call `call` lives (the zones of the dialed number, narrowed by the
+/// contact's address; the tenant's zone when none is known). Where the
+/// number may ring in several zones, the latest of the instants: a
+/// callback may come a little late, never before the hour agreed.
+pub async fn contact_local_instant(
+    state: &AppState,
+    tenant: TenantId,
+    call: Uuid,
+    local: NaiveDateTime,
+) -> ApiResult<DateTime<Utc>> {
+    let s = Scoped::new(state.store.reader(), tenant);
+    let attempt = s.attempt_by_call(call).await?.ok_or_else(|| {
+        ApiError::field(
+            "callback_local",
+            "not_campaign_call",
+            "a local callback time needs a campaign call's contact: give callback_at",
+        )
+    })?;
+    let contact = s.get_contact(attempt.contact_id).await?;
+    let mut zones = crate::compliance::zones_of(&attempt.phone, &contact.row)?;
+    if zones.is_empty() {
+        let tenant_zone = crate::auth::principal::cached_tenant(state, tenant)
+            .await?
+            .time_zone;
+        zones.push(tenant_zone.parse().unwrap_or(chrono_tz::UTC));
+    }
+    zones
+        .iter()
+        // An hour skipped by a clock change has no instant in that zone.
+        .filter_map(|tz| tz.from_local_datetime(&local).latest())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+        .ok_or_else(|| {
+            ApiError::field(
+                "callback_local",
+                "no_such_time",
+                "that time does not exist where the contact is (a clock change)",
+            )
+        })
+}
 
 /// Apply `code` to the campaign attempt of `call`; `None` when no campaign
 /// placed the call (an inbound or manual call: nothing to apply).
@@ -23,7 +74,7 @@ pub async fn apply(
     actor: Actor,
     call: Uuid,
     code: &DispositionCodeRow,
-    callback_at: Option<DateTime<Utc>>,
+    callback: Option<Callback>,
 ) -> ApiResult<Option<Uuid>> {
     let tx = state.store.begin().await?;
     let s = Scoped::new(&tx, tenant);
@@ -33,6 +84,7 @@ pub async fn apply(
     let campaign = s.get_campaign(attempt.campaign_id).await?;
     let settings = super::hopper::settings_of(&campaign)?;
     let now = state.clock.now();
+    let mut kept_for = None;
     let (status, next_at) = match code.effect.as_str() {
         "recycle" => {
             let has_rule = settings.retry.iter().any(|r| r.on == code.code);
@@ -53,10 +105,11 @@ pub async fn apply(
             }
         }
         "callback" => {
-            let at = callback_at.ok_or_else(|| {
+            let callback = callback.ok_or_else(|| {
                 ApiError::unprocessable("callback_time_required", "give callback_at")
             })?;
-            (lead::WAITING, Some(at))
+            kept_for = callback.agent.map(|a| a.0);
+            (lead::WAITING, Some(callback.at))
         }
         "dnc" => {
             s.record_consent(NewConsentEvent {
@@ -73,7 +126,7 @@ pub async fn apply(
         }
         _ => (lead::DONE, None),
     };
-    s.dispose_attempt(&attempt, &code.code, status, next_at)
+    s.dispose_attempt(&attempt, &code.code, status, next_at, kept_for)
         .await?;
     commit(tx).await?;
     super::publish(
@@ -82,7 +135,7 @@ pub async fn apply(
         "campaign.disposition",
         serde_json::json!({"campaign_id": attempt.campaign_id, "attempt_id": attempt.id,
             "contact_id": attempt.contact_id, "call_id": call, "code": code.code,
-            "lead_status": status, "next_at": next_at}),
+            "lead_status": status, "next_at": next_at, "callback_agent": kept_for}),
     );
     Ok(Some(attempt.id))
 }

@@ -181,7 +181,8 @@ async fn next_candidates(
     Ok(Vec::new())
 }
 
-/// Top the campaign's hopper up to its `hopper_size` at `at`.
+/// Top the campaign's hopper up to its `hopper_size` (not counting
+/// callbacks kept for an agent) at `at`.
 pub async fn fill(
     state: &AppState,
     tenant: TenantId,
@@ -198,7 +199,10 @@ pub async fn fill(
     let counts = writer.lead_counts(campaign.id).await?;
     let depth = counts.get(lead::QUEUED).copied().unwrap_or(0);
     let size = u64::from(settings.hopper_size);
-    let mut room = size.saturating_sub(depth) as usize;
+    // Callbacks kept for an agent wait in the hopper for that agent alone:
+    // however many there are, they take no one else's room.
+    let kept = writer.kept_callbacks_queued(campaign.id).await?;
+    let mut room = size.saturating_sub(depth.saturating_sub(kept)) as usize;
     let lists = writer.campaign_lists(campaign.id).await?;
     let order = candidate_order(&settings.lead_order);
     let budget = room * CHECKS_PER_SLOT;

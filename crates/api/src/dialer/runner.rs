@@ -303,7 +303,7 @@ pub async fn dial_lead(
             second,
             caller_id,
             ring_timeout_secs: Some(settings.ring_timeout_s),
-            amd: amd_on.then(super::automated::amd_config),
+            amd: amd_on.then(|| super::automated::amd_config(&settings.amd)),
             trunk_id: settings.trunk_id.as_deref().and_then(|t| t.parse().ok()),
         })
         .await;
@@ -385,28 +385,84 @@ pub async fn pace(state: &AppState, c: &CampaignRow, at: DateTime<Utc>) -> ApiRe
         return Ok(0);
     }
     let settings = super::hopper::settings_of(c)?;
-    let tz: chrono_tz::Tz = crate::auth::principal::cached_tenant(state, tenant)
-        .await?
-        .time_zone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
-    if !settings
-        .schedule
-        .open_at(at.with_timezone(&tz).naive_local())
-    {
+    if !schedule_open(state, tenant, &settings, at).await? {
         return Ok(0);
     }
-    let ready = ready_agents(state, tenant, c.id).await?;
+    let mut ready = ready_agents(state, tenant, c.id).await?;
+    // Never more than the trunks take: a call over a trunk's channel or
+    // calls-per-second limit would fail as congestion and burn an attempt.
+    let mut room = trunk_room(state, tenant, settings.trunk_id.as_deref());
+    let mut kept = Vec::new();
+    if mode != DialMode::Progressive {
+        // A callback kept for an agent waits for them, and is dialed for
+        // them alone (customer first, as progressive) before the pacing
+        // dials for whoever is free.
+        kept = dial_kept_callbacks(state, c, &settings, &ready, room, at).await?;
+        ready.retain(|a| !kept.contains(a));
+        room -= kept.len();
+    }
     let mut lines: Vec<Option<UserId>> = if mode == DialMode::Progressive {
         ready.into_iter().map(Some).collect()
     } else {
         let n = super::automated::lines_wanted(state, c, mode, &settings, ready.len()).await?;
         vec![None; n]
     };
-    // Never more than the trunks take: a call over a trunk's channel or
-    // calls-per-second limit would fail as congestion and burn an attempt.
-    lines.truncate(trunk_room(state, tenant, settings.trunk_id.as_deref()));
-    dial_lines(state, c, &settings, lines, at).await
+    lines.truncate(room);
+    Ok(kept.len() + dial_lines(state, c, &settings, lines, at).await?)
+}
+
+/// Dial the callbacks kept for agents of `ready`, one per agent, at most
+/// `room` of them. Returns the agents now on those calls.
+async fn dial_kept_callbacks(
+    state: &AppState,
+    c: &CampaignRow,
+    settings: &CampaignSettings,
+    ready: &[UserId],
+    room: usize,
+    at: DateTime<Utc>,
+) -> ApiResult<Vec<UserId>> {
+    let scoped = Scoped::new(state.store.reader(), TenantId(c.tenant_id));
+    let ids: Vec<Uuid> = ready.iter().map(|a| a.0).collect();
+    let mut taken = Vec::new();
+    for lead in scoped.kept_callbacks(c.id, &ids).await? {
+        let Some(agent) = lead.callback_agent.map(UserId) else {
+            continue;
+        };
+        if taken.len() >= room || taken.contains(&agent) {
+            continue;
+        }
+        let dialed = dial_lead(
+            state,
+            c,
+            settings,
+            &lead,
+            Some(agent),
+            Order::CustomerFirst,
+            lead::QUEUED,
+            at,
+        )
+        .await?;
+        if let Dialed::Placed { .. } = dialed {
+            taken.push(agent);
+        }
+    }
+    Ok(taken)
+}
+
+/// The campaign's schedule lets it dial at `at` (its windows read in the
+/// tenant's time zone).
+pub async fn schedule_open(
+    state: &AppState,
+    tenant: TenantId,
+    settings: &CampaignSettings,
+    at: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let tz: chrono_tz::Tz = crate::auth::principal::cached_tenant(state, tenant)
+        .await?
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    Ok(settings.schedule.open_at(at, tz))
 }
 
 /// New calls the tenant's trunks (the campaign's own, when it names one)
@@ -476,7 +532,7 @@ pub(super) async fn ready_agents(
 }
 
 /// Dial one hopper lead per entry of `lines` (the agent reserved for it,
-/// or none), customer first.
+/// who gets their kept callbacks first, or none), customer first.
 async fn dial_lines(
     state: &AppState,
     c: &CampaignRow,
@@ -495,8 +551,13 @@ async fn dial_lines(
         if tries > 50 {
             break;
         }
-        let Some(lead) = scoped.hopper(c.id, 1).await?.into_iter().next() else {
-            break;
+        let Some(lead) = scoped.next_lead(c.id, agent.map(|a| a.0)).await? else {
+            if agent.is_none() {
+                break;
+            }
+            // Nothing for this agent; another may have a kept callback.
+            line = lines.next();
+            continue;
         };
         match dial_lead(
             state,

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use omnivox_acd::{AgentState, CampaignRef, Event, ReasonCode};
 use omnivox_domain::ids::QueueId;
 use omnivox_domain::{Permission, Role, UserId};
@@ -164,13 +164,46 @@ fn campaigns_at_login(field: &str) -> ApiError {
 }
 
 /// End a wrap-up. `disposition` is an active disposition code (required
-/// when the wrap-up says so); `callback_at` is required with a code whose
-/// effect is `callback` and refused otherwise.
+/// when the wrap-up says so). A code whose effect is `callback` needs the
+/// time, as `callback_at` (an instant) or `callback_local` (a wall-clock
+/// time where the contact lives), and may keep the callback for the agent
+/// (`callback_for`); these fields are refused with other codes.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FinishWrapUp {
     pub disposition: Option<String>,
     pub callback_at: Option<DateTime<Utc>>,
+    /// The contact's local time, e.g. `2026-11-24T15:00:00` (campaign
+    /// calls: the zone comes from the dialed number and the address).
+    #[schema(value_type = Option<String>, example = "2026-11-24T15:00:00")]
+    pub callback_local: Option<NaiveDateTime>,
+    /// Who calls back: `anyone` (default) or `agent` (only the agent whose
+    /// wrap-up this is).
+    pub callback_for: Option<CallbackFor>,
+}
+
+/// Who gets a campaign callback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackFor {
+    #[default]
+    Anyone,
+    Agent,
+}
+
+impl FinishWrapUp {
+    /// The callback fields given, by name (refused without a callback code).
+    fn callback_fields(&self) -> Option<&'static str> {
+        if self.callback_at.is_some() {
+            Some("callback_at")
+        } else if self.callback_local.is_some() {
+            Some("callback_local")
+        } else if self.callback_for.is_some() {
+            Some("callback_for")
+        } else {
+            None
+        }
+    }
 }
 
 /// One state an agent entered.
@@ -711,6 +744,14 @@ pub async fn finish_wrap_up(
             format!("the agent is {}, not in wrap-up", state_name(&before)),
         ));
     };
+    let not_allowed = |field: &str| {
+        ApiError::field(
+            field,
+            "not_allowed",
+            format!("{field} goes only with a callback disposition"),
+        )
+    };
+    let mut callback = None;
     let (details, code_row) = match &body.disposition {
         None if disposition_required => {
             return Err(ApiError::unprocessable(
@@ -719,12 +760,8 @@ pub async fn finish_wrap_up(
             ));
         }
         None => {
-            if body.callback_at.is_some() {
-                return Err(ApiError::field(
-                    "callback_at",
-                    "not_allowed",
-                    "callback_at goes only with a callback disposition",
-                ));
+            if let Some(field) = body.callback_fields() {
+                return Err(not_allowed(field));
             }
             (None, None)
         }
@@ -740,28 +777,41 @@ pub async fn finish_wrap_up(
                         format!("`{code}` is not an active disposition code of this tenant"),
                     )
                 })?;
-            match (d.effect.as_str(), body.callback_at) {
-                ("callback", None) => {
-                    return Err(ApiError::unprocessable(
-                        "callback_time_required",
-                        format!("`{code}` schedules a callback: give callback_at"),
-                    ));
-                }
-                ("callback", Some(at)) if at <= Utc::now() => {
+            if d.effect == "callback" {
+                let at = match (body.callback_at, body.callback_local) {
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::field(
+                            "callback_local",
+                            "not_allowed",
+                            "give callback_at or callback_local, not both",
+                        ));
+                    }
+                    (Some(at), None) => at,
+                    (None, Some(local)) => {
+                        crate::dialer::disposition::contact_local_instant(
+                            &state, ctx.tenant, call.0, local,
+                        )
+                        .await?
+                    }
+                    (None, None) => {
+                        return Err(ApiError::unprocessable(
+                            "callback_time_required",
+                            format!(
+                                "`{code}` schedules a callback: give callback_at or callback_local"
+                            ),
+                        ));
+                    }
+                };
+                if at <= state.clock.now() {
                     return Err(ApiError::unprocessable(
                         "callback_in_past",
-                        "callback_at must be in the future",
+                        "the callback time must be in the future",
                     ));
                 }
-                ("callback", Some(_)) => {}
-                (_, Some(_)) => {
-                    return Err(ApiError::field(
-                        "callback_at",
-                        "not_allowed",
-                        "callback_at goes only with a callback disposition",
-                    ));
-                }
-                (_, None) => {}
+                let agent = (body.callback_for == Some(CallbackFor::Agent)).then_some(user);
+                callback = Some(crate::dialer::disposition::Callback { at, agent });
+            } else if let Some(field) = body.callback_fields() {
+                return Err(not_allowed(field));
             }
             let details = serde_json::json!({
                 "call_id": call.0,
@@ -769,7 +819,8 @@ pub async fn finish_wrap_up(
                 "category": d.category,
                 "effect": d.effect,
                 "delay_seconds": d.delay_seconds,
-                "callback_at": body.callback_at,
+                "callback_at": callback.map(|c| c.at),
+                "callback_agent": callback.and_then(|c| c.agent).map(|a| a.0),
             });
             (Some(details), Some(d))
         }
@@ -795,7 +846,7 @@ pub async fn finish_wrap_up(
             ctx.principal.actor(),
             call.0,
             d,
-            body.callback_at,
+            callback,
         )
         .await?;
     }

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use omnivox_dialer::campaign::{CampaignStatus, DialMode};
+use omnivox_dialer::campaign::{CampaignSettings, CampaignStatus, DialMode};
 use omnivox_domain::{Permission, UserId};
 use omnivox_store::campaigns::{CampaignRow, lead};
 use serde::Serialize;
@@ -32,13 +32,13 @@ pub struct PreviewDialed {
     pub attempt_id: Uuid,
 }
 
-/// A preview campaign the caller works as an agent: running, and the
-/// caller logged into it.
+/// A preview campaign the caller works as an agent (running), with its
+/// settings.
 async fn preview_campaign(
     state: &AppState,
     ctx: &TenantCtx,
     id: Uuid,
-) -> ApiResult<(CampaignRow, UserId)> {
+) -> ApiResult<(CampaignRow, CampaignSettings, UserId)> {
     ctx.require(Permission::AgentWork)?;
     let me = ctx
         .user_id()
@@ -56,7 +56,21 @@ async fn preview_campaign(
             format!("the campaign is {}", row.status),
         ));
     }
-    Ok((row, me))
+    let settings = hopper::settings_of(&row)?;
+    Ok((row, settings, me))
+}
+
+/// Cards are taken and dialed only while the campaign's schedule is open
+/// (a card held when it closes can still be skipped).
+async fn require_open(state: &AppState, ctx: &TenantCtx, s: &CampaignSettings) -> ApiResult<()> {
+    if runner::schedule_open(state, ctx.tenant, s, state.clock.now()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "outside_schedule",
+            "the campaign's schedule has no window open now",
+        ))
+    }
 }
 
 /// Preview mode: the next lead's card for the calling agent (the same one
@@ -72,7 +86,8 @@ pub async fn preview_next(
     ctx: TenantCtx,
     ApiPath(ids): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
-    let (row, me) = preview_campaign(&state, &ctx, ids.1).await?;
+    let (row, settings, me) = preview_campaign(&state, &ctx, ids.1).await?;
+    require_open(&state, &ctx, &settings).await?;
     let ready = state
         .agents
         .available_for_campaign(&state, ctx.tenant, row.id)
@@ -114,7 +129,8 @@ pub async fn preview_dial(
     ctx: TenantCtx,
     ApiPath(ids): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> ApiResult<(StatusCode, Json<PreviewDialed>)> {
-    let (row, me) = preview_campaign(&state, &ctx, ids.1).await?;
+    let (row, settings, me) = preview_campaign(&state, &ctx, ids.1).await?;
+    require_open(&state, &ctx, &settings).await?;
     let lead = ctx
         .scoped(state.store.reader())
         .get_lead(row.id, ids.2)
@@ -122,7 +138,6 @@ pub async fn preview_dial(
     if lead.status != lead::PREVIEWING || lead.reserved_by != Some(me.0) {
         return Err(not_your_card());
     }
-    let settings = hopper::settings_of(&row)?;
     let at = state.clock.now();
     match runner::dial_lead(
         &state,
@@ -188,7 +203,7 @@ pub async fn preview_skip(
     ctx: TenantCtx,
     ApiPath(ids): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let (row, me) = preview_campaign(&state, &ctx, ids.1).await?;
+    let (row, _, me) = preview_campaign(&state, &ctx, ids.1).await?;
     if !ctx
         .scoped(state.store.writer())
         .skip_preview(row.id, ids.2, me.0)

@@ -159,6 +159,8 @@ pub struct LeadOut {
     #[schema(value_type = Option<Object>)]
     pub reasons: Option<Value>,
     pub queued_at: Option<DateTime<Utc>>,
+    /// A callback kept for this agent: only they get the lead.
+    pub callback_agent: Option<Uuid>,
 }
 
 impl From<LeadRow> for LeadOut {
@@ -173,6 +175,7 @@ impl From<LeadRow> for LeadOut {
             last_outcome: l.last_outcome,
             reasons: l.reasons.and_then(|r| serde_json::from_str(&r).ok()),
             queued_at: l.queued_at,
+            callback_agent: l.callback_agent,
         }
     }
 }
@@ -314,6 +317,9 @@ async fn checked_settings(
         .into_iter()
         .map(|p| FieldError::new(&format!("settings.{}", p.field), "invalid", p.message))
         .collect();
+    if let Err(e) = crate::dialer::automated::amd_config(&settings.amd).validate() {
+        errors.push(FieldError::new("settings.amd", "invalid", e.to_string()));
+    }
     let prompts = scoped.prompt_names().await?;
     for p in settings.prompts() {
         if !prompts.contains(p) {

@@ -175,3 +175,40 @@ pub async fn log_in(c: &Ctx, token: &str, campaign: &str) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
+
+/// Automated dialing needs consent: every contact of the tenant gives it
+/// in writing.
+pub async fn consent_all(c: &Ctx) {
+    for contact in all_items(c, "/contacts").await {
+        let id = contact["id"].as_str().unwrap();
+        let r = c
+            .app
+            .post(
+                &c.path(&format!("/contacts/{id}/consent")),
+                &c.owner,
+                json!({"channel": "voice", "kind": "consent", "method": "written",
+                       "evidence": "web form"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    }
+}
+
+/// Every item of a paginated list.
+pub async fn all_items(c: &Ctx, path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = c
+            .app
+            .get(&c.path(&format!("{path}{sep}limit=100{cursor}")), &c.owner)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        out.extend(r.body["items"].as_array().unwrap().iter().cloned());
+        match r.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return out,
+        }
+    }
+}

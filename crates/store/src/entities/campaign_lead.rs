@@ -20,6 +20,8 @@ pub struct Model {
     pub queued_at: Option<DateTimeUtc>,
     /// The agent holding the lead's card in preview mode.
     pub reserved_by: Option<Uuid>,
+    /// The agent a callback was kept for: only they get the lead.
+    pub callback_agent: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 
