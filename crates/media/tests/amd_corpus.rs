@@ -6,31 +6,36 @@
 //! counted as human, since the dialer connects those).
 //!
 //! Decision time. The issue's goal, a median under 1.5 s from the answer,
-//! is NOT met (about 2.0 s) and is not asserted: on this corpus no detector
-//! that works from the line's timing and energy can meet it with the error
-//! budgets above. Half of a half (97 of 192 training clips, 105 of 208
-//! held-out) would have to be decided before 1.5 s. Of the people, only
-//! those whose first sentence ends before 1.3 s can be (51 and 47; nobody
-//! can be told from a recorder before their first sentence is over), and
-//! the 14 tone-only machines per half (special-information tones, a lone
-//! beep) are quick; so at least 32 (held out: 44) of the 79 (93) talking
-//! machines would have to be called by 1.5 s, about 1 s into a greeting
-//! that starts ~0.4 s after the answer. At that point 32 of 99 (35 of 101)
-//! people are still saying their first sentence, and their sentences are
-//! the same voices saying the same kind of words ("Hello, this is Maria."
-//! opens both a live answer and a greeting). Energy features beyond timing
-//! do not separate the classes here either: both get the same noise beds,
-//! levels and voices from the generator. Industry defaults sit well above
-//! this too (Asterisk waits 800 ms of silence after a greeting, Twilio
-//! 1200 ms; ours waits 360-700 ms by greeting length).
+//! is NOT met (1.72 s on both halves) and is not asserted: on this corpus
+//! no detector that works from the line's timing and energy can meet it
+//! with the error budgets above. Half of a half (97 of 192 training clips,
+//! 105 of 208 held-out) would have to be decided before 1.5 s. A person can
+//! only be told from a recorder once their first sentence is over ("Hello,
+//! this is Maria." opens both a live answer and a greeting): even at 100 ms
+//! after its end that is 54 (held out: 57) people by 1.5 s. The tone-only
+//! machines (special-information tones, a lone beep) add 12 (11). The rest,
+//! 31 (37), would have to be talking machines called about 1 s into their
+//! greeting, while 29 of 99 (28 of 101) people are still in their first
+//! sentence then. An upper bound for rules on voiced time and syllable
+//! counts: take, at each moment after the first sound, the most any
+//! training person had of either (an envelope fitted to those very people,
+//! no margin), and call a machine the moment it leaves that envelope: 21 of
+//! 78 (held out: 18 of 91) talking machines are out by 1.5 s, so at most 87
+//! of 97 (86 of 105) clips. Energy features beyond timing do not separate the classes here
+//! either: both get the same noise beds, levels and voices from the
+//! generator. Industry defaults sit well above this too (Asterisk waits 800
+//! ms of silence after a greeting, Twilio 1200 ms; ours waits 360-700 ms by
+//! greeting length).
 //!
-//! What is asserted instead: the median from the answer stays under 2.2 s
-//! (a regression bound; 1.98 s / 2.04 s today, 2.16 s / 2.22 s before the
-//! greeting-span rule, the tiered silence and the tone-sequence rule), a
-//! person is recognised within 700 ms of the end of their first sentence
-//! (median; ~530 ms today), which is what the 2-second abandonment rule
-//! counts from, and most special-information-tone intercepts are decided by
-//! their tones. p50/p90 per class are printed.
+//! What is asserted instead: the median from the answer stays under 1.8 s
+//! (a regression bound; 1.72 s on both halves today, 1.98 s / 2.04 s before
+//! words were counted as 60 ms voiced stretches between one-frame dips and
+//! the medium tier was widened, 2.16 s / 2.22 s before the greeting-span
+//! rule, the tiered silence and the tone-sequence rule), a person is
+//! recognised within 450 ms of the end of their first sentence (median;
+//! ~390 ms today), which is what the 2-second abandonment rule counts from,
+//! and most special-information-tone intercepts are decided by their tones.
+//! p50/p90 per class are printed.
 //!
 //! Skipped, with a message, when espeak-ng or sox is missing; a failure
 //! instead with OMNIVOX_REQUIRE_AUDIO_TOOLS set (scripts/test.sh installs
@@ -84,7 +89,7 @@ fn check(name: &str, s: &Score) {
         s.median_decision_ms()
     );
     assert!(
-        s.median_decision_ms() < 2_200,
+        s.median_decision_ms() < 1_800,
         "{name}: median decision {} ms",
         s.median_decision_ms()
     );
@@ -95,7 +100,7 @@ fn check(name: &str, s: &Score) {
         s.sit_clips
     );
     assert!(
-        s.median_human_after_speech_ms() < 700,
+        s.median_human_after_speech_ms() < 450,
         "{name}: humans recognised a median {} ms after their first sentence",
         s.median_human_after_speech_ms()
     );
@@ -129,27 +134,35 @@ fn amd_meets_its_goals_on_the_training_and_held_out_halves() {
 #[ignore = "tuning aid, prints a grid; not a check"]
 fn amd_tuning_grid_on_the_training_half() {
     let Some(clips) = corpus() else { return };
-    for greeting_span_ms in [1_500, 1_700, 1_900, 10_000] {
-        for after_greeting_silence_ms in [600, 700] {
-            for after_short_greeting_silence_ms in [300, 360, 400] {
-                for after_medium_greeting_silence_ms in [500, 600] {
-                    let config = AmdConfig {
-                        greeting_span_ms,
-                        after_greeting_silence_ms,
-                        after_short_greeting_silence_ms,
-                        after_medium_greeting_silence_ms,
-                        ..AmdConfig::default()
-                    };
-                    let s = amd_common::score(&config, &clips, |c| c.train);
-                    println!(
-                        "span {greeting_span_ms} after {after_greeting_silence_ms} \
-                         short {after_short_greeting_silence_ms} \
-                         medium {after_medium_greeting_silence_ms}: h->m {:.1} % \
-                         m->h {:.1} % median {} ms",
-                        100.0 * s.human_as_machine(),
-                        100.0 * s.machine_as_human(),
-                        s.median_decision_ms()
-                    );
+    for (min_word_ms, between_words_silence_ms) in [(60, 20), (100, 50)] {
+        for max_words in [5, 6] {
+            for greeting_span_ms in [1_500, 1_700] {
+                for after_short_greeting_silence_ms in [300, 360] {
+                    for (medium_greeting_ms, after_medium_greeting_silence_ms) in
+                        [(700, 600), (900, 500)]
+                    {
+                        let config = AmdConfig {
+                            min_word_ms,
+                            between_words_silence_ms,
+                            max_words,
+                            greeting_span_ms,
+                            after_short_greeting_silence_ms,
+                            medium_greeting_ms,
+                            after_medium_greeting_silence_ms,
+                            ..AmdConfig::default()
+                        };
+                        let s = amd_common::score(&config, &clips, |c| c.train);
+                        println!(
+                            "word {min_word_ms}/{between_words_silence_ms} \
+                             max_words {max_words} span {greeting_span_ms} \
+                             short {after_short_greeting_silence_ms} \
+                             medium {medium_greeting_ms}/{after_medium_greeting_silence_ms}: \
+                             h->m {:.1} % m->h {:.1} % median {} ms",
+                            100.0 * s.human_as_machine(),
+                            100.0 * s.machine_as_human(),
+                            s.median_decision_ms()
+                        );
+                    }
                 }
             }
         }

@@ -116,7 +116,7 @@ fn hello_then_silence_is_human_after_the_after_greeting_silence() {
             300 + 400 + 360
         )]
     );
-    // Without the short tier it is a medium greeting (600 ms of silence),
+    // Without the short tier it is a medium greeting (500 ms of silence),
     // without both it takes the full 700 ms.
     let config = AmdConfig {
         short_greeting_ms: 0,
@@ -127,7 +127,7 @@ fn hello_then_silence_is_human_after_the_after_greeting_silence() {
         vec![verdict(
             Outcome::Human,
             Reason::HumanShortGreetingThenSilence,
-            300 + 400 + 600
+            300 + 400 + 500
         )]
     );
     let config = AmdConfig {
@@ -157,8 +157,8 @@ fn the_same_answer_is_human_on_a_quiet_line_and_a_loud_noisy_one() {
         let got = line.run(AmdConfig::default());
         assert_eq!(got.len(), 1, "noise {noise}: {got:?}");
         assert_eq!(got[0].outcome, Outcome::Human, "noise {noise}: {got:?}");
-        // 600 ms of voice is a medium greeting: 600 ms of silence.
-        assert_eq!(got[0].decision_ms, 400 + 720 + 600, "noise {noise}");
+        // 600 ms of voice is a medium greeting: 500 ms of silence.
+        assert_eq!(got[0].decision_ms, 400 + 720 + 500, "noise {noise}");
     }
 }
 
@@ -266,13 +266,78 @@ fn many_short_words_hit_max_words() {
         ..AmdConfig::default()
     };
     let got = line.run(config);
-    // The third word counts once it reaches min_word_ms (100 ms).
+    // The third word counts once it reaches min_word_ms (60 ms).
     assert_eq!(
         got,
         vec![verdict(
             Outcome::Machine,
             Reason::MaxWords,
-            200 + 2 * 260 + 100
+            200 + 2 * 260 + 60
+        )]
+    );
+}
+
+/// Syllables of fluent reading: 120 ms of voice, 40 ms dips.
+fn fluent(line: &mut Line, syllables: u32) {
+    for _ in 0..syllables {
+        line.word(120, 4_000.0).silence(40);
+    }
+}
+
+#[test]
+fn fluent_reading_is_a_machine_at_the_fifth_syllable_before_the_span() {
+    let mut line = Line::new(30.0);
+    line.silence(300);
+    fluent(&mut line, 12);
+    line.silence(2_000);
+    let config = AmdConfig {
+        detect_beep: false,
+        ..AmdConfig::default()
+    };
+    // The fifth voiced stretch counts 60 ms into it, 940 ms after the first
+    // one began: long before greeting_span_ms (1700 ms) or greeting_ms.
+    assert_eq!(
+        line.run(config.clone()),
+        vec![verdict(
+            Outcome::Machine,
+            Reason::MaxWords,
+            300 + 4 * 160 + 60
+        )]
+    );
+    // With the former word definition (100 ms, 50 ms of silence between
+    // words) the dips do not separate words: one long word, caught only
+    // by the span.
+    let config = AmdConfig {
+        min_word_ms: 100,
+        between_words_silence_ms: 50,
+        ..config
+    };
+    assert_eq!(
+        line.run(config),
+        vec![verdict(Outcome::Machine, Reason::GreetingSpan, 300 + 1_700)]
+    );
+}
+
+#[test]
+fn a_four_syllable_greeting_then_silence_is_human() {
+    // "Hello, this is Maria.": four voiced stretches with dips and a comma
+    // pause, then the person waits.
+    let mut line = Line::new(30.0);
+    line.silence(400);
+    fluent(&mut line, 2);
+    line.silence(200);
+    fluent(&mut line, 2);
+    line.silence(3_000);
+    let got = line.run(AmdConfig::default());
+    // 480 ms of voice is a short greeting: 360 ms of silence after the
+    // last stretch (its 40 ms dip included) make it human.
+    let end = 400 + 2 * 160 + 200 + 2 * 160 - 40;
+    assert_eq!(
+        got,
+        vec![verdict(
+            Outcome::Human,
+            Reason::HumanShortGreetingThenSilence,
+            end + 360
         )]
     );
 }
