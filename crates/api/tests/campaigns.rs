@@ -497,6 +497,80 @@ async fn lists_of_higher_priority_go_first_and_weights_mix_equal_ones() {
 }
 
 #[tokio::test]
+async fn the_hopper_takes_leads_in_the_order_of_a_custom_field() {
+    let (c, _) = ctx_at(NOON_SF, false).await;
+    let r = c
+        .app
+        .post(
+            &c.path("/custom-fields"),
+            &c.owner,
+            json!({"key": "score", "label": "Score", "kind": "number"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // Numbers must sort as numbers (9 before 30 before 120), and a contact
+    // without a score comes last either way.
+    let list = c
+        .import_list(
+            "Scored",
+            b"First Name,Phone,Score\nNine,+14152000001,9\nNone,+14152000002,\n\
+              Big,+14152000003,120\nThirty,+14152000004,30\nTwo,+14152000005,2\n"
+                .to_vec(),
+        )
+        .await;
+    let bad = c
+        .app
+        .post(
+            &c.path("/campaigns"),
+            &c.owner,
+            json!({"name": "Bad", "mode": "progressive",
+                   "settings": {"lead_order": {"by": "custom_field", "field": "nope"}}}),
+        )
+        .await;
+    assert_eq!(
+        common::field_errors(&bad),
+        common::pairs(&[("settings.lead_order.field", "unknown_field")])
+    );
+    let names = async |id: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        for l in c.leads(id, "queued").await {
+            let contact = c
+                .app
+                .get(
+                    &c.path(&format!("/contacts/{}", l["contact_id"].as_str().unwrap())),
+                    &c.owner,
+                )
+                .await;
+            out.push(contact.body["first_name"].as_str().unwrap().to_owned());
+        }
+        out.sort();
+        out
+    };
+    for (descending, size, want) in [
+        (true, 3, vec!["Big", "Nine", "Thirty"]),
+        (false, 2, vec!["Nine", "Two"]),
+        (false, 4, vec!["Big", "Nine", "Thirty", "Two"]),
+    ] {
+        let id = c
+            .campaign(
+                &format!("By score {descending} {size}"),
+                "progressive",
+                json!({"hopper_size": size,
+                       "lead_order": {"by": "custom_field", "field": "score",
+                                      "descending": descending}}),
+            )
+            .await;
+        c.attach(&id, &list, json!({})).await;
+        assert_eq!(c.act(&id, "start").await.status, StatusCode::OK);
+        assert_eq!(
+            names(&id).await,
+            want,
+            "descending {descending}, {size} leads"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_number_is_dialed_once_at_a_time_and_a_crash_loses_no_attempt() {
     let (c, _) = ctx_at(NOON_SF, false).await;
     let list = c.import_list("Shared", numbered_rows(3)).await;

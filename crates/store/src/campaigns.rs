@@ -73,11 +73,17 @@ pub struct CampaignChange {
 
 /// How the hopper orders a list's candidates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CandidateOrder {
+pub enum CandidateOrder<'a> {
     /// Never tried first, then fewest attempts.
     NewFirst,
     FewestAttempts,
     OldestLastAttempt,
+    /// By the contact's custom field `key` (contacts without a value
+    /// last), then fewest attempts.
+    CustomField {
+        key: &'a str,
+        descending: bool,
+    },
 }
 
 /// A lead the hopper may take.
@@ -293,7 +299,7 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         &self,
         campaign_id: Uuid,
         list_id: Uuid,
-        order: CandidateOrder,
+        order: CandidateOrder<'_>,
         at: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Candidate>> {
@@ -313,6 +319,32 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
                 q.order_by_asc(L::Attempts).order_by_asc(L::LastAttemptAt)
             }
             CandidateOrder::OldestLastAttempt => q.order_by_asc(L::LastAttemptAt),
+            CandidateOrder::CustomField { key, descending } => {
+                // The value in the contact's custom fields, typed as JSON
+                // keeps it (numbers by value, dates as ISO text); the key is
+                // bound, never spliced.
+                let (sql, param) = match self.conn.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => (
+                        "(SELECT c.custom::jsonb -> $1 FROM contacts c \
+                         WHERE c.id = campaign_leads.contact_id AND c.tenant_id = campaign_leads.tenant_id)",
+                        key.to_owned(),
+                    ),
+                    _ => (
+                        "(SELECT json_extract(c.custom, ?) FROM contacts c \
+                         WHERE c.id = campaign_leads.contact_id AND c.tenant_id = campaign_leads.tenant_id)",
+                        format!("$.\"{}\"", key.replace('"', "")),
+                    ),
+                };
+                let value = || Expr::cust_with_values(sql, [param.clone()]);
+                let direction = if descending {
+                    sea_orm::Order::Desc
+                } else {
+                    sea_orm::Order::Asc
+                };
+                q.order_by(value().is_null(), sea_orm::Order::Asc)
+                    .order_by(value(), direction)
+                    .order_by_asc(L::Attempts)
+            }
         };
         let rows = q
             .order_by_asc(L::ContactId)

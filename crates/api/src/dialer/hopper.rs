@@ -114,9 +114,13 @@ pub async fn check_lead(
     Ok(Err(refusal))
 }
 
-fn candidate_order(order: &LeadOrder) -> CandidateOrder {
+fn candidate_order(order: &LeadOrder) -> CandidateOrder<'_> {
     match order {
-        LeadOrder::NewFirst | LeadOrder::CustomField { .. } => CandidateOrder::NewFirst,
+        LeadOrder::NewFirst => CandidateOrder::NewFirst,
+        LeadOrder::CustomField { field, descending } => CandidateOrder::CustomField {
+            key: field,
+            descending: *descending,
+        },
         LeadOrder::FewestAttempts => CandidateOrder::FewestAttempts,
         LeadOrder::OldestLastAttempt => CandidateOrder::OldestLastAttempt,
     }
@@ -156,7 +160,7 @@ async fn next_candidates(
     scoped: &Scoped<'_, impl omnivox_store::ConnectionTrait>,
     campaign: Uuid,
     lists: &[CampaignListRow],
-    order: CandidateOrder,
+    order: CandidateOrder<'_>,
     at: DateTime<Utc>,
     want: usize,
 ) -> ApiResult<Vec<Candidate>> {

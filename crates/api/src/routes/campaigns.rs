@@ -13,7 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use omnivox_dialer::campaign::{CampaignSettings, CampaignStatus, DialMode, LifecycleAction};
+use omnivox_dialer::campaign::{
+    CampaignSettings, CampaignStatus, DialMode, LeadOrder, LifecycleAction,
+};
 use omnivox_domain::{Permission, TrunkId};
 use omnivox_store::campaigns::{
     AttemptRow, CampaignChange, CampaignListRow, CampaignRow, LeadRow, NewCampaign, lead,
@@ -317,6 +319,20 @@ async fn checked_settings(
         .into_iter()
         .map(|p| FieldError::new(&format!("settings.{}", p.field), "invalid", p.message))
         .collect();
+    if let LeadOrder::CustomField { field, .. } = &settings.lead_order
+        && !field.trim().is_empty()
+        && !scoped
+            .custom_fields()
+            .await?
+            .iter()
+            .any(|f| &f.key == field)
+    {
+        errors.push(FieldError::new(
+            "settings.lead_order.field",
+            "unknown_field",
+            format!("`{field}` is not a custom field of this organization"),
+        ));
+    }
     if let Err(e) = crate::dialer::automated::amd_config(&settings.amd).validate() {
         errors.push(FieldError::new("settings.amd", "invalid", e.to_string()));
     }
