@@ -456,3 +456,72 @@ async fn a_failing_batch_leaves_nothing_behind() {
     write(&s, t, list, job.id, contacts(3, 0)).await.unwrap();
     assert_eq!(sc.import_dedup_keys(job.id).await.unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn any_text_survives_the_batch_encoding() {
+    let (s, _dir) = store().await;
+    let t = tenant(&s, "acme").await;
+    let (list, job) = list_and_job(&s, t, "Main").await;
+    let odd = "quote \" backslash \\ tab \t newline \n cr \r emoji 🙂 ünï <>&'";
+    let mut c = contact(
+        "ext:odd \"key\"",
+        vec![phone("+14155550100", "work", Some("1\"2"))],
+    );
+    c.first_name = Some(odd.into());
+    c.city = Some(String::new());
+    c.custom.insert("note".into(), serde_json::json!(odd));
+    c.custom
+        .insert("n".into(), serde_json::json!(12345678901_i64));
+    c.custom.insert("x".into(), serde_json::json!(-0.25));
+    c.custom.insert("none".into(), serde_json::Value::Null);
+    let custom = serde_json::Value::Object(c.custom.clone());
+    let errors = vec![NewImportError {
+        row_number: 9_000_000_000,
+        line: 2,
+        column: "Ünï \"col\"".into(),
+        severity: "warning".into(),
+        code: "odd".into(),
+        reason: odd.into(),
+        value: "é".repeat(700),
+    }];
+    let batch = s
+        .import_batches(t, list, job.id)
+        .build(
+            vec![c],
+            Progress {
+                read: 1,
+                accepted: 1,
+                ..Progress::default()
+            },
+            1,
+            errors,
+        )
+        .unwrap();
+    s.write_import_batch(batch).await.unwrap();
+    let sc = Scoped::new(s.reader(), t);
+    let found = sc
+        .search_contacts(
+            &ContactFilter {
+                list_id: Some(list),
+                ..ContactFilter::default()
+            },
+            &all(),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(found.len(), 1);
+    let got = sc.get_contact(found[0].row.id).await.unwrap();
+    assert_eq!(got.row.first_name.as_deref(), Some(odd));
+    assert_eq!(got.row.city.as_deref(), Some(""));
+    assert_eq!(got.row.last_name, None);
+    assert_eq!(got.row.dedup_key, "ext:odd \"key\"");
+    assert_eq!(got.row.custom, custom);
+    assert_eq!(got.phones[0].extension.as_deref(), Some("1\"2"));
+    let errs = sc.import_errors(job.id, &all()).await.unwrap().items;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].row_number, 9_000_000_000);
+    assert_eq!(errs[0].column, "Ünï \"col\"");
+    assert_eq!(errs[0].reason, odd);
+    assert_eq!(errs[0].value, "é".repeat(500));
+}
