@@ -469,9 +469,9 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
     if !omnivox_testkit::sipp_available() {
         return;
     }
-    // 20:59:58 in San Francisco: the hopper takes the lead, but by the time
+    // 20:59:50 in San Francisco: the hopper takes the lead, but by the time
     // an agent is ready the window has closed.
-    let c = tenant_at("2026-06-03T03:59:58Z").await;
+    let c = tenant_at("2026-06-03T03:59:50Z").await;
     let work = tempfile::tempdir().unwrap();
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
     let list = import(&c, "Late", "First Name,Phone\nLate,+14152000000\n").await;
@@ -481,9 +481,12 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
         .app
         .get(&c.path(&format!("/campaigns/{id}/stats")), &c.owner)
         .await;
-    assert_eq!(s.body["hopper_depth"], 1, "queued at 20:59:58: {s:?}");
+    assert_eq!(s.body["hopper_depth"], 1, "queued before 21:00: {s:?}");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let nine_pm: chrono::DateTime<chrono::Utc> = "2026-06-03T04:00:00Z".parse().unwrap();
+    while c.app.clock_now() < nine_pm {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_ann, ann_token, _phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
     log_in(&c, &ann_token, &id).await;
 
@@ -509,4 +512,78 @@ async fn a_lead_queued_before_nine_pm_is_not_dialed_after() {
         .await;
     assert_eq!(attempts.body["items"], json!([]), "nothing dialed");
     assert!(dialed(&carrier_dir).is_empty());
+}
+
+/// Run a progressive campaign with `settings` over one person's number,
+/// with its own agent `name`, until its call ends; returns the call's id
+/// and the agent's phone.
+async fn one_conversation(
+    c: &Ctx,
+    work: &std::path::Path,
+    name: &str,
+    settings: Value,
+) -> (String, tokio::process::Child) {
+    let list = import(c, name, "First Name,Phone\nZero,+14152000000\n").await;
+    let id = campaign(c, name, "progressive", settings, &list).await;
+    let (_, token, phone) = agent_phone(c, &format!("{name}@example.com"), name, work).await;
+    start_campaign(c, &id).await;
+    log_in(c, &token, &id).await;
+    let attempts = common::wait_for(
+        &c.app,
+        &c.path(&format!("/campaigns/{id}/attempts")),
+        &c.owner,
+        "the attempt's end",
+        |a| a["items"][0]["status"] == "finished",
+    )
+    .await;
+    assert_eq!(attempts["items"][0]["outcome"], "normal", "{attempts}");
+    let call = attempts["items"][0]["call_id"].as_str().unwrap().to_owned();
+    (call, phone)
+}
+
+#[tokio::test]
+async fn a_campaigns_recording_policy_overrides_the_tenants() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    let c = tenant_at(NOON_SF).await;
+    let work = tempfile::tempdir().unwrap();
+    let (_carrier, _dir) = carrier(&c, work.path(), 10).await;
+    let recordings = async |call: &str| {
+        c.app
+            .get(&c.path(&format!("/recordings?call_id={call}")), &c.owner)
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // The tenant records on demand; this campaign records every call.
+    let (call, _ann) = one_conversation(&c, work.path(), "ann", json!({"recording": "all"})).await;
+    common::wait_for(
+        &c.app,
+        &c.path(&format!("/recordings?call_id={call}")),
+        &c.owner,
+        "the campaign call's recording",
+        |r| r["items"].as_array().unwrap().len() == 1,
+    )
+    .await;
+
+    // The tenant records everything; this campaign never records.
+    let r = put(
+        &c.app,
+        &c.path("/recording-settings"),
+        &c.owner,
+        json!({"recording": "all", "recording_retention_days": 30}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let (call, _bob) = one_conversation(&c, work.path(), "bob", json!({"recording": "none"})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        recordings(&call).await,
+        0,
+        "a `none` campaign records nothing"
+    );
 }

@@ -177,12 +177,25 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    // The organization records on demand; this queue records its calls.
     let queue = queue_with_did(
         &c,
-        json!({"name": "support", "offer_timeout_s": 5,
+        json!({"name": "support", "offer_timeout_s": 5, "recording": "all",
                "wrap_up": {"seconds": 300, "disposition_required": true}}),
     )
     .await;
+    let r = c
+        .app
+        .patch(
+            &c.path(&format!("/queues/{queue}")),
+            &c.owner,
+            json!({"recording": "sometimes"}),
+        )
+        .await;
+    assert_eq!(
+        common::field_errors(&r),
+        common::pairs(&[("recording", "invalid_policy")])
+    );
     // One missed offer is enough to take an agent out of rotation here.
     let r = c
         .app
@@ -287,6 +300,15 @@ async fn a_caller_to_a_queue_reaches_the_agent_who_answers() {
         !legs.iter().any(|l| l["agent_id"] == id_of("4017").as_str()),
         "{cdr}"
     );
+    // Recorded by the queue's policy.
+    common::wait_for(
+        &c.app,
+        &c.path(&format!("/recordings?call_id={call}")),
+        &c.owner,
+        "the queue call's recording",
+        |r| r["items"].as_array().unwrap().len() == 1,
+    )
+    .await;
 
     // The taker's history: offered, on the call, wrap-up, available again.
     let h = c

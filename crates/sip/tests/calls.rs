@@ -185,6 +185,7 @@ async fn originate_customer_first_then_agent_and_hang_up_through_the_api() {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap();
@@ -249,6 +250,7 @@ async fn originate_to_customer_via(t: &TestServer, ring_secs: u32, trunk: Option
             ring_timeout_secs: Some(ring_secs),
             amd: None,
             trunk_id: trunk,
+            recording: None,
         })
         .await
         .unwrap()
@@ -417,6 +419,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             ring_timeout_secs: None,
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await;
     assert!(matches!(refused, Err(CallError::Forbidden(r)) if r.code == "blocked_prefix"));
@@ -435,6 +438,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             ring_timeout_secs: None,
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await;
     assert!(matches!(bad, Err(CallError::Invalid(_))));
@@ -454,6 +458,7 @@ async fn dial_policy_and_validation_refuse_before_dialling() {
             ring_timeout_secs: None,
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await;
     assert!(matches!(foreign, Err(CallError::Invalid(_))));
@@ -731,6 +736,7 @@ async fn draining_keeps_live_calls_until_the_grace_period_then_hangs_up() {
                 ring_timeout_secs: None,
                 amd: None,
                 trunk_id: None,
+                recording: None,
             })
             .await,
         Err(CallError::Unavailable(_))
@@ -963,6 +969,7 @@ async fn agent_first_click_to_call_rings_the_agent_then_the_customer() {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap();

@@ -66,6 +66,7 @@ async fn audio_call(cfg: SipConfig, phone_packets: Option<u64>) -> AudioCall {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap();
@@ -407,6 +408,7 @@ async fn in_band_digits_are_detected_on_a_leg_without_telephone_event() {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap()
@@ -532,6 +534,7 @@ async fn a_hundred_calls_leave_no_rtp_port_behind() {
                     ring_timeout_secs: Some(10),
                     amd: None,
                     trunk_id: None,
+                    recording: None,
                 })
                 .await
                 .unwrap();

@@ -166,6 +166,7 @@ async fn supervisor_listens_whispers_and_barges_by_what_each_phone_receives() {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap()
@@ -442,6 +443,7 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap()

@@ -297,6 +297,7 @@ async fn only_calls_answered_for_an_application_take_offers() {
             ring_timeout_secs: None,
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap();

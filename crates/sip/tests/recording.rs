@@ -68,6 +68,7 @@ async fn recorded_call(policy: RecordingPolicy) -> RecordedCall {
             ring_timeout_secs: Some(10),
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .unwrap();

@@ -50,6 +50,9 @@ pub mod queue {
         pub music_prompt: Option<String>,
         pub comfort_prompt: Option<String>,
         pub callback_in_queue: bool,
+        /// `all`, `none` or `on_demand` for the calls the queue connects;
+        /// none: the tenant's policy.
+        pub recording: Option<String>,
         /// The measured handle time (EWMA, ms); none before the first
         /// handled call. Written by the ACD's owner, not by queue edits.
         pub handle_time_ms: Option<f64>,
@@ -113,6 +116,7 @@ pub struct QueueValues {
     pub music_prompt: Option<String>,
     pub comfort_prompt: Option<String>,
     pub callback_in_queue: bool,
+    pub recording: Option<String>,
 }
 
 fn apply(m: &mut queue::ActiveModel, v: QueueValues) {
@@ -132,6 +136,7 @@ fn apply(m: &mut queue::ActiveModel, v: QueueValues) {
     m.music_prompt = Set(v.music_prompt);
     m.comfort_prompt = Set(v.comfort_prompt);
     m.callback_in_queue = Set(v.callback_in_queue);
+    m.recording = Set(v.recording);
 }
 
 impl<C: ConnectionTrait> Scoped<'_, C> {

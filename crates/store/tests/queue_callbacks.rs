@@ -37,6 +37,7 @@ async fn queue(sc: &Scoped<'_, impl ConnectionTrait>, name: &str) -> Uuid {
         music_prompt: None,
         comfort_prompt: None,
         callback_in_queue: true,
+        recording: None,
     })
     .await
     .unwrap()

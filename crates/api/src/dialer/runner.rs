@@ -305,6 +305,7 @@ pub async fn dial_lead(
             ring_timeout_secs: Some(settings.ring_timeout_s),
             amd: amd_on.then(|| super::automated::amd_config(&settings.amd)),
             trunk_id: settings.trunk_id.as_deref().and_then(|t| t.parse().ok()),
+            recording: crate::sip::calls::policy_named(settings.recording.as_deref()),
         })
         .await;
     match placed_call {

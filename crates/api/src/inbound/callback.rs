@@ -115,6 +115,7 @@ impl Callbacks {
                 ring_timeout_secs: Some(ring_timeout_secs),
                 amd: None,
                 trunk_id: None,
+                recording: None,
             })
             .await;
         match placed {

@@ -385,6 +385,10 @@ async fn enqueue(state: &AppState, tenant: TenantId, call: Uuid, queue: QueueId)
     if !command(state, tenant, call, CallCommand::Music { music }).await {
         return false;
     }
+    // The queue's recording policy rules the call it connects.
+    if let Some(policy) = crate::sip::calls::policy_named(settings.recording.as_deref()) {
+        command(state, tenant, call, CallCommand::RecordingPolicy { policy }).await;
+    }
     let event = Event::CallEnqueued {
         call: CallId(call),
         queue,

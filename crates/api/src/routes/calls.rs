@@ -285,6 +285,7 @@ pub async fn originate(
             ring_timeout_secs: req.ring_timeout_secs,
             amd: None,
             trunk_id: None,
+            recording: None,
         })
         .await
         .map_err(map_err)?;

@@ -26,6 +26,7 @@ use omnivox_acd::{
 use omnivox_domain::Permission;
 use omnivox_domain::ids::QueueId;
 use omnivox_store::queues::{QueueRow, QueueValues};
+use omnivox_store::recordings::RecordingPolicy;
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeSet;
@@ -198,6 +199,9 @@ pub struct QueueSettings {
     pub comfort_prompt: Option<String>,
     /// Callers may ask for a callback that keeps their place.
     pub callback_in_queue: bool,
+    /// Recording of the calls the queue connects: `all`, `none` or
+    /// `on_demand`; null: the organization's policy.
+    pub recording: Option<String>,
 }
 
 /// A queue.
@@ -237,6 +241,7 @@ pub struct CreateQueue {
     pub comfort_prompt: Option<String>,
     #[serde(default)]
     pub callback_in_queue: bool,
+    pub recording: Option<String>,
 }
 
 fn longest_idle() -> QueueStrategy {
@@ -280,6 +285,9 @@ pub struct UpdateQueue {
     #[schema(value_type = Option<String>)]
     pub comfort_prompt: Option<Option<String>>,
     pub callback_in_queue: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub recording: Option<Option<String>>,
 }
 
 /// A call in the queue, in routing order.
@@ -391,6 +399,7 @@ impl CreateQueue {
             music_prompt: self.music_prompt,
             comfort_prompt: self.comfort_prompt,
             callback_in_queue: self.callback_in_queue,
+            recording: self.recording,
         }
     }
 }
@@ -436,6 +445,9 @@ impl UpdateQueue {
         if let Some(v) = self.callback_in_queue {
             s.callback_in_queue = v;
         }
+        if let Some(v) = self.recording {
+            s.recording = v;
+        }
     }
 }
 
@@ -472,6 +484,7 @@ pub(crate) fn settings_of(r: &QueueRow) -> ApiResult<QueueSettings> {
         music_prompt: r.music_prompt.clone(),
         comfort_prompt: r.comfort_prompt.clone(),
         callback_in_queue: r.callback_in_queue,
+        recording: r.recording.clone(),
     })
 }
 
@@ -612,6 +625,15 @@ async fn problems<C: ConnectionTrait>(
         range(&mut e, "max_wait_s", w, 10, 86_400, " s");
     }
     range(&mut e, "wrap_up.seconds", s.wrap_up.seconds, 0, 3600, " s");
+    if let Some(r) = &s.recording
+        && RecordingPolicy::parse(r).is_none()
+    {
+        e.push(FieldError::new(
+            "recording",
+            "invalid_policy",
+            "all, none or on_demand (or null: the organization's policy)",
+        ));
+    }
     match (s.announces(), s.announcements.every_seconds) {
         (true, None) => e.push(FieldError::new(
             "announcements.every_seconds",
@@ -798,6 +820,7 @@ async fn checked<C: ConnectionTrait>(
         music_prompt: s.music_prompt.clone(),
         comfort_prompt: s.comfort_prompt.clone(),
         callback_in_queue: s.callback_in_queue,
+        recording: s.recording.clone(),
     })
 }
 

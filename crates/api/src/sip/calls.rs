@@ -160,13 +160,25 @@ impl CallDirectory for StoreCallDirectory {
                 .recording_settings()
                 .await
                 .map_err(dir_err)?;
-            Ok(match settings.policy {
-                recordings::RecordingPolicy::All => RecordingPolicy::All,
-                recordings::RecordingPolicy::None => RecordingPolicy::None,
-                recordings::RecordingPolicy::OnDemand => RecordingPolicy::OnDemand,
-            })
+            Ok(call_policy(settings.policy))
         })
     }
+}
+
+/// A stored recording policy as the call layer's.
+pub fn call_policy(p: recordings::RecordingPolicy) -> RecordingPolicy {
+    match p {
+        recordings::RecordingPolicy::All => RecordingPolicy::All,
+        recordings::RecordingPolicy::None => RecordingPolicy::None,
+        recordings::RecordingPolicy::OnDemand => RecordingPolicy::OnDemand,
+    }
+}
+
+/// A campaign's or queue's `recording` setting (validated when stored) as
+/// the call layer's policy; `None`: the tenant's.
+pub fn policy_named(name: Option<&str>) -> Option<RecordingPolicy> {
+    name.and_then(recordings::RecordingPolicy::parse)
+        .map(call_policy)
 }
 
 /// Loads every tenant's enabled trunks into the call layer. A trunk whose

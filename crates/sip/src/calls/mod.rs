@@ -36,6 +36,7 @@ pub(crate) mod tones;
 pub(crate) mod trunks;
 pub(crate) mod util;
 
+use crate::RecordingPolicy;
 use crate::config::CallsConfig;
 use crate::registrar::Registrar;
 use crate::stats::Counters;
@@ -248,6 +249,13 @@ pub enum CallCommand {
     PauseRecording,
     /// Capture the audio again.
     ResumeRecording,
+    /// Use `policy` for this call instead of the tenant's (the queue a
+    /// caller waits in records all, none or on demand). Applied at the
+    /// bridge, or at once when the call is bridged already.
+    RecordingPolicy {
+        /// All, none or on demand.
+        policy: RecordingPolicy,
+    },
     /// Dial a supervisor into the bridged call (the `monitor` leg); once it
     /// answers it is mixed in as `mode` says. Refused while another
     /// supervisor's leg is live.

@@ -219,6 +219,9 @@ pub struct Originate {
     /// tenant only (a campaign's trunk); `None`: any of the tenant's trunks,
     /// in order, with failover.
     pub trunk_id: Option<Uuid>,
+    /// This call's recording policy instead of the tenant's (a campaign's
+    /// own); `None`: the tenant's.
+    pub recording: Option<RecordingPolicy>,
 }
 
 /// Longest time an answered call waits parked for a second party or a

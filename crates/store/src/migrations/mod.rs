@@ -24,6 +24,7 @@ mod m20261121_000018_queue_callbacks;
 mod m20261121_000019_queue_handle_time;
 mod m20261121_000020_acd_settings;
 mod m20261121_000021_personal_callbacks;
+mod m20261121_000022_queue_recording;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000019_queue_handle_time::Migration),
             Box::new(m20261121_000020_acd_settings::Migration),
             Box::new(m20261121_000021_personal_callbacks::Migration),
+            Box::new(m20261121_000022_queue_recording::Migration),
         ]
     }
 }

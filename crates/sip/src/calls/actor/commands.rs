@@ -69,6 +69,10 @@ impl Actor {
             CallCommand::StopRecording => self.stop_recording().await,
             CallCommand::PauseRecording => self.pause_recording(true).await,
             CallCommand::ResumeRecording => self.pause_recording(false).await,
+            CallCommand::RecordingPolicy { policy } => {
+                self.set_recording_policy(policy).await;
+                Ok(())
+            }
             CallCommand::Monitor { to, mode } => {
                 self.check_endpoint(&to).await?;
                 let slot = slot_index(LegId::Monitor);

@@ -26,6 +26,7 @@ use super::sdp::{Direction as SdpDirection, LocalMedia, Origin, RemoteSdp, negot
 use super::trunks::{ChannelPermit, TrunkEntry};
 use super::util::{format_number, normalize_number, sip_uri};
 use super::{CallCommand, CallNotice, CallsInner, LiveCall};
+use crate::RecordingPolicy;
 use crate::registrar::SipTransport;
 use crate::stats::Counters;
 use chrono::{DateTime, Utc};
@@ -192,6 +193,9 @@ pub(crate) struct Actor {
     recording: Option<recording::ActiveRecording>,
     /// The tenant's recording policy was applied (at the first bridge).
     policy_checked: bool,
+    /// The recording policy of this call's campaign or queue, over the
+    /// tenant's.
+    recording_policy: Option<RecordingPolicy>,
     /// Answering-machine detection on leg A.
     amd: park::Amd,
     /// A message for leg A before the call ends.
@@ -301,6 +305,7 @@ impl Actor {
             max_forwards: 70,
             recording: None,
             policy_checked: false,
+            recording_policy: None,
             amd: park::Amd::Off,
             announcement: None,
             park_deadline: None,

@@ -200,7 +200,7 @@ impl Actor {
         let Some(store) = self.inner.recordings.clone() else {
             return Err(CallError::Unavailable("recording is not configured".into()));
         };
-        match self.inner.directory.recording_policy(self.tenant).await {
+        match self.recording_policy().await {
             Ok(RecordingPolicy::None) => {
                 return Err(CallError::Conflict(
                     "the organization does not record calls".into(),
@@ -417,6 +417,28 @@ impl Actor {
         });
     }
 
+    /// The policy for this call: its campaign's or queue's, else the
+    /// tenant's.
+    async fn recording_policy(&self) -> Result<RecordingPolicy, crate::DirectoryError> {
+        match self.recording_policy {
+            Some(p) => Ok(p),
+            None => self.inner.directory.recording_policy(self.tenant).await,
+        }
+    }
+
+    /// `CallCommand::RecordingPolicy`: from now on `policy` rules this
+    /// call; a bridged call that must record all starts now.
+    pub(super) async fn set_recording_policy(&mut self, policy: RecordingPolicy) {
+        self.recording_policy = Some(policy);
+        if self.policy_checked && self.recording.is_none() {
+            // Applied again at the next bridge, or now on this one.
+            self.policy_checked = false;
+            if self.call.state() == CallState::Bridged {
+                self.on_bridged().await;
+            }
+        }
+    }
+
     /// At bridge: records the call when the tenant records every call;
     /// otherwise keeps an ongoing recording fed with the new parties.
     pub(super) async fn on_bridged(&mut self) {
@@ -438,7 +460,7 @@ impl Actor {
         let Some(store) = self.inner.recordings.clone() else {
             return;
         };
-        match self.inner.directory.recording_policy(self.tenant).await {
+        match self.recording_policy().await {
             Ok(RecordingPolicy::All) => {
                 if let Err(e) = self.begin_recording(store, Purpose::Call).await {
                     tracing::warn!(call = %self.id, error = %e, "policy recording not started");

@@ -71,6 +71,7 @@ pub(crate) async fn originate(
     )?;
     actor.caller_id = req.caller_id.clone();
     actor.only_trunk = req.trunk_id;
+    actor.recording_policy = req.recording;
     {
         let mut snap = actor.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         snap.from = endpoint_label(&req.first);
