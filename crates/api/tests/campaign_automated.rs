@@ -396,11 +396,25 @@ async fn predictive_campaign_of_two_hundred_leads_books_every_call() {
     // The books match the call records: a conversation had an agent, an
     // abandoned call was never bridged to one (an agent's phone may have
     // been ringing when the person hung up).
-    let cdrs: BTreeMap<String, Value> = all_items(&c, "/cdrs")
-        .await
-        .into_iter()
-        .map(|r| (r["id"].as_str().unwrap().to_owned(), r))
-        .collect();
+    // The CDR writer closes records in batches, a moment after the calls.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cdrs: BTreeMap<String, Value> = loop {
+        let cdrs: BTreeMap<String, Value> = all_items(&c, "/cdrs")
+            .await
+            .into_iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r))
+            .collect();
+        let open = attempts
+            .values()
+            .flatten()
+            .filter(|a| cdrs.get(&a.call_id).is_none_or(|r| r["state"] == "live"))
+            .count();
+        if open == 0 {
+            break cdrs;
+        }
+        assert!(Instant::now() < deadline, "{open} call records still open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for a in attempts.values().flatten() {
         let cdr = &cdrs[&a.call_id];
         match a.outcome.as_str() {
