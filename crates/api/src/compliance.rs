@@ -273,10 +273,7 @@ pub async fn decide_for(
     let holidays: Vec<NaiveDate> =
         serde_json::from_value(settings.holidays.clone()).unwrap_or_default();
     let holiday_zone = if settings.holiday_zone == "tenant" {
-        let tz = crate::auth::principal::cached_tenant(state, tenant)
-            .await?
-            .time_zone;
-        HolidayZone::Tenant(tz.parse().unwrap_or(chrono_tz::UTC))
+        HolidayZone::Tenant(crate::auth::principal::tenant_zone(state, tenant).await?)
     } else {
         HolidayZone::CalledParty
     };

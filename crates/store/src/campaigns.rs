@@ -477,17 +477,21 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(res.rows_affected == 1)
     }
 
+    /// The campaign's hopper (its `queued` leads), in dial order: oldest
+    /// queued first.
+    fn queued(&self, campaign_id: Uuid) -> sea_orm::Select<campaign_lead::Entity> {
+        use campaign_lead::Column as L;
+        campaign_lead::Entity::find()
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::Status.eq(lead::QUEUED))
+            .order_by_asc(L::QueuedAt)
+            .order_by_asc(L::ContactId)
+    }
+
     /// The hopper in dial order (oldest queued first).
     pub async fn hopper(&self, campaign_id: Uuid, limit: u64) -> Result<Vec<LeadRow>> {
-        Ok(campaign_lead::Entity::find()
-            .filter(campaign_lead::Column::TenantId.eq(self.tenant.0))
-            .filter(campaign_lead::Column::CampaignId.eq(campaign_id))
-            .filter(campaign_lead::Column::Status.eq(lead::QUEUED))
-            .order_by_asc(campaign_lead::Column::QueuedAt)
-            .order_by_asc(campaign_lead::Column::ContactId)
-            .limit(limit)
-            .all(self.conn)
-            .await?)
+        Ok(self.queued(campaign_id).limit(limit).all(self.conn).await?)
     }
 
     /// The lead to dial next for `agent`: the oldest of the callbacks kept
@@ -500,23 +504,17 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         agent: Option<Uuid>,
     ) -> Result<Option<LeadRow>> {
         use campaign_lead::Column as L;
-        let queued = || {
-            campaign_lead::Entity::find()
-                .filter(L::TenantId.eq(self.tenant.0))
-                .filter(L::CampaignId.eq(campaign_id))
-                .filter(L::Status.eq(lead::QUEUED))
-                .order_by_asc(L::QueuedAt)
-                .order_by_asc(L::ContactId)
-        };
         if let Some(agent) = agent
-            && let Some(own) = queued()
+            && let Some(own) = self
+                .queued(campaign_id)
                 .filter(L::CallbackAgent.eq(agent))
                 .one(self.conn)
                 .await?
         {
             return Ok(Some(own));
         }
-        Ok(queued()
+        Ok(self
+            .queued(campaign_id)
             .filter(L::CallbackAgent.is_null())
             .one(self.conn)
             .await?)
@@ -524,29 +522,21 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
 
     /// Callbacks in the hopper kept for one of `agents`, oldest first.
     pub async fn kept_callbacks(&self, campaign_id: Uuid, agents: &[Uuid]) -> Result<Vec<LeadRow>> {
-        use campaign_lead::Column as L;
         if agents.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(campaign_lead::Entity::find()
-            .filter(L::TenantId.eq(self.tenant.0))
-            .filter(L::CampaignId.eq(campaign_id))
-            .filter(L::Status.eq(lead::QUEUED))
-            .filter(L::CallbackAgent.is_in(agents.iter().copied()))
-            .order_by_asc(L::QueuedAt)
-            .order_by_asc(L::ContactId)
+        Ok(self
+            .queued(campaign_id)
+            .filter(campaign_lead::Column::CallbackAgent.is_in(agents.iter().copied()))
             .all(self.conn)
             .await?)
     }
 
     /// How many of the hopper's leads are callbacks kept for an agent.
     pub async fn kept_callbacks_queued(&self, campaign_id: Uuid) -> Result<u64> {
-        use campaign_lead::Column as L;
-        Ok(campaign_lead::Entity::find()
-            .filter(L::TenantId.eq(self.tenant.0))
-            .filter(L::CampaignId.eq(campaign_id))
-            .filter(L::Status.eq(lead::QUEUED))
-            .filter(L::CallbackAgent.is_not_null())
+        Ok(self
+            .queued(campaign_id)
+            .filter(campaign_lead::Column::CallbackAgent.is_not_null())
             .count(self.conn)
             .await?)
     }

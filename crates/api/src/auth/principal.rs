@@ -504,3 +504,12 @@ pub async fn cached_tenant(
     state.cache.tenants.insert(tenant, t.clone());
     Ok(t)
 }
+
+/// The tenant's time zone (UTC if the stored name does not parse).
+pub async fn tenant_zone(state: &AppState, tenant: TenantId) -> Result<chrono_tz::Tz, ApiError> {
+    Ok(cached_tenant(state, tenant)
+        .await?
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC))
+}

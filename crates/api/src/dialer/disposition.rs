@@ -46,10 +46,7 @@ pub async fn contact_local_instant(
     let contact = s.get_contact(attempt.contact_id).await?;
     let mut zones = crate::compliance::zones_of(&attempt.phone, &contact.row)?;
     if zones.is_empty() {
-        let tenant_zone = crate::auth::principal::cached_tenant(state, tenant)
-            .await?
-            .time_zone;
-        zones.push(tenant_zone.parse().unwrap_or(chrono_tz::UTC));
+        zones.push(crate::auth::principal::tenant_zone(state, tenant).await?);
     }
     zones
         .iter()

@@ -458,11 +458,7 @@ pub async fn schedule_open(
     settings: &CampaignSettings,
     at: DateTime<Utc>,
 ) -> ApiResult<bool> {
-    let tz: chrono_tz::Tz = crate::auth::principal::cached_tenant(state, tenant)
-        .await?
-        .time_zone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let tz = crate::auth::principal::tenant_zone(state, tenant).await?;
     Ok(settings.schedule.open_at(at, tz))
 }
 
