@@ -202,28 +202,21 @@ async fn power_dialing_with_amd_connects_people_and_drops_with_safe_harbor() {
     assert!(reasons.contains("abandon"), "{reasons}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn agentless_campaign_plays_its_message_to_people() {
-    if !omnivox_testkit::sipp_available() {
-        return;
-    }
+/// An agentless campaign over the leads of `csv`, its message "broadcast",
+/// with the AMD settings `amd`, run to completion; its attempts.
+async fn agentless_run(csv: &str, amd: Value) -> BTreeMap<String, Vec<Attempt>> {
     let c = tenant_at(NOON_SF).await;
     let work = tempfile::tempdir().unwrap();
     let (_carrier, _dir) = carrier(&c, work.path(), 20).await;
     prompt(&c, "broadcast").await;
-    let list = import(
-        &c,
-        "Broadcast",
-        "First Name,Phone\nPat,+14153100007\nRec,+14153100004\n",
-    )
-    .await;
+    let list = import(&c, "Broadcast", csv).await;
     let id = campaign(
         &c,
         "Broadcast",
         "agentless",
         json!({
             "ring_timeout_s": 15,
-            "amd": {"enabled": true, "on_machine": {"action": "hangup"}},
+            "amd": amd,
             "agentless_prompt": "broadcast",
             "max_attempts_total": 1,
         }),
@@ -231,7 +224,19 @@ async fn agentless_campaign_plays_its_message_to_people() {
     )
     .await;
     start(&c, &id).await;
-    let attempts = run_to_completion(&c, &id).await;
+    run_to_completion(&c, &id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agentless_campaign_plays_its_message_to_people() {
+    if !omnivox_testkit::sipp_available() {
+        return;
+    }
+    let attempts = agentless_run(
+        "First Name,Phone\nPat,+14153100007\nRec,+14153100004\n",
+        json!({"enabled": true, "on_machine": {"action": "hangup"}}),
+    )
+    .await;
     let Attempt {
         outcome, secs: len, ..
     } = attempts["+14153100007"][0].clone();
@@ -252,26 +257,11 @@ async fn a_campaigns_amd_thresholds_reach_its_calls() {
     }
     // The same person as above ("Hello?", about 0.6 s of voice), judged by
     // a campaign that calls any greeting over 300 ms a machine.
-    let c = tenant_at(NOON_SF).await;
-    let work = tempfile::tempdir().unwrap();
-    let (_carrier, _dir) = carrier(&c, work.path(), 20).await;
-    prompt(&c, "broadcast").await;
-    let list = import(&c, "Strict", "First Name,Phone\nPat,+14153200007\n").await;
-    let id = campaign(
-        &c,
-        "Strict",
-        "agentless",
-        json!({
-            "ring_timeout_s": 15,
-            "amd": {"enabled": true, "on_machine": {"action": "hangup"}, "greeting_ms": 300},
-            "agentless_prompt": "broadcast",
-            "max_attempts_total": 1,
-        }),
-        &list,
+    let attempts = agentless_run(
+        "First Name,Phone\nPat,+14153200007\n",
+        json!({"enabled": true, "on_machine": {"action": "hangup"}, "greeting_ms": 300}),
     )
     .await;
-    start(&c, &id).await;
-    let attempts = run_to_completion(&c, &id).await;
     assert_eq!(
         attempts["+14153200007"][0].outcome, "machine",
         "{attempts:?}"
