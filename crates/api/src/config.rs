@@ -117,13 +117,17 @@ pub struct ImportConfig {
     pub max_upload_bytes: u64,
     /// Rows per committed batch: a batch lands whole or not at all.
     pub batch_rows: usize,
+    /// A batch also closes once its rows hold this many bytes of the file's
+    /// text, so that wide rows do not multiply the memory of a batch.
+    pub batch_bytes: usize,
 }
 
 impl Default for ImportConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
-            batch_rows: 2000,
+            batch_rows: 10_000,
+            batch_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -328,6 +332,9 @@ impl Config {
         if self.imports.batch_rows == 0 || self.imports.batch_rows > 50_000 {
             return bad("imports.batch_rows must be 1 to 50000");
         }
+        if !(1024..=64 * 1024 * 1024).contains(&self.imports.batch_bytes) {
+            return bad("imports.batch_bytes must be 1024 to 67108864");
+        }
         if self.sip.domain_suffix.is_empty()
             || !self
                 .sip
@@ -395,5 +402,11 @@ mod tests {
         c.database.url = "mysql://x".into();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("database.url"), "{e}");
+        for bytes in [0, 1023, 64 * 1024 * 1024 + 1] {
+            let mut c = Config::default();
+            c.imports.batch_bytes = bytes;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("imports.batch_bytes"), "{bytes}: {e}");
+        }
     }
 }

@@ -229,6 +229,47 @@ async fn cancelling_a_running_import_keeps_whole_batches_only() {
 }
 
 #[tokio::test]
+async fn a_batch_also_closes_at_its_byte_budget() {
+    // 50,000 rows a batch would commit this whole file at once; 1 KiB of
+    // text (about 50 of these rows) closes each batch long before.
+    let app = omnivox_testkit::spawn_app_with(|c| {
+        c.imports.batch_rows = 50_000;
+        c.imports.batch_bytes = 1024;
+    })
+    .await;
+    let (t, owner) = app.owner().await;
+    let c = Ctx { app, t, owner };
+    let list = c.list("Bytes").await;
+    let total = 40_000;
+    let up = c.upload(&list, numbered_rows(total)).await;
+    let id = up.body["import"]["id"].as_str().unwrap().to_owned();
+    let path = c.path(&format!("/imports/{id}"));
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/imports/{id}/start")),
+            &c.owner,
+            json!({ "dedup": "file" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let first = wait_for(&c.app, &path, &c.owner, "progress", |j| {
+        j["rows_read"].as_i64() > Some(0)
+    })
+    .await;
+    let committed = first["rows_read"].as_i64().unwrap();
+    assert!(
+        committed < total as i64 / 10,
+        "the first commit is a small batch, not the file: {first}"
+    );
+    let done = wait_for(&c.app, &path, &c.owner, "completion", |j| {
+        j["status"] == "completed"
+    })
+    .await;
+    assert_eq!(done["rows_accepted"].as_i64(), Some(total as i64), "{done}");
+}
+
+#[tokio::test]
 async fn file_dedup_spans_batches() {
     let app = omnivox_testkit::spawn_app_with(|c| c.imports.batch_rows = 3).await;
     let (t, owner) = app.owner().await;

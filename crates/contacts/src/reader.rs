@@ -75,6 +75,11 @@ impl Record {
         self.text.get(start..end)
     }
 
+    /// Length of the record's text (its cells, decoded), in bytes.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// The cells in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.get(i).unwrap_or(""))

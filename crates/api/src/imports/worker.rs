@@ -136,7 +136,10 @@ async fn run_job(
         runtime: tokio::runtime::Handle::current(),
         current: Pending::default(),
     };
-    let batch_rows = state.config.imports.batch_rows;
+    let (batch_rows, batch_bytes) = (
+        state.config.imports.batch_rows,
+        state.config.imports.batch_bytes,
+    );
     let path = job.stored_path.clone();
     let (tx, mut rx) = mpsc::channel::<ImportBatch>(1);
     let reading = tokio::task::spawn_blocking(move || -> Result<(), ReadError> {
@@ -156,10 +159,11 @@ async fn run_job(
                 return Ok(()); // the writer stopped (cancel, shutdown, error)
             };
             let mut eof = false;
-            while batches.current.read < batch_rows {
+            while batches.current.read < batch_rows && batches.current.bytes < batch_bytes {
                 match reader.next_row(&normalizer)? {
                     Some(row) => {
                         through += 1;
+                        batches.current.bytes += reader.record().text_len();
                         batches.add(row);
                     }
                     None => {
@@ -258,6 +262,8 @@ impl SeenKeys {
 #[derive(Default)]
 struct Pending {
     read: usize,
+    /// The file's text in those rows, in bytes.
+    bytes: usize,
     progress: Progress,
     errors: Vec<NewImportError>,
     /// Row, line and contact of each row to import.
