@@ -35,7 +35,7 @@ fn set(cfg: &mut PredictiveConfig, kv: &str) -> Result<(), String> {
         "fast_half_life_s" => cfg.fast_half_life_s = x,
         "fast_gain" => cfg.fast_gain = x,
         "calib_half_life_s" => cfg.calib_half_life_s = x,
-        "tail_calib" => cfg.tail_calib = x,
+        "window_kappa_power" => cfg.window_kappa_power = x,
         "hard_share" => cfg.hard_share = x,
         "min_dials" => cfg.min_dials = x as u64,
         "min_answers" => cfg.min_answers = x as u64,

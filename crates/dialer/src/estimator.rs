@@ -208,6 +208,18 @@ impl Estimator {
         }
     }
 
+    /// The mean duration of a dial, all endings (answered, failed, rung
+    /// out), in seconds; 0 before any dial has ended.
+    pub fn mean_dial_s(&self) -> f64 {
+        // Bin `i` holds durations in `(i, i + 1] * bin_s`: its midpoint.
+        let (mut weight, mut sum) = (0.0, 0.0);
+        for (i, w) in self.end.iter().enumerate() {
+            weight += w;
+            sum += w * (i as f64 + 0.5) * self.bin_s;
+        }
+        if weight > 0.0 { sum / weight } else { 0.0 }
+    }
+
     /// P(a new dial is answered within `t` seconds).
     pub fn answered_by(&self, t: f64) -> f64 {
         let tot = self.total();
@@ -371,6 +383,10 @@ mod tests {
         assert_eq!(e.answer_within(10.0, 20.0), 0.0);
         assert!((e.answered_by(9.0) - 0.3).abs() < 1e-12);
         assert!((e.ring_quantile(0.5) - 8.5).abs() < 1e-9);
+        // Mean dial duration at the bins' midpoints: (3 x 8.5 + 3 x 3.5 +
+        // 4 x 25.5) / 10.
+        assert!((e.mean_dial_s() - 13.8).abs() < 1e-9, "{}", e.mean_dial_s());
+        assert_eq!(Estimator::new(60.0).mean_dial_s(), 0.0);
     }
 
     #[test]

@@ -22,14 +22,23 @@
 //! - the new call's drop probability stays under a threshold `theta`, and
 //! - the chance that, with it placed, more calls drop than the rolling
 //!   15-minute windows still take under `window_cap` stays under
-//!   `window_risk` (divided by kappa^(slots + 1), see below). The windows
-//!   are those ending now and over the next minutes, which keep the recent
-//!   drops and lose their oldest answers. At each node's time the excess of
-//!   demand over supply bounds the drops from below, so the largest node
-//!   counts, not the mean;
+//!   `window_risk` divided by kappa^`window_kappa_power` (kappa: realized
+//!   over predicted drops, see below). The model misses clusters of drops
+//!   by about the same factor whatever their size, so the correction does
+//!   not grow with the drops the window still takes. At each node's time
+//!   the excess of demand over supply bounds the drops from below, so the
+//!   largest node counts, not the mean;
 //!
 //! and never fewer than progressive would place. A team so small that one
 //! drop would take a window over the cap is paced progressively.
+//!
+//! The windows are those ending now and over the next minutes: they keep
+//! the recent drops and lose their oldest answers. The answers they gain
+//! meanwhile are projected at the lower of `window_rate_share` of the last
+//! hour's answer rate and the rate the agents who stay (not leaving) would
+//! answer under progressive pacing: after a cluster of drops pacing comes
+//! close to progressive, and when the team shrinks the last hour's rate
+//! overstates what is coming.
 //!
 //! `theta` is steered by three loops:
 //! - fast: the predicted drop share of recent answers tracks the aim
@@ -64,7 +73,8 @@ pub struct PredictiveConfig {
     /// window still takes.
     pub window_risk: f64,
     /// The answer rate assumed for the coming minutes of a window, as a
-    /// share of the last hour's.
+    /// share of the last hour's; never above the rate the staying agents
+    /// would answer under progressive pacing.
     pub window_rate_share: f64,
     /// Over- or under-spending is paid back over this many seconds.
     pub budget_horizon_s: f64,
@@ -91,8 +101,11 @@ pub struct PredictiveConfig {
     pub fast_gain: f64,
     /// Calibration half-life.
     pub calib_half_life_s: f64,
-    /// How much the calibration factor inflates the cluster tail (0: not).
-    pub tail_calib: f64,
+    /// The window guard's risk cap is `window_risk / kappa^this` (kappa:
+    /// realized over predicted drops, at least 1), whatever the number of
+    /// drops the window still takes: the model misses clusters by about the
+    /// same factor at every size. 0: no correction.
+    pub window_kappa_power: f64,
 }
 
 impl Default for PredictiveConfig {
@@ -117,7 +130,7 @@ impl Default for PredictiveConfig {
             fast_half_life_s: 120.0,
             fast_gain: 0.01,
             calib_half_life_s: 1800.0,
-            tail_calib: 1.0,
+            window_kappa_power: 2.0,
         }
     }
 }
@@ -406,8 +419,9 @@ impl Predictive {
         // The rolling windows ending now and over the next minutes: how
         // many more drops each takes under the cap. They keep the recent
         // drops but lose their oldest answers, and new answers may come
-        // slower (`window_rate_share`) while the window holds pacing back.
-        let rate = ans_rate * self.cfg.window_rate_share;
+        // slower (`window_rate_share`) while the window holds pacing back,
+        // and no faster than the staying team answers under progressive.
+        let rate = (ans_rate * self.cfg.window_rate_share).min(self.progressive_answer_rate(obs));
         let start = self.start_s.unwrap_or(now);
         // Windows ending now and over the next minutes; one pass over the
         // recent answers counts them all.
@@ -448,6 +462,23 @@ impl Predictive {
         };
         self.tiny_team = cap_drops < 1.0;
         aim
+    }
+
+    /// Answers per second the agents who stay (not leaving) would get under
+    /// progressive pacing: each answer takes a talk, a wrap-up, the mean
+    /// pause per wrap-up and the dialing until someone answers (mean dial
+    /// duration over the answer rate), all as learned.
+    fn progressive_answer_rate(&self, obs: &Observation<'_>) -> f64 {
+        let staying = obs.agents.iter().filter(|a| !a.leaving).count() as f64;
+        let answer_rate = self.est.answer_rate();
+        if staying == 0.0 || answer_rate <= 0.0 {
+            return 0.0;
+        }
+        let talk = self.est.talk().map(|d| d.mean()).unwrap_or(0.0);
+        let wrap = self.est.wrap().map(|d| d.mean()).unwrap_or(0.0);
+        let pause = self.est.pause_prob() * self.est.pause().map(|d| d.mean()).unwrap_or(0.0);
+        let dialing = self.est.mean_dial_s() / answer_rate;
+        staying / (talk + wrap + pause + dialing).max(1e-9)
     }
 
     fn build_nodes(&mut self, obs: &Observation<'_>) -> Option<()> {
@@ -597,14 +628,10 @@ impl PacingPolicy for Predictive {
         let pa = self.est.answer_rate();
         let mut k = 0u32;
         let mut held = false;
-        // The model misses some drops (kappa > 1): a cluster of `s + 1`
-        // drops is then likelier by about kappa^(s + 1).
+        // The model misses some drops (kappa > 1), and clusters of them by
+        // about the same factor at every size: one flat correction.
         let kappa_now = ((self.calib_real + 1.0) / (self.calib_pred + 1.0)).clamp(0.3, 5.0);
-        let slots = self.window_slots.clamp(0, TAIL_MAX as i64) as i32;
-        let risk_cap = self.cfg.window_risk
-            / kappa_now
-                .max(1.0)
-                .powf(self.cfg.tail_calib * f64::from(slots + 1));
+        let risk_cap = self.cfg.window_risk / kappa_now.max(1.0).powf(self.cfg.window_kappa_power);
         while k < cap {
             let q = self.marginal();
             if k >= floor {
@@ -682,6 +709,70 @@ mod tests {
         // Past the kept cells the answer is an upper bound, never 0.
         assert!(n.p_tail(5) >= 0.0 && n.p_tail(5) <= n.p_tail(1) + 1e-12);
         assert!((n.p_tail(5) - p3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn progressive_rate_counts_only_the_staying_agents() {
+        use crate::observe::AgentObs;
+        let mut p = Predictive::new(PredictiveConfig::default());
+        // Dials of 10 s, 3 in 10 answered; talks of 120 s, wrap-ups of 15 s
+        // of which 1 in 5 ends in a 50-s pause.
+        for i in 0..100 {
+            p.est.observe(&Outcome::DialEnded {
+                at_s: 0.0,
+                after_s: 10.0,
+                answered: i % 10 < 3,
+            });
+        }
+        for i in 0..50 {
+            p.est.observe(&Outcome::TalkEnded {
+                at_s: 0.0,
+                talk_s: 120.0,
+            });
+            p.est.observe(&Outcome::WrapEnded {
+                at_s: 0.0,
+                wrap_s: 15.0,
+                paused: i % 5 == 0,
+                left: false,
+            });
+            p.est.observe(&Outcome::PauseEnded {
+                at_s: 0.0,
+                pause_s: 50.0,
+            });
+        }
+        p.est.prepare();
+        let agent = |leaving| AgentObs {
+            state: AgentState::Talking,
+            in_state_s: 30.0,
+            leaving,
+        };
+        let mut agents = vec![agent(false); 3];
+        agents.extend(vec![agent(true); 5]);
+        let obs = Observation {
+            now_s: 100.0,
+            shift_end_s: None,
+            tick_s: 1.0,
+            grace_s: 2.0,
+            abandon_target: 0.03,
+            agents: &agents,
+            calls: &[],
+            waiting: &[],
+            outcomes: &[],
+        };
+        // Per answer: talk + wrap + 0.2 x pause + dialing (9.5 s at the
+        // bin's midpoint / 0.3); the fits' means are within 0.2 % of the
+        // durations (the smallest spread a fit keeps).
+        let cycle = 120.0 + 15.0 + 0.2 * 50.0 + 9.5 / 0.3;
+        let want = 3.0 / cycle;
+        let got = p.progressive_answer_rate(&obs);
+        assert!((got / want - 1.0).abs() < 0.005, "{got} vs {want}");
+        // Nobody stays: no answers to project.
+        let leaving = vec![agent(true); 4];
+        let none = Observation {
+            agents: &leaving,
+            ..obs
+        };
+        assert_eq!(p.progressive_answer_rate(&none), 0.0);
     }
 
     #[test]

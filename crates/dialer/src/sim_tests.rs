@@ -354,3 +354,47 @@ fn predictive_keeps_every_quarter_hour_within_five_percent() {
         );
     }
 }
+
+#[test]
+fn predictive_keeps_the_windows_when_the_team_shrinks() {
+    // Two hours of 25 agents at a low answer rate, then 12 agents and three
+    // times the answer rate: the last hour's answers overstate what the
+    // smaller team will answer in the coming minutes, and a window's room
+    // for drops must be projected from the team that stays.
+    let sc = Scenario::from_toml(
+        r#"
+        name = "shrinking team"
+        agents = 25
+        shift_s = 10800
+        p_answer = 0.12
+        ring_mean_s = 12.0
+        ring_cv = 0.6
+        dial_timeout_s = 30.0
+        fail_fast_frac = 0.3
+        fail_fast_s = 5.0
+        talk_mean_s = 150.0
+        talk_cv = 1.2
+        wrap_s = 20.0
+        pause_prob = 0.1
+        pause_s = 90.0
+        grace_s = 2.0
+        dial_tick_s = 1.0
+        abandon_target = 0.03
+        [[phase]]
+        at_s = 7200
+        p_answer = 0.35
+        agents = 12
+        "#,
+    )
+    .unwrap();
+    for seed in 1..=5 {
+        let q = run(&sc, seed, policy("predictive").as_mut());
+        assert!(
+            q.worst_abandon_15min <= 0.05,
+            "seed {seed}: {}",
+            q.worst_abandon_15min
+        );
+        assert!(q.abandon_rate <= 0.03, "seed {seed}: {}", q.abandon_rate);
+        assert_eq!(q.counts.violations, 0);
+    }
+}
