@@ -8,9 +8,20 @@ use omnivox_store::audit::AuditEntry;
 use omnivox_store::members::Member;
 use omnivox_store::tenants::Tenant;
 use omnivox_store::users::User;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// For `#[serde(default, deserialize_with = "crate::routes::dto::nullable")]`
+/// on an `Option<Option<T>>` field: `null` kept apart from absent, so
+/// `Some(None)` clears a field and `None` leaves it.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct TenantOut {

@@ -28,7 +28,7 @@ use omnivox_domain::ids::QueueId;
 use omnivox_store::queues::{QueueRow, QueueValues};
 use omnivox_store::recordings::RecordingPolicy;
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -252,15 +252,6 @@ fn fifteen() -> i64 {
     15
 }
 
-/// `null` kept apart from absent: `Some(None)` clears a field.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A change to a queue: absent fields stay, `null` clears a nullable one.
 /// The result is checked as a whole.
 #[derive(Deserialize, ToSchema)]
@@ -272,20 +263,20 @@ pub struct UpdateQueue {
     pub required_skills: Option<Vec<RequiredSkill>>,
     pub priority: Option<i64>,
     pub offer_timeout_s: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<i64>)]
     pub max_wait_s: Option<Option<i64>>,
     pub wrap_up: Option<WrapUp>,
     pub overflow: Option<Vec<OverflowRuleBody>>,
     pub announcements: Option<Announcements>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub music_prompt: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub comfort_prompt: Option<Option<String>>,
     pub callback_in_queue: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub recording: Option<Option<String>>,
 }

@@ -20,7 +20,7 @@ use omnivox_domain::{Permission, TrunkId, password};
 use omnivox_sip::{DigestAlgorithm, ha1};
 use omnivox_store::trunks::{InboundCredentials, NewTrunk, SecretText, TrunkPatch, TrunkRow};
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -181,15 +181,6 @@ impl fmt::Debug for CreateTrunk {
     }
 }
 
-/// `null` kept apart from absent: `Some(None)` clears a field.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A change to a trunk: absent fields stay, `null` clears a nullable one.
 /// `inbound_username` and `inbound_password` change together; a `null`
 /// `inbound_username` removes the inbound credentials.
@@ -200,16 +191,16 @@ pub struct UpdateTrunk {
     pub host: Option<String>,
     pub port: Option<i64>,
     pub transport: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub password: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub from_user: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub from_domain: Option<Option<String>>,
     pub caller_id_mode: Option<String>,
@@ -219,7 +210,7 @@ pub struct UpdateTrunk {
     pub max_cps: Option<i64>,
     pub priority: Option<i64>,
     pub allowed_sources: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub inbound_username: Option<Option<String>>,
     pub inbound_password: Option<String>,

@@ -42,7 +42,7 @@ use omnivox_store::voicemail::{
     VoicemailMessageRow,
 };
 use omnivox_store::{ConnectionTrait, Page, Scoped, StoreError, audit, commit};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -117,15 +117,6 @@ pub struct CreateVoicemailBox {
     pub notify_secret: Option<String>,
 }
 
-/// `null` kept apart from absent: `Some(None)` clears a field.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A change to a box: absent fields stay, `null` clears `greeting_prompt`,
 /// `notify_url` or `notify_secret`. The result is checked as a whole.
 #[derive(Deserialize, ToSchema)]
@@ -133,14 +124,14 @@ where
 pub struct UpdateVoicemailBox {
     pub name: Option<String>,
     pub owner: Option<BoxOwner>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub greeting_prompt: Option<Option<String>>,
     pub max_message_seconds: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub notify_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub notify_secret: Option<Option<String>>,
 }
