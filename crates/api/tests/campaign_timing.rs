@@ -9,7 +9,7 @@ mod common;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use common::Ctx;
 use common::campaign::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -142,16 +142,44 @@ async fn calls_taken(c: &Ctx, agent: &str) -> usize {
         .count()
 }
 
+/// Waits for the agent's second call.
+async fn second_call(c: &Ctx, agent: &str) {
+    let path = c.path(&format!("/agents/{agent}/history?limit=100"));
+    common::wait_for(&c.app, &path, &c.owner, "a second call", |h| {
+        h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["state"] == "on_call")
+            .count()
+            == 2
+    })
+    .await;
+}
+
+async fn put(c: &Ctx, path: &str, token: &str, body: Value) -> omnivox_testkit::Resp {
+    c.app.call(Method::PUT, path, Some(token), Some(body)).await
+}
+
 async fn set_state(c: &Ctx, token: &str, body: Value) {
     let r = c.app.post(&c.path("/agents/me/state"), token, body).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 }
 
+/// How the wait for Ann ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// She is back: the callback is dialed for her.
+    AnnReturns,
+    /// A supervisor hands it to Bob, who gets it.
+    HandedToBob,
+}
+
 /// A person answers, talks to Ann and hangs up; Ann keeps a callback for
 /// herself at a time of the contact's day (San Francisco) and takes a
 /// break. When it comes due Bob is free, and it waits for Ann (without
-/// keeping a new lead from Bob); when she is back it is dialed for her.
-async fn a_kept_callback_waits_for_its_agent(mode: &str) {
+/// keeping a new lead from Bob); then `ending`.
+async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
     let c = tenant_at(NOON_SF).await;
     let work = tempfile::tempdir().unwrap();
     let (_carrier, carrier_dir) = carrier(&c, work.path(), 10).await;
@@ -279,25 +307,85 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str) {
     )
     .await;
 
-    // Ann is back: the callback is dialed for her.
-    set_state(&c, &ann_token, json!({"state": "available"})).await;
-    common::wait_for(
-        &c.app,
-        &c.path(&format!("/agents/{ann}/history?limit=100")),
-        &c.owner,
-        "Ann's second call",
-        |h| {
-            h["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|x| x["state"] == "on_call")
-                .count()
-                == 2
-        },
-    )
-    .await;
-    assert_eq!(calls_taken(&c, &bob).await, 1, "the new lead only");
+    let contact = the_lead(&c, &id).await["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let handover = c.path(&format!("/campaigns/{id}/leads/{contact}/callback_agent"));
+    match ending {
+        Ending::AnnReturns => {
+            set_state(&c, &ann_token, json!({"state": "available"})).await;
+            second_call(&c, &ann).await;
+            assert_eq!(calls_taken(&c, &bob).await, 1, "the new lead only");
+        }
+        Ending::HandedToBob => {
+            let r = put(&c, &handover, &bob_token, json!({"callback_agent": bob})).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "agents cannot: {r:?}");
+            let r = put(&c, &handover, &c.owner, json!({})).await;
+            assert_eq!(
+                common::field_errors(&r),
+                common::pairs(&[("callback_agent", "required")])
+            );
+            let r = put(
+                &c,
+                &handover,
+                &c.owner,
+                json!({"callback_agent": uuid::Uuid::nil()}),
+            )
+            .await;
+            assert_eq!(
+                common::field_errors(&r),
+                common::pairs(&[("callback_agent", "unknown_agent")])
+            );
+            let other = c.path(&format!(
+                "/campaigns/{id}/leads/{}/callback_agent",
+                uuid::Uuid::nil()
+            ));
+            let r = c
+                .app
+                .call(
+                    Method::PUT,
+                    &other,
+                    Some(&c.owner),
+                    Some(json!({"callback_agent": null})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+            assert_eq!(the_lead(&c, &id).await["callback_agent"], ann.as_str());
+
+            // Bob finishes his call's wrap-up and gets Ann's callback.
+            common::wait_for(
+                &c.app,
+                &c.path(&format!("/agents/{bob}/history?limit=50")),
+                &c.owner,
+                "Bob's wrap-up",
+                |h| {
+                    h["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x["state"] == "wrap_up")
+                },
+            )
+            .await;
+            let r = put(&c, &handover, &c.owner, json!({"callback_agent": bob})).await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            assert_eq!(r.body["callback_agent"], bob.as_str(), "{r:?}");
+            let r = c
+                .app
+                .post(
+                    &c.path(&format!("/agents/{bob}/wrap-up/finish")),
+                    &bob_token,
+                    json!({"disposition": "sale"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            second_call(&c, &bob).await;
+            assert_eq!(calls_taken(&c, &ann).await, 1, "Ann is still away");
+            let r = put(&c, &handover, &c.owner, json!({"callback_agent": null})).await;
+            assert_eq!(r.code(), "not_a_kept_callback", "being dialed: {r:?}");
+        }
+    }
     assert_eq!(attempts(&c, &id).await.len(), 3);
     let dialed = dialed(&carrier_dir);
     assert_eq!(dialed["+14152000000"].len(), 2, "{dialed:?}");
@@ -307,13 +395,20 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str) {
 #[tokio::test]
 async fn a_kept_callback_waits_for_its_agent_progressive() {
     if omnivox_testkit::sipp_available() {
-        a_kept_callback_waits_for_its_agent("progressive").await;
+        a_kept_callback_waits_for_its_agent("progressive", Ending::AnnReturns).await;
+    }
+}
+
+#[tokio::test]
+async fn a_supervisor_hands_a_kept_callback_to_another_agent() {
+    if omnivox_testkit::sipp_available() {
+        a_kept_callback_waits_for_its_agent("progressive", Ending::HandedToBob).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kept_callback_waits_for_its_agent_power() {
     if omnivox_testkit::sipp_available() {
-        a_kept_callback_waits_for_its_agent("power").await;
+        a_kept_callback_waits_for_its_agent("power", Ending::AnnReturns).await;
     }
 }

@@ -710,6 +710,28 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(())
     }
 
+    /// Hands a callback kept for an agent to `agent`, or to anyone with
+    /// `None`. Only a kept callback not being dialed or previewed changes;
+    /// returns whether one did.
+    pub async fn reassign_callback(
+        &self,
+        campaign_id: Uuid,
+        contact_id: Uuid,
+        agent: Option<Uuid>,
+    ) -> Result<bool> {
+        let r = campaign_lead::Entity::update_many()
+            .col_expr(campaign_lead::Column::CallbackAgent, Expr::value(agent))
+            .col_expr(campaign_lead::Column::UpdatedAt, Expr::value(now()))
+            .filter(campaign_lead::Column::TenantId.eq(self.tenant.0))
+            .filter(campaign_lead::Column::CampaignId.eq(campaign_id))
+            .filter(campaign_lead::Column::ContactId.eq(contact_id))
+            .filter(campaign_lead::Column::CallbackAgent.is_not_null())
+            .filter(campaign_lead::Column::Status.is_in([lead::WAITING, lead::QUEUED]))
+            .exec(self.conn)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
     /// The number's dial lock, if a campaign holds it.
     pub async fn dial_lock(&self, phone: &str) -> Result<Option<dial_lock::Model>> {
         Ok(

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use omnivox_dialer::campaign::{
     CampaignSettings, CampaignStatus, DialMode, LeadOrder, LifecycleAction,
 };
-use omnivox_domain::{Permission, TrunkId};
+use omnivox_domain::{Permission, TrunkId, UserId};
 use omnivox_store::campaigns::{
     AttemptRow, CampaignChange, CampaignListRow, CampaignRow, LeadRow, NewCampaign, lead,
 };
@@ -897,6 +897,85 @@ pub async fn list_leads(
         next_cursor: rows.next_cursor,
         items: rows.items.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Who a kept callback is for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignCallback {
+    /// The agent to keep it for, or `null` for anyone. Required.
+    #[serde(default, deserialize_with = "crate::routes::dto::nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub callback_agent: Option<Option<Uuid>>,
+}
+
+/// Hand a callback kept for an agent (who left, or is away) to another
+/// agent, or to anyone. Only a callback still waiting or in the hopper
+/// changes: 409 `not_a_kept_callback` otherwise.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant_id}/campaigns/{campaign_id}/leads/{contact_id}/callback_agent", tag = "campaigns",
+    params(("tenant_id" = Uuid, Path), ("campaign_id" = Uuid, Path), ("contact_id" = Uuid, Path)),
+    request_body = ReassignCallback,
+    responses((status = 200, body = LeadOut), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reassign_callback(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    ApiPath(ids): ApiPath<(Uuid, Uuid, Uuid)>,
+    ApiJson(body): ApiJson<ReassignCallback>,
+) -> ApiResult<Json<LeadOut>> {
+    ctx.require(Permission::CampaignManage)?;
+    let (_, campaign, contact) = ids;
+    let Some(agent) = body.callback_agent else {
+        return Err(ApiError::field(
+            "callback_agent",
+            "required",
+            "an agent id, or null for anyone",
+        ));
+    };
+    let tx = state.store.begin().await?;
+    let s = ctx.scoped(&tx);
+    s.get_campaign(campaign).await?;
+    let before = s.get_lead(campaign, contact).await?;
+    if let Some(agent) = agent {
+        match s.role_of(UserId(agent)).await? {
+            None => {
+                return Err(ApiError::field(
+                    "callback_agent",
+                    "unknown_agent",
+                    format!("no member {agent} in this organization"),
+                ));
+            }
+            Some(role) if !role.grants(Permission::AgentWork) => {
+                return Err(ApiError::field(
+                    "callback_agent",
+                    "not_an_agent",
+                    format!("the {role} role cannot work as an agent"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if !s.reassign_callback(campaign, contact, agent).await? {
+        return Err(ApiError::conflict(
+            "not_a_kept_callback",
+            "the lead is not a callback kept for an agent, or it is being dialed",
+        ));
+    }
+    let after = LeadOut::from(s.get_lead(campaign, contact).await?);
+    audit::record(
+        &tx,
+        ctx.audit(
+            "campaign.callback_reassigned",
+            "campaign",
+            campaign,
+            json(&LeadOut::from(before)),
+            json(&after),
+        ),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(Json(after))
 }
 
 /// The campaign's dial attempts, newest first (at most `limit`).

@@ -198,6 +198,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::get_hopper))
         .routes(routes!(campaigns::fill_hopper))
         .routes(routes!(campaigns::list_leads))
+        .routes(routes!(campaigns::reassign_callback))
         .routes(routes!(campaigns::list_attempts))
         .routes(routes!(campaigns::campaign_stats))
         .routes(routes!(campaign_preview::preview_next))
