@@ -142,17 +142,18 @@ async fn calls_taken(c: &Ctx, agent: &str) -> usize {
         .count()
 }
 
-/// Waits for the agent's second call.
-async fn second_call(c: &Ctx, agent: &str) {
+/// Waits until the agent's history shows them in `state` `times` times.
+async fn in_state_times(c: &Ctx, agent: &str, state: &str, times: usize) {
     let path = c.path(&format!("/agents/{agent}/history?limit=100"));
-    common::wait_for(&c.app, &path, &c.owner, "a second call", |h| {
+    let what = format!("{agent} {state} {times} times");
+    common::wait_for(&c.app, &path, &c.owner, &what, |h| {
         h["items"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|x| x["state"] == "on_call")
+            .filter(|x| x["state"] == state)
             .count()
-            == 2
+            >= times
     })
     .await;
 }
@@ -222,20 +223,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
     log_in(&c, &ann_token, &id).await;
 
     // Ann talks to the customer, who hangs up: Ann is in wrap-up.
-    common::wait_for(
-        &c.app,
-        &c.path(&format!("/agents/{ann}/history?limit=50")),
-        &c.owner,
-        "Ann's wrap-up",
-        |h| {
-            h["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["state"] == "wrap_up")
-        },
-    )
-    .await;
+    in_state_times(&c, &ann, "wrap_up", 1).await;
     log_in(&c, &bob_token, &id).await;
 
     // Call back in a few seconds, by the contact's clock (Pacific daylight
@@ -268,6 +256,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
         "{lead}"
     );
     assert_eq!(lead["callback_agent"], ann.as_str(), "{lead}");
+    let contact = lead["contact_id"].as_str().unwrap().to_owned();
 
     // Due, back in the hopper, and Bob is free: nobody dials it for him.
     common::wait_for(
@@ -292,30 +281,14 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
         .await;
     assert_eq!(done["status"], "completed", "{done}");
     consent_all(&c).await;
-    common::wait_for(
-        &c.app,
-        &c.path(&format!("/agents/{bob}/history?limit=100")),
-        &c.owner,
-        "Bob's call",
-        |h| {
-            h["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["state"] == "on_call")
-        },
-    )
-    .await;
+    in_state_times(&c, &bob, "on_call", 1).await;
 
-    let contact = the_lead(&c, &id).await["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let handover = c.path(&format!("/campaigns/{id}/leads/{contact}/callback_agent"));
     match ending {
         Ending::AnnReturns => {
+            // Ann is back: the callback is dialed for her.
             set_state(&c, &ann_token, json!({"state": "available"})).await;
-            second_call(&c, &ann).await;
+            in_state_times(&c, &ann, "on_call", 2).await;
             assert_eq!(calls_taken(&c, &bob).await, 1, "the new lead only");
         }
         Ending::HandedToBob => {
@@ -351,23 +324,22 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
                 )
                 .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
-            assert_eq!(the_lead(&c, &id).await["callback_agent"], ann.as_str());
+            let lead = c
+                .app
+                .get(
+                    &c.path(&format!("/campaigns/{id}/leads?status=queued")),
+                    &c.owner,
+                )
+                .await;
+            assert_eq!(lead.body["items"][0]["contact_id"], contact.as_str());
+            assert_eq!(
+                lead.body["items"][0]["callback_agent"],
+                ann.as_str(),
+                "unchanged"
+            );
 
             // Bob finishes his call's wrap-up and gets Ann's callback.
-            common::wait_for(
-                &c.app,
-                &c.path(&format!("/agents/{bob}/history?limit=50")),
-                &c.owner,
-                "Bob's wrap-up",
-                |h| {
-                    h["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|x| x["state"] == "wrap_up")
-                },
-            )
-            .await;
+            in_state_times(&c, &bob, "wrap_up", 1).await;
             let r = put(&c, &handover, &c.owner, json!({"callback_agent": bob})).await;
             assert_eq!(r.status, StatusCode::OK, "{r:?}");
             assert_eq!(r.body["callback_agent"], bob.as_str(), "{r:?}");
@@ -380,7 +352,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
                 )
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{r:?}");
-            second_call(&c, &bob).await;
+            in_state_times(&c, &bob, "on_call", 2).await;
             assert_eq!(calls_taken(&c, &ann).await, 1, "Ann is still away");
             let r = put(&c, &handover, &c.owner, json!({"callback_agent": null})).await;
             assert_eq!(r.code(), "not_a_kept_callback", "being dialed: {r:?}");

@@ -114,18 +114,9 @@ async fn an_import_interrupted_by_a_restart_resumes_without_loss_or_duplicates()
     let c = Ctx { app, t, owner };
     let list = c.list("Big").await;
     let total = 20_000;
-    let up = c.upload(&list, numbered_rows(total)).await;
-    let id = up.body["import"]["id"].as_str().unwrap().to_owned();
-    let path = c.path(&format!("/imports/{id}"));
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/imports/{id}/start")),
-            &c.owner,
-            json!({ "dedup": "file" }),
-        )
+    let path = c
+        .upload_and_start(&list, numbered_rows(total), json!({ "dedup": "file" }))
         .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
     let before = wait_for(&c.app, &path, &c.owner, "progress", |j| {
         j["rows_read"].as_i64() >= Some(50)
     })
@@ -166,15 +157,8 @@ async fn cancelling_a_running_import_keeps_whole_batches_only() {
     let (t, owner) = app.owner().await;
     let c = Ctx { app, t, owner };
     let list = c.list("Cancel").await;
-    let up = c.upload(&list, numbered_rows(20_000)).await;
-    let id = up.body["import"]["id"].as_str().unwrap().to_owned();
-    let path = c.path(&format!("/imports/{id}"));
-    c.app
-        .post(
-            &c.path(&format!("/imports/{id}/start")),
-            &c.owner,
-            json!({}),
-        )
+    let path = c
+        .upload_and_start(&list, numbered_rows(20_000), json!({}))
         .await;
     wait_for(&c.app, &path, &c.owner, "progress", |j| {
         j["rows_read"].as_i64() >= Some(20)
@@ -182,11 +166,7 @@ async fn cancelling_a_running_import_keeps_whole_batches_only() {
     .await;
     let r = c
         .app
-        .post(
-            &c.path(&format!("/imports/{id}/cancel")),
-            &c.owner,
-            json!({}),
-        )
+        .post(&format!("{path}/cancel"), &c.owner, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
     let done = wait_for(&c.app, &path, &c.owner, "cancellation", |j| {
@@ -219,11 +199,7 @@ async fn cancelling_a_running_import_keeps_whole_batches_only() {
     );
     let again = c
         .app
-        .post(
-            &c.path(&format!("/imports/{id}/cancel")),
-            &c.owner,
-            json!({}),
-        )
+        .post(&format!("{path}/cancel"), &c.owner, json!({}))
         .await;
     assert_eq!(again.code(), "import_finished");
 }
@@ -241,18 +217,9 @@ async fn a_batch_also_closes_at_its_byte_budget() {
     let c = Ctx { app, t, owner };
     let list = c.list("Bytes").await;
     let total = 40_000;
-    let up = c.upload(&list, numbered_rows(total)).await;
-    let id = up.body["import"]["id"].as_str().unwrap().to_owned();
-    let path = c.path(&format!("/imports/{id}"));
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/imports/{id}/start")),
-            &c.owner,
-            json!({ "dedup": "file" }),
-        )
+    let path = c
+        .upload_and_start(&list, numbered_rows(total), json!({ "dedup": "file" }))
         .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
     let first = wait_for(&c.app, &path, &c.owner, "progress", |j| {
         j["rows_read"].as_i64() > Some(0)
     })

@@ -68,17 +68,28 @@ impl Ctx {
         .await
     }
 
-    /// Start an uploaded import and wait (with a deadline) for it to end.
-    pub async fn run(&self, import: &str, start: Value) -> Value {
+    /// Start an uploaded import; returns its path.
+    pub async fn start(&self, import: &str, start: Value) -> String {
+        let path = self.path(&format!("/imports/{import}"));
         let r = self
             .app
-            .post(
-                &self.path(&format!("/imports/{import}/start")),
-                &self.owner,
-                start,
-            )
+            .post(&format!("{path}/start"), &self.owner, start)
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        path
+    }
+
+    /// Upload `csv` to `list` and start importing it; returns the import's
+    /// path.
+    pub async fn upload_and_start(&self, list: &str, csv: Vec<u8>, start: Value) -> String {
+        let up = self.upload(list, csv).await;
+        self.start(up.body["import"]["id"].as_str().unwrap(), start)
+            .await
+    }
+
+    /// Start an uploaded import and wait (with a deadline) for it to end.
+    pub async fn run(&self, import: &str, start: Value) -> Value {
+        self.start(import, start).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let j = self
