@@ -8,7 +8,7 @@
 //! (`agent_manage`).
 
 use crate::auth::principal::TenantCtx;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::dto::{PageOut, PageQuery, UserOut, json, page_request};
 use crate::state::AppState;
@@ -24,7 +24,7 @@ use omnivox_store::agents::{
     AgentProfileRow, AgentStateRow, HistoryFilter, NewAgentProfile, NewReasonCode,
     ReasonCodeChange, ReasonCodeRow,
 };
-use omnivox_store::{StoreError, audit, commit};
+use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::{IntoParams, ToSchema};
@@ -384,6 +384,29 @@ async fn working_member(state: &AppState, ctx: &TenantCtx, user: UserId) -> ApiR
             format!("the {role} role cannot work as an agent"),
         ))
     }
+}
+
+/// Why `id`, given in `field`, cannot be named as an agent: no member of
+/// the tenant (`unknown_agent`), or a member whose role cannot work as an
+/// agent (`not_an_agent`). `None` when it can.
+pub(crate) async fn agent_problem<C: ConnectionTrait>(
+    scoped: &Scoped<'_, C>,
+    field: &str,
+    id: Uuid,
+) -> ApiResult<Option<FieldError>> {
+    Ok(match scoped.role_of(UserId(id)).await? {
+        None => Some(FieldError::new(
+            field,
+            "unknown_agent",
+            format!("no member {id} in this organization"),
+        )),
+        Some(role) if !role.grants(Permission::AgentWork) => Some(FieldError::new(
+            field,
+            "not_an_agent",
+            format!("the {role} role cannot work as an agent"),
+        )),
+        Some(_) => None,
+    })
 }
 
 async fn current_state(state: &AppState, ctx: &TenantCtx, user: UserId) -> ApiResult<AgentState> {

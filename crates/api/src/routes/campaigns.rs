@@ -7,6 +7,7 @@ use crate::auth::principal::TenantCtx;
 use crate::dialer::{self, hopper};
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::routes::agents::agent_problem;
 use crate::routes::dto::{PageOut, PageQuery, json};
 use crate::state::AppState;
 use axum::Json;
@@ -16,7 +17,7 @@ use chrono::{DateTime, Utc};
 use omnivox_dialer::campaign::{
     CampaignSettings, CampaignStatus, DialMode, LeadOrder, LifecycleAction,
 };
-use omnivox_domain::{Permission, TrunkId, UserId};
+use omnivox_domain::{Permission, TrunkId};
 use omnivox_store::campaigns::{
     AttemptRow, CampaignChange, CampaignListRow, CampaignRow, LeadRow, NewCampaign, lead,
 };
@@ -937,24 +938,10 @@ pub async fn reassign_callback(
     let s = ctx.scoped(&tx);
     s.get_campaign(campaign).await?;
     let before = s.get_lead(campaign, contact).await?;
-    if let Some(agent) = agent {
-        match s.role_of(UserId(agent)).await? {
-            None => {
-                return Err(ApiError::field(
-                    "callback_agent",
-                    "unknown_agent",
-                    format!("no member {agent} in this organization"),
-                ));
-            }
-            Some(role) if !role.grants(Permission::AgentWork) => {
-                return Err(ApiError::field(
-                    "callback_agent",
-                    "not_an_agent",
-                    format!("the {role} role cannot work as an agent"),
-                ));
-            }
-            Some(_) => {}
-        }
+    if let Some(agent) = agent
+        && let Some(problem) = agent_problem(&s, "callback_agent", agent).await?
+    {
+        return Err(ApiError::Validation(vec![problem]));
     }
     if !s.reassign_callback(campaign, contact, agent).await? {
         return Err(ApiError::conflict(

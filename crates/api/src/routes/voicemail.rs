@@ -25,7 +25,7 @@ pub mod repair;
 use crate::auth::principal::TenantCtx;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldError, exists, range};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::agents::require_any;
+use crate::routes::agents::{agent_problem, require_any};
 use crate::routes::audio;
 use crate::routes::dto::{PageOut, PageQuery, json, page_request};
 use crate::routes::queues::{queues_using, refuse_if_used};
@@ -35,7 +35,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use omnivox_domain::{Permission, UserId};
+use omnivox_domain::Permission;
 use omnivox_media::record::{LocalStore, RecordError, RecordingKey, RecordingStore};
 use omnivox_store::voicemail::{
     MessageFilter, NAME_TAKEN, OWNER_TAKEN, VoicemailBoxRow, VoicemailBoxValues,
@@ -346,19 +346,7 @@ async fn owner_problems<C: ConnectionTrait>(
     e: &mut Vec<FieldError>,
 ) -> ApiResult<()> {
     match kind {
-        "agent" => match scoped.role_of(UserId(id)).await? {
-            None => e.push(FieldError::new(
-                "owner.id",
-                "unknown_agent",
-                format!("no member {id} in this organization"),
-            )),
-            Some(role) if !role.grants(Permission::AgentWork) => e.push(FieldError::new(
-                "owner.id",
-                "not_an_agent",
-                format!("the {role} role cannot work as an agent"),
-            )),
-            Some(_) => {}
-        },
+        "agent" => e.extend(agent_problem(scoped, "owner.id", id).await?),
         "queue" => {
             if !exists(scoped.get_queue(id).await)? {
                 e.push(FieldError::new(
