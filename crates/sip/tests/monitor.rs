@@ -6,7 +6,8 @@
 //! 1 kHz PCMU tone, one at a time; every RTP packet each of them receives is
 //! decoded, so "X hears Y" means X's phone got Y's tone while only Y talked.
 //! A second test has a sipp carrier as the supervisor (reached as a number
-//! through the trunk) talking PCMA speech: Omnivox decodes it for the mix.
+//! through the trunk) talking PCMA speech: Omnivox decodes it for the mix,
+//! and the call's recording holds it only while the supervisor barges.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,7 +17,11 @@ use common::*;
 use omnivox_domain::call::{CallState, HangupCause, LegId, LegState, MonitorMode};
 use omnivox_media::codec::Codec;
 use omnivox_media::goertzel::{mean_square, tone_power};
-use omnivox_sip::{CallCommand, CallError, CallNotice, CallService, Endpoint, Originate};
+use omnivox_media::record::LocalStore;
+use omnivox_sip::{
+    CallCommand, CallError, CallNotice, CallService, Endpoint, Originate, RecordingPolicy,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -417,7 +422,11 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
     if skip_without_pcaps() {
         return;
     }
-    let t = start(config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path()).unwrap();
+    let t = start_with_recordings(config(), Some(Arc::new(store.clone()))).await;
+    t.calls_dir
+        .set_recording_policy(t.acme, RecordingPolicy::OnDemand);
     let calls = t.server.calls().clone();
     let acme = t.acme;
     // An agent-to-agent call: alice (A) calls bob (B, the agent a whisper
@@ -454,6 +463,10 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
     // Both phones are quiet: all they receive now comes from the supervisor.
     a.stop_sending_after(0);
     b.stop_sending_after(0);
+    calls
+        .command(acme, id, CallCommand::StartRecording)
+        .await
+        .unwrap();
     calls
         .command(
             acme,
@@ -527,6 +540,7 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
     );
     assert!(is_quiet(&ha), "whisper: the other party (A) does not");
 
+    let barge_at = Instant::now();
     calls
         .command(
             acme,
@@ -547,10 +561,30 @@ async fn a_sipp_supervisor_on_a_number_is_heard_as_its_mode_says() {
         .command(acme, id, CallCommand::MonitorStop)
         .await
         .unwrap();
+    let barged = barge_at.elapsed();
     wait_monitor_leg(&calls, acme, id, None).await;
     assert_sipp_ok(&supervisor.finish().await, "supervisor");
     assert_eq!(calls.get(acme, id).unwrap().state, CallState::Bridged);
     calls.command(acme, id, CallCommand::Hangup).await.unwrap();
     a.expect_bye(5).await;
     b.expect_bye(5).await;
+
+    // The recording is what A (the customer side) heard: the supervisor
+    // while barging, on the right; not while listening or whispering
+    // (nothing else was said).
+    eventually(10, "finished recording", || {
+        !t.records.recordings().is_empty()
+    })
+    .await;
+    let rec = t.records.recordings().pop().unwrap();
+    let wav = std::fs::read(store.path_for(&rec.meta.key)).unwrap();
+    let (left, right) = channels(&wav);
+    assert!(is_quiet(&left), "left: A said nothing");
+    assert!(speech(&right), "right: the barging supervisor");
+    assert!(
+        rec.meta.duration >= Duration::from_millis(400)
+            && rec.meta.duration <= barged + Duration::from_millis(200),
+        "only the barge is recorded: {:?} of audio, barged for {barged:?}",
+        rec.meta.duration
+    );
 }

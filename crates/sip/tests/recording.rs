@@ -11,7 +11,7 @@ use common::phone::RawPhone;
 use common::*;
 use omnivox_domain::call::{CallState, LegId};
 use omnivox_media::goertzel::{mean_square, tone_power};
-use omnivox_media::record::{HEADER_LEN, LocalStore, RecordingStore};
+use omnivox_media::record::{LocalStore, RecordingStore};
 use omnivox_sip::{
     CallCommand, CallError, CallNotice, Endpoint, FinishedRecording, Originate, RecordedChannel,
     RecordingPolicy,
@@ -120,20 +120,6 @@ async fn wait_recording(t: &TestServer) -> FinishedRecording {
     })
     .await;
     t.records.recordings().pop().unwrap()
-}
-
-/// The WAV's left and right channels.
-fn channels(wav: &[u8]) -> (Vec<i16>, Vec<i16>) {
-    assert_eq!(&wav[0..4], b"RIFF");
-    assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2, "stereo");
-    let data_len = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
-    assert_eq!(data_len, wav.len() - HEADER_LEN as usize, "header sizes");
-    let (mut l, mut r) = (Vec::new(), Vec::new());
-    for s in wav[HEADER_LEN as usize..].chunks_exact(4) {
-        l.push(i16::from_le_bytes([s[0], s[1]]));
-        r.push(i16::from_le_bytes([s[2], s[3]]));
-    }
-    (l, r)
 }
 
 fn ms_to_sample(ms: u64) -> usize {

@@ -221,11 +221,11 @@ fn decode_frames(
     } = leg;
     let mut off = 0;
     while let Some(frame) = assembler.feed(codec, payload, &mut off) {
-        if let (Some(ch), Some(sink)) = (record.as_ref(), recorder.as_mut()) {
-            sink.push(*ch, frame);
-        }
         if *in_mix {
+            // Recorded from the mix, once per media tick (`record_customer_side`).
             mix_in.push(frame);
+        } else if let (Some(ch), Some(sink)) = (record.as_ref(), recorder.as_mut()) {
+            sink.push(*ch, frame);
         }
         for a in analyzers.iter_mut() {
             match a.analyze(frame) {

@@ -24,7 +24,7 @@ use crate::rtp::rtcp::{
     SenderInfo, ntp_now, write_receiver_report, write_sdes_cname, write_sender_report,
 };
 use crate::rtp::{RTP_HEADER_LEN, RtpHeader};
-use crate::{FRAME_SAMPLES, Frame};
+use crate::{Channel, FRAME_SAMPLES, Frame};
 
 /// Receive/send buffer size: above any UDP payload on an Ethernet path.
 pub(super) const BUF_LEN: usize = 2048;
@@ -503,6 +503,7 @@ impl SessionTask {
             tx_buf,
             events,
             mix,
+            recorder,
             ..
         } = self;
         let tx = &mut tx_buf[..];
@@ -519,17 +520,23 @@ impl SessionTask {
                 let Some(li) = legs.iter().position(|l| l.id == *listener) else {
                     continue;
                 };
-                if legs[li].play.is_some() || legs[li].sending.is_some() {
-                    continue;
-                }
-                {
+                let heard = {
                     let mut inputs = sources
                         .iter()
                         .filter_map(|s| legs.iter().find(|l| l.id == *s))
-                        .filter_map(|l| l.mix_in.current());
+                        .filter_map(|l| l.mix_in.current())
+                        .peekable();
+                    let heard = inputs.peek().is_some();
                     mixer.mix(&mut inputs, &mut frame);
+                    heard
+                };
+                let leg = &mut legs[li];
+                if let (Some(Channel::Customer), Some(sink)) = (leg.record, recorder.as_mut()) {
+                    record_customer_side(leg, heard.then_some(&frame), sink.as_mut());
                 }
-                send_frame(&mut legs[li], &frame, tx, now);
+                if leg.play.is_none() && leg.sending.is_none() {
+                    send_frame(leg, &frame, tx, now);
+                }
             }
             for l in legs.iter_mut() {
                 l.mix_in.advance();
@@ -538,6 +545,20 @@ impl SessionTask {
         if !legs.iter().any(|l| l.needs_clock()) {
             self.media_tick = None;
         }
+    }
+}
+
+/// In mixed mode the recording is the customer's conversation: the
+/// customer's own audio on the customer channel, everything the customer
+/// hears (the agent, a barging supervisor, a third party) on the agent
+/// channel. A whisper, heard by the agent only, is not recorded.
+/// `heard` is this tick's mix for the customer, if any source had audio.
+fn record_customer_side(leg: &LegState, heard: Option<&Frame>, sink: &mut dyn RecordSink) {
+    if let Some(own) = leg.mix_in.current() {
+        sink.push(Channel::Customer, own);
+    }
+    if let Some(heard) = heard {
+        sink.push(Channel::Agent, heard);
     }
 }
 

@@ -577,3 +577,18 @@ pub fn scenario_with(scenario: &str, subst: &[(&str, &str)]) -> (tempfile::TempD
     std::fs::write(&path, text).unwrap();
     (tmp, path)
 }
+
+/// A stereo WAV's left and right channels (its header's sizes checked).
+pub fn channels(wav: &[u8]) -> (Vec<i16>, Vec<i16>) {
+    use omnivox_media::record::HEADER_LEN;
+    assert_eq!(&wav[0..4], b"RIFF");
+    assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2, "stereo");
+    let data_len = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data_len, wav.len() - HEADER_LEN as usize, "header sizes");
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    for s in wav[HEADER_LEN as usize..].chunks_exact(4) {
+        l.push(i16::from_le_bytes([s[0], s[1]]));
+        r.push(i16::from_le_bytes([s[2], s[3]]));
+    }
+    (l, r)
+}
