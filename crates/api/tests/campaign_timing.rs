@@ -174,6 +174,9 @@ enum Ending {
     AnnReturns,
     /// A supervisor hands it to Bob, who gets it.
     HandedToBob,
+    /// Nobody does: the campaign releases it to anyone after a while, and
+    /// Bob gets it.
+    Released,
 }
 
 /// A person answers, talks to Ann and hangs up; Ann keeps a callback for
@@ -206,15 +209,13 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let list = import(&c, "Kept", "First Name,Phone\nZero,+14152000000\n").await;
-    let id = campaign(
-        &c,
-        "Kept",
-        mode,
-        json!({"ring_timeout_s": 15, "dial_ratio": 1.0, "safe_harbor_prompt": "safe-harbor",
-               "hopper_size": 1}),
-        &list,
-    )
-    .await;
+    let mut settings = json!({"ring_timeout_s": 15, "dial_ratio": 1.0,
+        "safe_harbor_prompt": "safe-harbor", "hopper_size": 1});
+    if ending == Ending::Released {
+        // Long enough for the checks that it waits for Ann first.
+        settings["callback_release_after_s"] = json!(12);
+    }
+    let id = campaign(&c, "Kept", mode, settings, &list).await;
     let (ann, ann_token, _ann_phone) = agent_phone(&c, "ann@example.com", "ann", work.path()).await;
     let (bob, bob_token, _bob_phone) = agent_phone(&c, "bob@example.com", "bob", work.path()).await;
     // Power dialing is automated: it needs the contact's consent.
@@ -357,6 +358,37 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
             let r = put(&c, &handover, &c.owner, json!({"callback_agent": null})).await;
             assert_eq!(r.code(), "not_a_kept_callback", "being dialed: {r:?}");
         }
+        Ending::Released => {
+            // Bob is on the new lead's call; the callback, still Ann's, is
+            // released to anyone and waits for the next free agent.
+            common::wait_for(
+                &c.app,
+                &c.path(&format!("/campaigns/{id}/leads?status=queued")),
+                &c.owner,
+                "the callback released to anyone",
+                |l| {
+                    l["items"].as_array().is_some_and(|items| {
+                        items.iter().any(|i| {
+                            i["contact_id"] == contact.as_str() && i["callback_agent"].is_null()
+                        })
+                    })
+                },
+            )
+            .await;
+            assert_eq!(calls_taken(&c, &bob).await, 1, "the new lead only so far");
+            in_state_times(&c, &bob, "wrap_up", 1).await;
+            let r = c
+                .app
+                .post(
+                    &c.path(&format!("/agents/{bob}/wrap-up/finish")),
+                    &bob_token,
+                    json!({"disposition": "sale"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            in_state_times(&c, &bob, "on_call", 2).await;
+            assert_eq!(calls_taken(&c, &ann).await, 1, "Ann is still away");
+        }
     }
     assert_eq!(attempts(&c, &id).await.len(), 3);
     let dialed = dialed(&carrier_dir);
@@ -375,6 +407,13 @@ async fn a_kept_callback_waits_for_its_agent_progressive() {
 async fn a_supervisor_hands_a_kept_callback_to_another_agent() {
     if omnivox_testkit::sipp_available() {
         a_kept_callback_waits_for_its_agent("progressive", Ending::HandedToBob).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unclaimed_kept_callback_is_released_to_anyone() {
+    if omnivox_testkit::sipp_available() {
+        a_kept_callback_waits_for_its_agent("progressive", Ending::Released).await;
     }
 }
 

@@ -346,7 +346,15 @@ pub struct CampaignSettings {
     /// the trunks' capacity and this limit pace it).
     #[serde(default = "default_agentless_lines")]
     pub agentless_lines: u32,
+    /// A callback kept for an agent that has waited this many seconds in
+    /// the hopper (from when it came due, or was handed over) goes to
+    /// anyone; none: it waits for its agent.
+    #[serde(default)]
+    pub callback_release_after_s: Option<u32>,
 }
+
+/// The longest `callback_release_after_s`: a week.
+const MAX_CALLBACK_RELEASE_S: u32 = 7 * 24 * 3600;
 
 fn default_ring_timeout() -> u32 {
     25
@@ -388,6 +396,7 @@ impl Default for CampaignSettings {
             excluded_prefixes: Vec::new(),
             hopper_size: default_hopper(),
             agentless_lines: default_agentless_lines(),
+            callback_release_after_s: None,
         }
     }
 }
@@ -442,6 +451,15 @@ impl CampaignSettings {
         }
         if !(1..=1_000).contains(&self.agentless_lines) {
             out.push(problem("agentless_lines", "must be between 1 and 1000"));
+        }
+        if self
+            .callback_release_after_s
+            .is_some_and(|s| !(1..=MAX_CALLBACK_RELEASE_S).contains(&s))
+        {
+            out.push(problem(
+                "callback_release_after_s",
+                "must be between 1 second and 7 days (604800)",
+            ));
         }
         match &self.caller_id {
             CallerId::Fixed { number } if !is_e164(number) => {
@@ -625,6 +643,7 @@ mod tests {
             "dial_ratio": 0.5,
             "caller_id": {"kind": "pool", "numbers": ["+12125550100", "555"]},
             "recording": "sometimes",
+            "callback_release_after_s": 0,
             "retry": [{"on": "busy", "after_s": 900}, {"on": "sale_maybe", "after_s": 60}],
             "schedule": {"windows": [{"start": "17:00:00", "end": "09:00:00"}]}
         }))
@@ -640,6 +659,7 @@ mod tests {
                 "ring_timeout_s",
                 "max_abandon_pct",
                 "dial_ratio",
+                "callback_release_after_s",
                 "caller_id.numbers[1]",
                 "recording",
                 "schedule.windows[0]",

@@ -732,6 +732,47 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(r.rows_affected == 1)
     }
 
+    /// Hands every callback kept for an agent that has waited `after` in
+    /// the hopper untouched (since it came due or was handed over) to
+    /// anyone. Returns each released lead's contact with the agent it was
+    /// kept for. A lead dialed or handed to someone else meanwhile is left
+    /// alone.
+    pub async fn release_kept_callbacks(
+        &self,
+        campaign_id: Uuid,
+        after: std::time::Duration,
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        use campaign_lead::Column as L;
+        let at = now();
+        let cutoff = at - chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
+        let overdue = self
+            .queued(campaign_id)
+            .filter(L::CallbackAgent.is_not_null())
+            .filter(L::UpdatedAt.lte(cutoff))
+            .all(self.conn)
+            .await?;
+        let mut released = Vec::new();
+        for row in overdue {
+            let Some(agent) = row.callback_agent else {
+                continue;
+            };
+            let r = campaign_lead::Entity::update_many()
+                .col_expr(L::CallbackAgent, Expr::value(Option::<Uuid>::None))
+                .col_expr(L::UpdatedAt, Expr::value(at))
+                .filter(L::TenantId.eq(self.tenant.0))
+                .filter(L::CampaignId.eq(campaign_id))
+                .filter(L::ContactId.eq(row.contact_id))
+                .filter(L::Status.eq(lead::QUEUED))
+                .filter(L::CallbackAgent.eq(agent))
+                .exec(self.conn)
+                .await?;
+            if r.rows_affected == 1 {
+                released.push((row.contact_id, agent));
+            }
+        }
+        Ok(released)
+    }
+
     /// The number's dial lock, if a campaign holds it.
     pub async fn dial_lock(&self, phone: &str) -> Result<Option<dial_lock::Model>> {
         Ok(

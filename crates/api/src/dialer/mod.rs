@@ -1,5 +1,6 @@
 //! The outbound side of the server: the campaign supervisor task that
-//! keeps hoppers full and moves campaigns along their lifecycle on its own
+//! keeps hoppers full, releases callbacks kept for an agent who did not
+//! take them in time, and moves campaigns along their lifecycle on its own
 //! (scheduled -> running at `start_at`, stopping -> completed once no call
 //! is in flight, running -> completed when no lead is left), and the
 //! start-up recovery of attempts a crash left open.
@@ -136,6 +137,9 @@ pub async fn supervise_one(state: &AppState, c: &CampaignRow, at: DateTime<Utc>)
                 transition(state, tenant, c, next).await?;
                 return Ok(());
             }
+            if let Some(secs) = s.callback_release_after_s {
+                release_kept_callbacks(state, tenant, c.id, secs).await?;
+            }
             let report = hopper::fill(state, tenant, c, at).await?;
             runner::pace(state, c, at).await?;
             if report.checked > 0 {
@@ -162,6 +166,31 @@ pub async fn supervise_one(state: &AppState, c: &CampaignRow, at: DateTime<Utc>)
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Callbacks kept for an agent who has not taken them within the
+/// campaign's `callback_release_after_s` go to anyone, each announced.
+async fn release_kept_callbacks(
+    state: &AppState,
+    tenant: TenantId,
+    campaign: Uuid,
+    secs: u32,
+) -> ApiResult<()> {
+    let after = Duration::from_secs(u64::from(secs));
+    let released = Scoped::new(state.store.writer(), tenant)
+        .release_kept_callbacks(campaign, after)
+        .await?;
+    for (contact, agent) in released {
+        tracing::info!(campaign_id = %campaign, contact_id = %contact, agent_id = %agent,
+            "kept callback released to anyone");
+        publish(
+            state,
+            tenant,
+            "campaign.callback_released",
+            serde_json::json!({"campaign_id": campaign, "contact_id": contact, "agent_id": agent}),
+        );
     }
     Ok(())
 }
