@@ -125,6 +125,20 @@ async fn attempts(c: &Ctx, id: &str) -> Vec<Value> {
     a.body["items"].as_array().unwrap().clone()
 }
 
+/// The agent ends their wrap-up with `body` (a disposition and its
+/// callback).
+async fn finish_wrap_up(c: &Ctx, agent: &str, token: &str, body: Value) {
+    let r = c
+        .app
+        .post(
+            &c.path(&format!("/agents/{agent}/wrap-up/finish")),
+            token,
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+}
+
 /// How many times the agent's history shows them on a call.
 async fn calls_taken(c: &Ctx, agent: &str) -> usize {
     let h = c
@@ -233,16 +247,14 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
         .with_nanosecond(0)
         .unwrap();
     let local = (due - TimeDelta::hours(7)).naive_utc();
-    let r = c
-        .app
-        .post(
-            &c.path(&format!("/agents/{ann}/wrap-up/finish")),
-            &ann_token,
-            json!({"disposition": "call_back", "callback_for": "agent",
-                   "callback_local": local.format("%Y-%m-%dT%H:%M:%S").to_string()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    finish_wrap_up(
+        &c,
+        &ann,
+        &ann_token,
+        json!({"disposition": "call_back", "callback_for": "agent",
+               "callback_local": local.format("%Y-%m-%dT%H:%M:%S").to_string()}),
+    )
+    .await;
     set_state(
         &c,
         &ann_token,
@@ -344,15 +356,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
             let r = put(&c, &handover, &c.owner, json!({"callback_agent": bob})).await;
             assert_eq!(r.status, StatusCode::OK, "{r:?}");
             assert_eq!(r.body["callback_agent"], bob.as_str(), "{r:?}");
-            let r = c
-                .app
-                .post(
-                    &c.path(&format!("/agents/{bob}/wrap-up/finish")),
-                    &bob_token,
-                    json!({"disposition": "sale"}),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            finish_wrap_up(&c, &bob, &bob_token, json!({"disposition": "sale"})).await;
             in_state_times(&c, &bob, "on_call", 2).await;
             assert_eq!(calls_taken(&c, &ann).await, 1, "Ann is still away");
             let r = put(&c, &handover, &c.owner, json!({"callback_agent": null})).await;
@@ -377,15 +381,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
             .await;
             assert_eq!(calls_taken(&c, &bob).await, 1, "the new lead only so far");
             in_state_times(&c, &bob, "wrap_up", 1).await;
-            let r = c
-                .app
-                .post(
-                    &c.path(&format!("/agents/{bob}/wrap-up/finish")),
-                    &bob_token,
-                    json!({"disposition": "sale"}),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{r:?}");
+            finish_wrap_up(&c, &bob, &bob_token, json!({"disposition": "sale"})).await;
             in_state_times(&c, &bob, "on_call", 2).await;
             assert_eq!(calls_taken(&c, &ann).await, 1, "Ann is still away");
         }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use omnivox_media::codec::{Codec, PT_PCMU};
-use omnivox_media::relay::{LegOptions, MixMatrix, RecordSink, RemoteMedia};
+use omnivox_media::relay::{
+    LegId, LegOptions, MediaEngine, MediaEvent, MixMatrix, RecordSink, RemoteMedia, Session,
+};
 use omnivox_media::{Channel, FRAME_SAMPLES, Frame};
 use relay_common::*;
 use tokio::sync::mpsc;
@@ -56,12 +58,40 @@ async fn exchange(
         .collect()
 }
 
-#[tokio::test]
-async fn supervisor_listen_and_whisper() {
+/// What customer, agent and supervisor send: 1000, 2000, 4000 (decoded
+/// levels are within G.711 quantisation of these).
+const VALUES: [i16; 3] = [1000, 2000, 4000];
+
+fn near(got: i32, want: i32) -> bool {
+    (got - want).abs() <= want / 20 + 16
+}
+
+/// A session with three PCMU legs, each with its peer: customer `c`,
+/// agent `a` and supervisor `s`.
+struct Call {
+    _engine: MediaEngine,
+    _events: mpsc::Receiver<MediaEvent>,
+    session: Session,
+    peers: Vec<Peer>,
+    targets: Vec<std::net::SocketAddr>,
+    c: LegId,
+    a: LegId,
+    s: LegId,
+}
+
+impl Call {
+    /// Each peer sends its `VALUES` level for `frames` frames; the median
+    /// level each heard.
+    async fn exchange(&mut self, frames: usize) -> Vec<i32> {
+        exchange(&mut self.peers, &self.targets, &VALUES, frames).await
+    }
+}
+
+async fn call() -> Call {
     let engine = engine();
-    let (tx, _events) = mpsc::channel(256);
+    let (tx, events) = mpsc::channel(256);
     let session = engine.session(tx).unwrap();
-    let mut peers = vec![Peer::new(1).await, Peer::new(2).await, Peer::new(3).await];
+    let peers = vec![Peer::new(1).await, Peer::new(2).await, Peer::new(3).await];
     let mut legs = Vec::new();
     for p in &peers {
         let l = session.open_leg(LegOptions::default()).await.unwrap();
@@ -71,15 +101,25 @@ async fn supervisor_listen_and_whisper() {
             .unwrap();
         legs.push(l);
     }
-    let (c, a, s) = (legs[0].id(), legs[1].id(), legs[2].id());
-    let targets: Vec<_> = legs.iter().map(|l| l.local_rtp()).collect();
-    // Customer 1000, agent 2000, supervisor 4000 (decoded levels are
-    // within G.711 quantisation of these).
-    let values = [1000i16, 2000, 4000];
-    let near = |got: i32, want: i32| (got - want).abs() <= want / 20 + 16;
+    Call {
+        _engine: engine,
+        _events: events,
+        session,
+        targets: legs.iter().map(|l| l.local_rtp()).collect(),
+        peers,
+        c: legs[0].id(),
+        a: legs[1].id(),
+        s: legs[2].id(),
+    }
+}
 
-    session.mix(MixMatrix::listen(c, a, s)).await.unwrap();
-    let heard = exchange(&mut peers, &targets, &values, 25).await;
+#[tokio::test]
+async fn supervisor_listen_and_whisper() {
+    let mut t = call().await;
+    let (c, a, s) = (t.c, t.a, t.s);
+
+    t.session.mix(MixMatrix::listen(c, a, s)).await.unwrap();
+    let heard = t.exchange(25).await;
     assert!(
         near(heard[0], 2000),
         "customer hears the agent only: {heard:?}"
@@ -90,8 +130,8 @@ async fn supervisor_listen_and_whisper() {
     );
     assert!(near(heard[2], 3000), "supervisor hears both: {heard:?}");
 
-    session.mix(MixMatrix::whisper(c, a, s)).await.unwrap();
-    let heard = exchange(&mut peers, &targets, &values, 25).await;
+    t.session.mix(MixMatrix::whisper(c, a, s)).await.unwrap();
+    let heard = t.exchange(25).await;
     assert!(
         near(heard[0], 2000),
         "customer does not hear the whisper: {heard:?}"
@@ -101,18 +141,18 @@ async fn supervisor_listen_and_whisper() {
         "agent hears customer + supervisor: {heard:?}"
     );
 
-    session.mix(MixMatrix::barge(c, a, s)).await.unwrap();
-    let heard = exchange(&mut peers, &targets, &values, 25).await;
+    t.session.mix(MixMatrix::barge(c, a, s)).await.unwrap();
+    let heard = t.exchange(25).await;
     assert!(
         near(heard[0], 6000),
         "customer hears agent + supervisor: {heard:?}"
     );
 
     // Back to a plain bridge: the supervisor hears nothing.
-    session.unmix().await.unwrap();
-    session.bridge(c, a).await.unwrap();
-    peers[2].drain(Duration::from_millis(100)).await;
-    let heard = exchange(&mut peers, &targets, &values, 10).await;
+    t.session.unmix().await.unwrap();
+    t.session.bridge(c, a).await.unwrap();
+    t.peers[2].drain(Duration::from_millis(100)).await;
+    let heard = t.exchange(10).await;
     assert_eq!(heard[2], i32::MIN, "{heard:?}");
     assert!(near(heard[0], 2000) && near(heard[1], 1000), "{heard:?}");
 }
@@ -146,61 +186,48 @@ impl Collect {
     }
 }
 
+/// Everyone talks for 25 frames (`VALUES`); the recording's left side
+/// must be the customer and its right side `right`, about one frame per
+/// tick each (two legs feeding one channel would double it).
+async fn check_recording(t: &mut Call, sink: &Collect, mode: &str, right_want: i32) {
+    t.exchange(25).await;
+    let (left, n_left) = sink.take(Channel::Customer);
+    let (right, n_right) = sink.take(Channel::Agent);
+    assert!(
+        (15..=32).contains(&n_left) && (15..=32).contains(&n_right),
+        "{mode}: {n_left} and {n_right} frames for 25 sent"
+    );
+    assert!(near(left, 1000), "{mode}: left is the customer: {left}");
+    assert!(
+        near(right, right_want),
+        "{mode}: right is what the customer hears: {right}, want {right_want}"
+    );
+}
+
 /// The recording of a monitored call is the customer's conversation: the
 /// customer on the left, all the customer hears on the right. A barging
 /// supervisor is in it; one who listens or whispers is not.
 #[tokio::test]
 async fn a_recording_holds_what_the_customer_hears_while_monitored() {
-    let engine = engine();
-    let (tx, _events) = mpsc::channel(256);
-    let session = engine.session(tx).unwrap();
-    let mut peers = vec![Peer::new(1).await, Peer::new(2).await, Peer::new(3).await];
-    let mut legs = Vec::new();
-    for p in &peers {
-        let l = session.open_leg(LegOptions::default()).await.unwrap();
-        session
-            .set_remote(l.id(), RemoteMedia::new(p.addr(), pcmu(None)))
-            .await
-            .unwrap();
-        legs.push(l);
-    }
-    let (c, a, s) = (legs[0].id(), legs[1].id(), legs[2].id());
-    let targets: Vec<_> = legs.iter().map(|l| l.local_rtp()).collect();
-    let values = [1000i16, 2000, 4000];
-    let near = |got: i32, want: i32| (got - want).abs() <= want / 20 + 16;
+    let mut t = call().await;
+    let (c, a, s) = (t.c, t.a, t.s);
     let sink = Collect::default();
-    session
+    t.session
         .record(
             Box::new(sink.clone()),
             vec![(c, Channel::Customer), (a, Channel::Agent)],
         )
         .await
         .unwrap();
-    session.bridge(c, a).await.unwrap();
-    let mut check = async |mode: &str, want_agent_side: i32| {
-        exchange(&mut peers, &targets, &values, 25).await;
-        let (left, n_left) = sink.take(Channel::Customer);
-        let (right, n_right) = sink.take(Channel::Agent);
-        // About one frame per 20 ms on each side, never the sum of legs'
-        // frames (two legs feeding one channel would double it).
-        assert!(
-            (15..=32).contains(&n_left) && (15..=32).contains(&n_right),
-            "{mode}: {n_left} and {n_right} frames for 25 sent"
-        );
-        assert!(near(left, 1000), "{mode}: left is the customer: {left}");
-        assert!(
-            near(right, want_agent_side),
-            "{mode}: right is what the customer hears: {right}, want {want_agent_side}"
-        );
-    };
-    check("bridged", 2000).await;
-    session.mix(MixMatrix::listen(c, a, s)).await.unwrap();
-    check("listen", 2000).await;
-    session.mix(MixMatrix::whisper(c, a, s)).await.unwrap();
-    check("whisper", 2000).await;
-    session.mix(MixMatrix::barge(c, a, s)).await.unwrap();
-    check("barge", 6000).await;
-    session.unmix().await.unwrap();
-    session.bridge(c, a).await.unwrap();
-    check("bridged again", 2000).await;
+    t.session.bridge(c, a).await.unwrap();
+    check_recording(&mut t, &sink, "bridged", 2000).await;
+    t.session.mix(MixMatrix::listen(c, a, s)).await.unwrap();
+    check_recording(&mut t, &sink, "listen", 2000).await;
+    t.session.mix(MixMatrix::whisper(c, a, s)).await.unwrap();
+    check_recording(&mut t, &sink, "whisper", 2000).await;
+    t.session.mix(MixMatrix::barge(c, a, s)).await.unwrap();
+    check_recording(&mut t, &sink, "barge", 6000).await;
+    t.session.unmix().await.unwrap();
+    t.session.bridge(c, a).await.unwrap();
+    check_recording(&mut t, &sink, "bridged again", 2000).await;
 }
