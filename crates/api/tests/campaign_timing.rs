@@ -327,15 +327,7 @@ async fn a_kept_callback_waits_for_its_agent(mode: &str, ending: Ending) {
                 "/campaigns/{id}/leads/{}/callback_agent",
                 uuid::Uuid::nil()
             ));
-            let r = c
-                .app
-                .call(
-                    Method::PUT,
-                    &other,
-                    Some(&c.owner),
-                    Some(json!({"callback_agent": null})),
-                )
-                .await;
+            let r = put(&c, &other, &c.owner, json!({"callback_agent": null})).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
             let lead = c
                 .app

@@ -719,17 +719,14 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         contact_id: Uuid,
         agent: Option<Uuid>,
     ) -> Result<bool> {
-        let r = campaign_lead::Entity::update_many()
-            .col_expr(campaign_lead::Column::CallbackAgent, Expr::value(agent))
-            .col_expr(campaign_lead::Column::UpdatedAt, Expr::value(now()))
-            .filter(campaign_lead::Column::TenantId.eq(self.tenant.0))
-            .filter(campaign_lead::Column::CampaignId.eq(campaign_id))
-            .filter(campaign_lead::Column::ContactId.eq(contact_id))
-            .filter(campaign_lead::Column::CallbackAgent.is_not_null())
-            .filter(campaign_lead::Column::Status.is_in([lead::WAITING, lead::QUEUED]))
-            .exec(self.conn)
-            .await?;
-        Ok(r.rows_affected == 1)
+        self.set_callback_agent(
+            campaign_id,
+            contact_id,
+            None,
+            &[lead::WAITING, lead::QUEUED],
+            agent,
+        )
+        .await
     }
 
     /// Hands every callback kept for an agent that has waited `after` in
@@ -743,8 +740,7 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         after: std::time::Duration,
     ) -> Result<Vec<(Uuid, Uuid)>> {
         use campaign_lead::Column as L;
-        let at = now();
-        let cutoff = at - chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
+        let cutoff = now() - chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
         let overdue = self
             .queued(campaign_id)
             .filter(L::CallbackAgent.is_not_null())
@@ -756,21 +752,44 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             let Some(agent) = row.callback_agent else {
                 continue;
             };
-            let r = campaign_lead::Entity::update_many()
-                .col_expr(L::CallbackAgent, Expr::value(Option::<Uuid>::None))
-                .col_expr(L::UpdatedAt, Expr::value(at))
-                .filter(L::TenantId.eq(self.tenant.0))
-                .filter(L::CampaignId.eq(campaign_id))
-                .filter(L::ContactId.eq(row.contact_id))
-                .filter(L::Status.eq(lead::QUEUED))
-                .filter(L::CallbackAgent.eq(agent))
-                .exec(self.conn)
-                .await?;
-            if r.rows_affected == 1 {
+            let still_kept = [lead::QUEUED];
+            if self
+                .set_callback_agent(campaign_id, row.contact_id, Some(agent), &still_kept, None)
+                .await?
+            {
                 released.push((row.contact_id, agent));
             }
         }
         Ok(released)
+    }
+
+    /// Sets who a kept callback is for (`to`; `None`: anyone), if the lead
+    /// is in one of `statuses` and kept for `from` (`None`: for any agent).
+    /// Returns whether it changed.
+    async fn set_callback_agent(
+        &self,
+        campaign_id: Uuid,
+        contact_id: Uuid,
+        from: Option<Uuid>,
+        statuses: &[&str],
+        to: Option<Uuid>,
+    ) -> Result<bool> {
+        use campaign_lead::Column as L;
+        let kept = match from {
+            Some(agent) => L::CallbackAgent.eq(agent),
+            None => L::CallbackAgent.is_not_null(),
+        };
+        let r = campaign_lead::Entity::update_many()
+            .col_expr(L::CallbackAgent, Expr::value(to))
+            .col_expr(L::UpdatedAt, Expr::value(now()))
+            .filter(L::TenantId.eq(self.tenant.0))
+            .filter(L::CampaignId.eq(campaign_id))
+            .filter(L::ContactId.eq(contact_id))
+            .filter(kept)
+            .filter(L::Status.is_in(statuses.iter().copied()))
+            .exec(self.conn)
+            .await?;
+        Ok(r.rows_affected == 1)
     }
 
     /// The number's dial lock, if a campaign holds it.

@@ -520,6 +520,12 @@ impl SessionTask {
                 let Some(li) = legs.iter().position(|l| l.id == *listener) else {
                     continue;
                 };
+                let leg = &legs[li];
+                let sends = leg.play.is_none() && leg.sending.is_none();
+                let records = leg.record == Some(Channel::Customer) && recorder.is_some();
+                if !sends && !records {
+                    continue;
+                }
                 let heard = {
                     let mut inputs = sources
                         .iter()
@@ -531,10 +537,10 @@ impl SessionTask {
                     heard
                 };
                 let leg = &mut legs[li];
-                if let (Some(Channel::Customer), Some(sink)) = (leg.record, recorder.as_mut()) {
+                if records && let Some(sink) = recorder.as_mut() {
                     record_customer_side(leg, heard.then_some(&frame), sink.as_mut());
                 }
-                if leg.play.is_none() && leg.sending.is_none() {
+                if sends {
                     send_frame(leg, &frame, tx, now);
                 }
             }
