@@ -7,8 +7,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use omnivox_store::DbConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::str::FromStr;
 
 /// A value that must not reach logs: `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -142,6 +143,56 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// How long in-flight requests get to finish on shutdown, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names
+    /// the client. Empty: the header is ignored and the TCP peer is the
+    /// client, so nobody can choose the address rate limits, lockouts and
+    /// the audit log see.
+    pub trusted_proxies: Vec<ProxyNet>,
+}
+
+/// A trusted proxy: one address (`10.0.0.5`, `::1`) or a network
+/// (`10.0.0.0/8`), written as a string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyNet(ipnet::IpNet);
+
+impl ProxyNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl FromStr for ProxyNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        s.parse::<ipnet::IpNet>()
+            .map(|n| n.trunc())
+            .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+            .map(Self)
+            .map_err(|_| {
+                format!("`{s}` is not an address or a network like 10.0.0.0/8 (trusted proxies)")
+            })
+    }
+}
+
+impl fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for ProxyNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for HttpConfig {
@@ -151,6 +202,7 @@ impl Default for HttpConfig {
             public_url: "http://127.0.0.1:8080".into(),
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -386,6 +438,33 @@ mod tests {
             cfg.auth.lockout_threshold,
             AuthConfig::default().lockout_threshold
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let load = |list: &str| {
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(&format!("[http]\ntrusted_proxies = {list}\n")))
+                .extract::<Config>()
+                .map_err(|e| e.to_string())
+        };
+        let cfg = load(r#"["10.1.2.3/8", "127.0.0.1", " fd00::/8 "]"#).unwrap();
+        let nets = &cfg.http.trusted_proxies;
+        let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(nets[0].contains(ip("10.200.0.1")));
+        assert!(!nets[0].contains(ip("11.0.0.1")));
+        assert!(nets[1].contains(ip("::ffff:127.0.0.1")));
+        assert!(!nets[1].contains(ip("::1")));
+        assert!(nets[2].contains(ip("fd12::1")));
+        for bad in ["localhost", "10.0.0.0/33", "", "10.0.0.1, 10.0.0.2", "*"] {
+            let e = load(&format!("[\"{bad}\"]")).unwrap_err();
+            assert!(
+                e.contains("trusted proxies") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -456,3 +456,138 @@ async fn password_change_applies_the_policy_and_signs_out_other_sessions() {
         StatusCode::OK
     );
 }
+
+/// A request from the local reverse proxy on behalf of `client`: the proxy
+/// appends the address it received the request from to whatever the client
+/// itself sent in `X-Forwarded-For`.
+async fn via_proxy(
+    client_said: Option<&str>,
+    client: &str,
+    req: reqwest::RequestBuilder,
+) -> omnivox_testkit::Resp {
+    let xff = match client_said {
+        Some(s) => format!("{s}, {client}"),
+        None => client.to_owned(),
+    };
+    omnivox_testkit::read(req.header("x-forwarded-for", xff).send().await.unwrap()).await
+}
+
+fn login_req(
+    app: &omnivox_testkit::TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_known_by_its_own_address() {
+    let app = spawn_app_with(|c| {
+        c.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.auth.ip_lockout_threshold = 3;
+    })
+    .await;
+    let tenant = app.setup("owner@example.com", "Acme").await;
+    let owner = app.token("owner@example.com").await;
+
+    // One client guesses, claiming to be another; the proxy says who it is.
+    for i in 0..3 {
+        let r = via_proxy(
+            Some("198.51.100.9"),
+            "203.0.113.7",
+            login_req(&app, &format!("guess{i}@example.com"), PASSWORD),
+        )
+        .await;
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    let locked = via_proxy(
+        None,
+        "203.0.113.7",
+        login_req(&app, "owner@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.code(), "locked_out");
+
+    // The address it claimed, and everyone else behind the proxy, sign in.
+    let r = via_proxy(
+        None,
+        "198.51.100.9",
+        login_req(&app, "owner@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+
+    // Sessions and the audit log name the client, not the proxy.
+    let sessions = app.get("/api/v1/me/sessions", &token).await;
+    let ips: Vec<&str> = sessions
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["ip"].as_str())
+        .collect();
+    assert!(ips.contains(&"198.51.100.9"), "{ips:?}");
+    let renamed = via_proxy(
+        None,
+        "2001:db8::7",
+        app.client
+            .patch(app.url(&format!("/api/v1/tenants/{tenant}")))
+            .bearer_auth(&owner)
+            .json(&json!({ "name": "Acme Outbound" })),
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    let log = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/audit?action=tenant.updated"),
+            &owner,
+        )
+        .await;
+    assert_eq!(log.body["items"][0]["source_ip"], "2001:db8::7");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_an_untrusted_peer_are_ignored() {
+    // No trusted proxies (the default): a client cannot choose its address.
+    let app = spawn_app_with(|c| c.auth.ip_lockout_threshold = 3).await;
+    app.setup("owner@example.com", "Acme").await;
+    for i in 0..3 {
+        let r = via_proxy(
+            None,
+            &format!("203.0.113.{i}"),
+            login_req(&app, &format!("guess{i}@example.com"), PASSWORD),
+        )
+        .await;
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    let r = via_proxy(
+        None,
+        "198.51.100.9",
+        login_req(&app, "owner@example.com", PASSWORD),
+    )
+    .await;
+    assert_eq!(r.code(), "locked_out", "all guesses came from 127.0.0.1");
+}
+
+#[tokio::test]
+async fn per_address_rate_limits_count_each_client_behind_the_proxy() {
+    let app = spawn_app_with(|c| {
+        c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.rate_limit.per_ip_per_sec = 1;
+        c.rate_limit.per_ip_burst = 2;
+    })
+    .await;
+    let status = async |client: &str| {
+        via_proxy(None, client, app.client.get(app.url("/api/v1/setup")))
+            .await
+            .status
+    };
+    assert_eq!(status("203.0.113.7").await, StatusCode::OK);
+    assert_eq!(status("203.0.113.7").await, StatusCode::OK);
+    assert_eq!(status("203.0.113.7").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status("198.51.100.9").await, StatusCode::OK);
+}

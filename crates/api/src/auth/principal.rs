@@ -6,6 +6,7 @@
 use crate::auth::cache::{ApiKeyState, SessionState, UserState};
 use crate::auth::{csrf, tokens};
 use crate::error::ApiError;
+use crate::middleware::client_addr::ClientAddr;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
@@ -86,11 +87,19 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
     }
 }
 
+/// The client's address: as resolved through trusted proxies
+/// ([`ClientAddr`]), else the TCP peer.
 pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

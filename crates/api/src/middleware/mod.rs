@@ -1,6 +1,7 @@
-//! Request middleware: rate limits, idempotency keys, metrics, body limits,
-//! draining on shutdown.
+//! Request middleware: the client's address, rate limits, idempotency keys,
+//! metrics, body limits, draining on shutdown.
 
+pub mod client_addr;
 pub mod idempotency;
 pub mod observe;
 pub mod rate_limit;

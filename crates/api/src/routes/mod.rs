@@ -292,7 +292,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn_with_state(state.clone(), rate_limit::per_ip))
         .layer(from_fn_with_state(state.clone(), mw::declared_body_limit))
-        .layer(from_fn_with_state(state.clone(), mw::refuse_when_draining));
+        .layer(from_fn_with_state(state.clone(), mw::refuse_when_draining))
+        .layer(from_fn_with_state(state.clone(), mw::client_addr::resolve));
     let ops = Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz));
