@@ -225,6 +225,10 @@ impl Application {
             state.clone(),
             shutdown.clone(),
         ));
+        tokio::spawn(crate::inbound::voicemail::notify_task(
+            state.clone(),
+            shutdown.clone(),
+        ));
         let importer = tokio::spawn(crate::imports::worker::run(state.clone(), shutdown.clone()));
         tokio::spawn(crate::agents::tick_task(state.clone(), shutdown.clone()));
         crate::inbound::start(&state, shutdown.clone());

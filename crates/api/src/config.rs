@@ -61,6 +61,9 @@ pub struct InboundConfig {
     /// private addresses (a tenant's URL could otherwise probe Omnivox's
     /// own network). Off by default.
     pub private_webhooks: bool,
+    /// Wait before a failed voicemail notification is sent again, doubled
+    /// for each further attempt (up to an hour) until a day has passed.
+    pub voicemail_notify_retry_secs: u64,
 }
 
 impl Default for InboundConfig {
@@ -69,6 +72,7 @@ impl Default for InboundConfig {
             callback_attempts: 3,
             callback_retry_secs: 300,
             private_webhooks: false,
+            voicemail_notify_retry_secs: 10,
         }
     }
 }
@@ -372,6 +376,9 @@ impl Config {
         }
         if !(1..=10).contains(&self.inbound.callback_attempts) {
             return bad("inbound.callback_attempts must be 1 to 10");
+        }
+        if !(1..=3600).contains(&self.inbound.voicemail_notify_retry_secs) {
+            return bad("inbound.voicemail_notify_retry_secs must be 1 to 3600");
         }
         if self.http.body_limit_bytes < 1024 {
             return bad("http.body_limit_bytes must be at least 1024");

@@ -11,13 +11,13 @@
 
 mod common;
 
-use common::{field_errors, pairs};
+use common::{Signed, field_errors, next_signed, pairs, signed_endpoint};
 use omnivox_domain::TenantId;
 use omnivox_media::record::{LocalStore, Recorder, RecorderConfig, RecordingKey, RecordingStore};
 use omnivox_media::{Channel, FRAME_SAMPLES, Frame};
 use omnivox_store::voicemail::NewVoicemailMessage;
 use omnivox_store::{Scoped, Store};
-use omnivox_testkit::{Resp, TestApp, read, spawn_app};
+use omnivox_testkit::{Resp, TestApp, read, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -570,6 +570,11 @@ async fn messages_list_filter_page_play_mark_and_delete() {
             m1.id.as_str()
         ]
     );
+    assert_eq!(
+        all.body["items"][0]["notification"],
+        json!({"state": "none", "attempts": 0, "next_at": null, "last_error": null}),
+        "a box without a URL notifies nobody"
+    );
     let file = std::fs::read(&m1.path).unwrap();
     let one = app
         .get(&format!("{}/{}", messages(&t), m1.id), &owner)
@@ -1114,4 +1119,112 @@ async fn a_queue_or_flow_that_owns_a_box_is_not_deleted_from_under_it() {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let mine = app.get(&messages(&t), &next).await;
     assert_eq!(ids(&mine), [amsg.id.as_str()]);
+}
+
+const NOTIFY_SECRET: &str = "a-notification-secret";
+
+/// A queue's box that notifies `url`: the tenant, owner token and box.
+async fn notifying_box(app: &TestApp, url: &str) -> (String, String, String) {
+    let (t, owner) = app.owner().await;
+    let queue = create_queue(app, &t, &owner, "support").await;
+    let mailbox = create_box(
+        app,
+        &t,
+        &owner,
+        json!({"name": "Support", "owner": {"kind": "queue", "id": queue},
+               "notify_url": url, "notify_secret": NOTIFY_SECRET}),
+    )
+    .await;
+    (t, owner, mailbox)
+}
+
+/// The message's notification as the API shows it, once `done` holds.
+async fn notification_when(
+    app: &TestApp,
+    t: &str,
+    token: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let path = format!("{}/{id}", messages(t));
+    common::wait_for(app, &path, token, what, |m| done(&m["notification"])).await["notification"]
+        .clone()
+}
+
+/// The next notification received, checked to be signed and to be about
+/// message `id`.
+async fn notified_of(received: &mut tokio::sync::mpsc::UnboundedReceiver<Signed>, id: &str) {
+    let body = next_signed(received, NOTIFY_SECRET, 15).await;
+    assert_eq!(body["event"], "voicemail.message");
+    assert_eq!(body["message"]["id"], id, "{body}");
+}
+
+#[tokio::test]
+async fn a_failing_notification_is_retried_and_survives_a_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let up = Arc::new(AtomicBool::new(false));
+    let answer = {
+        let up = up.clone();
+        move |_| {
+            let code = if up.load(Ordering::SeqCst) {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            async move { (code, String::new()) }
+        }
+    };
+    let (url, mut received) = signed_endpoint(answer).await;
+    let app = spawn_app_with(|c| c.inbound.voicemail_notify_retry_secs = 1).await;
+    let (t, owner, mailbox) = notifying_box(&app, &url).await;
+    let m = leave_message(&app, &t, &mailbox, "+14155550001").await;
+
+    // The receiver is down: tried at once, again after 1 s, then 2 s.
+    for _ in 0..3 {
+        notified_of(&mut received, &m.id).await;
+    }
+    let failing = notification_when(&app, &t, &owner, &m.id, "three attempts", |n| {
+        n["attempts"].as_i64() >= Some(3)
+    })
+    .await;
+    assert_eq!(failing["state"], "pending", "{failing}");
+    assert_eq!(failing["last_error"], "HTTP 503", "{failing}");
+    assert!(failing["next_at"].is_string(), "{failing}");
+
+    // Omnivox restarts while the receiver comes back: the new process
+    // takes up the same notification where the old one left it.
+    let app = app.restart_with(|_| up.store(true, Ordering::SeqCst)).await;
+    notified_of(&mut received, &m.id).await;
+    let done = notification_when(&app, &t, &owner, &m.id, "the delivery", |n| {
+        n["state"] == "delivered"
+    })
+    .await;
+    let attempts = done["attempts"].as_i64().unwrap();
+    assert!(attempts >= 4, "{done}");
+    assert!(
+        done["next_at"].is_null() && done["last_error"].is_null(),
+        "{done}"
+    );
+    // Delivered once: nothing more arrives.
+    let more = tokio::time::timeout(std::time::Duration::from_secs(3), received.recv()).await;
+    assert!(more.is_err(), "sent again after its delivery");
+}
+
+#[tokio::test]
+async fn a_refused_notification_is_not_retried() {
+    let (url, mut received) =
+        signed_endpoint(|_| async { (StatusCode::GONE, String::new()) }).await;
+    let app = spawn_app_with(|c| c.inbound.voicemail_notify_retry_secs = 1).await;
+    let (t, owner, mailbox) = notifying_box(&app, &url).await;
+    let m = leave_message(&app, &t, &mailbox, "+14155550001").await;
+    notified_of(&mut received, &m.id).await;
+    let failed = notification_when(&app, &t, &owner, &m.id, "the refusal", |n| {
+        n["state"] == "failed"
+    })
+    .await;
+    assert_eq!(failed["attempts"], 1, "{failed}");
+    assert_eq!(failed["last_error"], "HTTP 410", "{failed}");
+    let more = tokio::time::timeout(std::time::Duration::from_secs(3), received.recv()).await;
+    assert!(more.is_err(), "a refused notification was sent again");
 }

@@ -11,8 +11,8 @@
 use crate::entities::{voicemail_box, voicemail_message};
 use crate::{Page, PageRequest, Result, Scoped, StoreError, now};
 use chrono::{DateTime, Utc};
-use omnivox_domain::UserId;
-use sea_orm::sea_query::Expr;
+use omnivox_domain::{TenantId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
@@ -72,6 +72,69 @@ impl From<&VoicemailBoxRow> for VoicemailBoxValues {
             notify_secret: r.notify_secret.clone(),
         }
     }
+}
+
+/// A message's notification states (`notify_state`).
+pub const NOTIFY_NONE: &str = "none";
+pub const NOTIFY_PENDING: &str = "pending";
+pub const NOTIFY_DELIVERED: &str = "delivered";
+pub const NOTIFY_FAILED: &str = "failed";
+
+/// How a notification attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Refused, or out of time: no more attempts.
+    Failed {
+        error: String,
+    },
+    /// Not attempted: the box no longer has a URL or secret.
+    Dropped,
+}
+
+/// A pending notification whose time has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueNotification {
+    pub tenant: TenantId,
+    pub message: Uuid,
+    /// Its due time as stored (what [`Scoped::claim_voicemail_notification`]
+    /// checks it still is).
+    pub due: DateTime<Utc>,
+}
+
+/// Up to `limit` pending notifications due by `now`, of all tenants, the
+/// longest overdue first (for the worker that sends them).
+pub async fn due_notifications(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<DueNotification>> {
+    use voicemail_message::Column as M;
+    let rows: Vec<(Uuid, Uuid, Option<DateTime<Utc>>)> = voicemail_message::Entity::find()
+        .select_only()
+        .columns([M::TenantId, M::Id, M::NotifyNextAt])
+        .filter(M::NotifyNextAt.lte(now))
+        .filter(M::NotifyState.eq(NOTIFY_PENDING))
+        .order_by_asc(M::NotifyNextAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(tenant, message, due)| {
+            due.map(|due| DueNotification {
+                tenant: TenantId(tenant),
+                message,
+                due,
+            })
+        })
+        .collect())
 }
 
 /// A recorded message to store.
@@ -253,11 +316,17 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
     /// Store a recorded message in one of the tenant's boxes; a box the
     /// tenant does not have (deleted, or another tenant's) is
     /// `StoreError::NotFound`.
+    /// Store a message. When its box has a URL to notify (and a secret to
+    /// sign with), the notification is pending from now in the same row, so
+    /// it is sent even if the process stops before it could be
+    /// ([`due_notifications`]).
     pub async fn add_voicemail_message(
         &self,
         m: NewVoicemailMessage,
     ) -> Result<VoicemailMessageRow> {
-        self.get_voicemail_box(m.box_id).await?;
+        let mailbox = self.get_voicemail_box(m.box_id).await?;
+        let notify = mailbox.notify_url.is_some() && mailbox.notify_secret.is_some();
+        let created_at = now();
         Ok(voicemail_message::ActiveModel {
             id: Set(m.id),
             tenant_id: Set(self.tenant.0),
@@ -271,10 +340,65 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             storage_key: Set(m.storage_key),
             heard_at: Set(None),
             heard_by: Set(None),
-            created_at: Set(now()),
+            created_at: Set(created_at),
+            notify_state: Set(if notify { NOTIFY_PENDING } else { NOTIFY_NONE }.to_owned()),
+            notify_attempts: Set(0),
+            notify_next_at: Set(notify.then_some(created_at)),
+            notify_error: Set(None),
         }
         .insert(self.conn)
         .await?)
+    }
+
+    /// Take a due notification for one attempt: moves its due time from
+    /// `due` to `lease_until`, so no other node (or a later pass) takes it
+    /// meanwhile. `false`: someone else took it first, or it is no longer
+    /// pending.
+    pub async fn claim_voicemail_notification(
+        &self,
+        id: Uuid,
+        due: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        use voicemail_message::Column as M;
+        let r = voicemail_message::Entity::update_many()
+            .col_expr(M::NotifyNextAt, Expr::value(lease_until))
+            .filter(M::TenantId.eq(self.tenant.0))
+            .filter(M::Id.eq(id))
+            .filter(M::NotifyState.eq(NOTIFY_PENDING))
+            .filter(M::NotifyNextAt.eq(due))
+            .exec(self.conn)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Record an attempt's outcome: `next_at` set keeps it pending until
+    /// then; otherwise it ends `state` (delivered or failed).
+    pub async fn record_voicemail_notification(
+        &self,
+        id: Uuid,
+        outcome: NotifyOutcome,
+    ) -> Result<()> {
+        use voicemail_message::Column as M;
+        let attempted = !matches!(outcome, NotifyOutcome::Dropped);
+        let (state, next_at, error) = match outcome {
+            NotifyOutcome::Delivered => (NOTIFY_DELIVERED, None, None),
+            NotifyOutcome::Retry { at, error } => (NOTIFY_PENDING, Some(at), Some(error)),
+            NotifyOutcome::Failed { error } => (NOTIFY_FAILED, None, Some(error)),
+            NotifyOutcome::Dropped => (NOTIFY_NONE, None, None),
+        };
+        let mut q = voicemail_message::Entity::update_many()
+            .col_expr(M::NotifyState, Expr::value(state))
+            .col_expr(M::NotifyNextAt, Expr::value(next_at))
+            .col_expr(M::NotifyError, Expr::value(error));
+        if attempted {
+            q = q.col_expr(M::NotifyAttempts, Expr::col(M::NotifyAttempts).add(1));
+        }
+        q.filter(M::TenantId.eq(self.tenant.0))
+            .filter(M::Id.eq(id))
+            .exec(self.conn)
+            .await?;
+        Ok(())
     }
 
     /// The tenant's messages, newest first, filtered by box and heard. The

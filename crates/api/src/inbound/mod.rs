@@ -29,7 +29,7 @@
 mod callback;
 mod flow;
 pub mod tts;
-mod voicemail;
+pub(crate) mod voicemail;
 mod waiting;
 mod webhook;
 

@@ -13,9 +13,10 @@
 //! listens for it on the call notices directly.
 //!
 //! A message without speech (a caller who hung up at the beep) is
-//! discarded with its file. The notification to the box's URL is signed
-//! like a flow webhook and retried on a transport error or a 5xx; it never
-//! holds the caller.
+//! discarded with its file. The notification to the box's URL is pending on
+//! the message's row from the moment it is stored; [`notify_task`] sends it,
+//! signed like a flow webhook, and retries it for a day on a transport
+//! error or a 5xx, across restarts. It never holds the caller.
 
 use super::flow::{FlowInput, Next, Runner};
 use crate::state::AppState;
@@ -25,10 +26,13 @@ use omnivox_media::prompt::Prompt;
 use omnivox_media::record::{RecordingKey, RecordingStore};
 use omnivox_sip::{CallCommand, CallNotice, RecordedMessage};
 use omnivox_store::Scoped;
-use omnivox_store::voicemail::{NewVoicemailMessage, VoicemailBoxRow, VoicemailMessageRow};
+use omnivox_store::voicemail::{
+    self, DueNotification, NewVoicemailMessage, NotifyOutcome, VoicemailBoxRow, VoicemailMessageRow,
+};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Spoken when neither the node nor the box names a greeting.
@@ -38,12 +42,19 @@ const DEFAULT_GREETING: &str =
 const GOODBYE: &str = "Thank you. Goodbye.";
 /// How long the message's end may take after the stop or the hangup.
 const MESSAGE_SETTLE: Duration = Duration::from_secs(10);
-/// Notification attempts (the first and two retries).
-const NOTIFY_ATTEMPTS: u32 = 3;
-/// Wait before the first retry; doubled for the next.
-const NOTIFY_BACKOFF: Duration = Duration::from_secs(1);
+/// How often the notifier looks for notifications due.
+const NOTIFY_POLL: Duration = Duration::from_secs(1);
+/// Notifications sent per pass (at once).
+const NOTIFY_BATCH: u64 = 32;
 /// Longest a notification request may take.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A notification being sent is not due again before this (another node,
+/// or this one after a crash mid-attempt, takes it up after it).
+const NOTIFY_LEASE: Duration = Duration::from_secs(60);
+/// Retries are at most this far apart ...
+const NOTIFY_MAX_WAIT: Duration = Duration::from_secs(3600);
+/// ... and end this long after the message was left.
+const NOTIFY_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
 
 /// The beep before the message: 400 ms of 1 kHz.
 fn beep() -> Prompt {
@@ -267,10 +278,6 @@ async fn deliver(
         Some(mailbox.id.to_string()),
         body.clone(),
     );
-    if let (Some(url), Some(secret)) = (mailbox.notify_url.clone(), mailbox.notify_secret.clone()) {
-        let private = state.config.inbound.private_webhooks;
-        tokio::spawn(notify(url, secret, body.to_string(), row.id, private));
-    }
     Some(row)
 }
 
@@ -302,53 +309,164 @@ fn notification(
     })
 }
 
-/// POSTs `body` to `url`, signed with `secret`; retried on a transport
-/// error or a 5xx. The secret is never logged.
-async fn notify(url: String, secret: String, body: String, message: Uuid, private: bool) {
-    let client = match super::webhook::client_for(&url, private) {
-        Ok(c) => c,
+/// Sends the pending voicemail notifications (kept on the message rows, so
+/// a restart resumes them) until `stop`. Each is POSTed to the box's URL as
+/// it is at the time, signed with its secret; a transport error or a 5xx is
+/// tried again after `inbound.voicemail_notify_retry_secs`, doubled each
+/// time up to an hour, until a day after the message; another answer ends
+/// it (`delivered` for a 2xx, `failed` otherwise).
+pub async fn notify_task(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(NOTIFY_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let due = match voicemail::due_notifications(
+            state.store.reader(),
+            omnivox_store::now(),
+            NOTIFY_BATCH,
+        )
+        .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "voicemail notifications not read");
+                continue;
+            }
+        };
+        let mut sending = tokio::task::JoinSet::new();
+        for d in due {
+            let state = state.clone();
+            sending.spawn(async move { notify_one(&state, d).await });
+        }
+        while sending.join_next().await.is_some() {}
+    }
+}
+
+/// One attempt at one notification, if no one else took it first.
+async fn notify_one(state: &AppState, d: DueNotification) {
+    let scoped = Scoped::new(state.store.writer(), d.tenant);
+    let lease = omnivox_store::now() + NOTIFY_LEASE;
+    match scoped
+        .claim_voicemail_notification(d.message, d.due, lease)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return,
         Err(e) => {
-            tracing::warn!(message_id = %message, error = %e, "not notified");
+            tracing::warn!(message_id = %d.message, error = %e, "voicemail notification not claimed");
             return;
         }
-    };
-    let mut backoff = NOTIFY_BACKOFF;
-    for attempt in 1..=NOTIFY_ATTEMPTS {
-        let ts = omnivox_store::now().timestamp();
-        let signature = match sign(secret.as_bytes(), ts, &body) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(message_id = %message, error = %e, "notification not signed");
-                return;
-            }
-        };
-        let sent = client
-            .post(&url)
-            .timeout(NOTIFY_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, ts.to_string())
-            .header(SIGNATURE_HEADER, signature)
-            .body(body.clone())
-            .send()
-            .await;
-        let retry = match sent {
-            Ok(r) if r.status().is_success() => {
-                tracing::info!(message_id = %message, "voicemail notification delivered");
-                return;
-            }
-            Ok(r) if r.status().is_server_error() => format!("HTTP {}", r.status().as_u16()),
-            Ok(r) => {
-                tracing::warn!(message_id = %message, status = r.status().as_u16(),
-                    "voicemail notification refused");
-                return;
-            }
-            Err(e) => super::webhook::describe(e),
-        };
-        tracing::warn!(message_id = %message, attempt, error = %retry,
-            "voicemail notification failed");
-        if attempt < NOTIFY_ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
+    }
+    let outcome = attempt(state, d).await;
+    match &outcome {
+        NotifyOutcome::Delivered => {
+            tracing::info!(message_id = %d.message, "voicemail notification delivered");
         }
+        NotifyOutcome::Retry { at, error } => {
+            tracing::warn!(message_id = %d.message, %error, retry_at = %at,
+                "voicemail notification failed; will retry");
+        }
+        NotifyOutcome::Failed { error } => {
+            tracing::warn!(message_id = %d.message, %error, "voicemail notification given up");
+        }
+        NotifyOutcome::Dropped => {
+            tracing::info!(message_id = %d.message, "voicemail box no longer notifies");
+        }
+    }
+    if let Err(e) = scoped
+        .record_voicemail_notification(d.message, outcome)
+        .await
+    {
+        // Still pending under the lease: tried again when it runs out.
+        tracing::warn!(message_id = %d.message, error = %e, "voicemail notification outcome not kept");
+    }
+}
+
+async fn attempt(state: &AppState, d: DueNotification) -> NotifyOutcome {
+    let reader = Scoped::new(state.store.reader(), d.tenant);
+    let found = match reader.get_voicemail_message(d.message).await {
+        Ok(m) => reader.get_voicemail_box(m.box_id).await.map(|b| (m, b)),
+        Err(e) => Err(e),
+    };
+    let (message, mailbox) = match found {
+        Ok(found) => found,
+        // Deleted meanwhile (with its box, or on its own): nothing to say.
+        Err(omnivox_store::StoreError::NotFound) => return NotifyOutcome::Dropped,
+        Err(e) => return retry_or_give_up(state, d, None, format!("store: {e}")),
+    };
+    let (Some(url), Some(secret)) = (&mailbox.notify_url, &mailbox.notify_secret) else {
+        return NotifyOutcome::Dropped;
+    };
+    let body = notification(d.tenant, &mailbox, &message).to_string();
+    let private = state.config.inbound.private_webhooks;
+    match post_signed(url, secret, body, private).await {
+        Posted::Delivered => NotifyOutcome::Delivered,
+        Posted::Refused(error) => NotifyOutcome::Failed { error },
+        Posted::Failed(error) => retry_or_give_up(state, d, Some(&message), error),
+    }
+}
+
+/// The next attempt's time, or the end when it would fall more than a day
+/// after the message.
+fn retry_or_give_up(
+    state: &AppState,
+    d: DueNotification,
+    message: Option<&VoicemailMessageRow>,
+    error: String,
+) -> NotifyOutcome {
+    let attempts = message.map_or(1, |m| m.notify_attempts.saturating_add(1));
+    let base = Duration::from_secs(state.config.inbound.voicemail_notify_retry_secs);
+    let wait = base
+        .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
+        .min(NOTIFY_MAX_WAIT);
+    let now = omnivox_store::now();
+    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let left_at = message.map_or(d.due, |m| m.created_at);
+    match chrono::Duration::from_std(NOTIFY_GIVE_UP) {
+        Ok(give_up) if at - left_at <= give_up => NotifyOutcome::Retry { at, error },
+        _ => NotifyOutcome::Failed {
+            error: format!("{error} (given up after {attempts} attempts)"),
+        },
+    }
+}
+
+enum Posted {
+    Delivered,
+    /// Worth another try: a transport error or a 5xx.
+    Failed(String),
+    /// Not worth another: a bad or refused URL, another answer.
+    Refused(String),
+}
+
+/// POSTs `body` to `url`, signed with `secret` (never logged).
+async fn post_signed(url: &str, secret: &str, body: String, private: bool) -> Posted {
+    let client = match super::webhook::client_for(url, private) {
+        Ok(c) => c,
+        Err(e) => return Posted::Refused(e),
+    };
+    let ts = omnivox_store::now().timestamp();
+    let signature = match sign(secret.as_bytes(), ts, &body) {
+        Ok(s) => s,
+        Err(e) => return Posted::Refused(format!("not signed: {e}")),
+    };
+    let sent = client
+        .post(url)
+        .timeout(NOTIFY_TIMEOUT)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(TIMESTAMP_HEADER, ts.to_string())
+        .header(SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => Posted::Delivered,
+        Ok(r) if r.status().is_server_error() => {
+            Posted::Failed(format!("HTTP {}", r.status().as_u16()))
+        }
+        Ok(r) => Posted::Refused(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Posted::Failed(super::webhook::describe(e)),
     }
 }

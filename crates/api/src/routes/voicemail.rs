@@ -157,6 +157,21 @@ pub struct VoicemailMessageOut {
     /// Who marked it heard (null for an API key).
     pub heard_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The notification to the box's URL.
+    pub notification: NotificationOut,
+}
+
+/// Where a message's notification stands.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationOut {
+    /// `none` (the box had no URL), `pending` (being retried), `delivered`
+    /// or `failed` (refused with a 4xx, or still failing a day later).
+    pub state: String,
+    pub attempts: i32,
+    /// When the next attempt is due, while pending.
+    pub next_at: Option<DateTime<Utc>>,
+    /// What the last failed attempt met, e.g. `HTTP 503`.
+    pub last_error: Option<String>,
 }
 
 impl From<VoicemailMessageRow> for VoicemailMessageOut {
@@ -174,6 +189,12 @@ impl From<VoicemailMessageRow> for VoicemailMessageOut {
             heard_at: r.heard_at,
             heard_by: r.heard_by,
             created_at: r.created_at,
+            notification: NotificationOut {
+                state: r.notify_state,
+                attempts: r.notify_attempts,
+                next_at: r.notify_next_at,
+                last_error: r.notify_error,
+            },
         }
     }
 }

@@ -234,3 +234,62 @@ pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// What an endpoint received: the timestamp and signature headers and
+/// the body.
+pub type Signed = (String, String, String);
+
+/// An HTTP endpoint on 127.0.0.1 that keeps every request it gets and
+/// answers the n-th (from 0) with `answer(n)`: its URL and what it
+/// receives.
+pub async fn signed_endpoint<F, Fut>(
+    answer: F,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Signed>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (StatusCode, String)> + Send + 'static,
+{
+    use axum::http::HeaderMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (tx, count, answer) = (tx.clone(), count.clone(), answer.clone());
+            async move {
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let _ = tx.send((h("x-omnivox-timestamp"), h("x-omnivox-signature"), body));
+                answer(count.fetch_add(1, Ordering::SeqCst)).await
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+/// The next request `received` within `secs`, checked to be signed with
+/// `secret`: its body as JSON.
+pub async fn next_signed(
+    received: &mut tokio::sync::mpsc::UnboundedReceiver<Signed>,
+    secret: &str,
+    secs: u64,
+) -> Value {
+    let (ts, signature, body) = tokio::time::timeout(Duration::from_secs(secs), received.recv())
+        .await
+        .expect("the request in time")
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    omnivox_flows::webhook::verify(secret.as_bytes(), &ts, &body, &signature, now, 300)
+        .expect("a valid signature");
+    serde_json::from_str(&body).unwrap()
+}

@@ -29,6 +29,15 @@ pub struct Model {
     /// Who marked it heard (null for an API key, or when new).
     pub heard_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// The notification to the box's URL: `none` (no URL when the message
+    /// was left), `pending`, `delivered` or `failed`.
+    pub notify_state: String,
+    /// Notification attempts so far.
+    pub notify_attempts: i32,
+    /// When the next attempt is due (set only while pending).
+    pub notify_next_at: Option<DateTimeUtc>,
+    /// What the last failed attempt met (`HTTP 503`, a transport error).
+    pub notify_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

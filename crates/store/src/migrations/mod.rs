@@ -25,6 +25,7 @@ mod m20261121_000019_queue_handle_time;
 mod m20261121_000020_acd_settings;
 mod m20261121_000021_personal_callbacks;
 mod m20261121_000022_queue_recording;
+mod m20261121_000023_voicemail_notify;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000020_acd_settings::Migration),
             Box::new(m20261121_000021_personal_callbacks::Migration),
             Box::new(m20261121_000022_queue_recording::Migration),
+            Box::new(m20261121_000023_voicemail_notify::Migration),
         ]
     }
 }
