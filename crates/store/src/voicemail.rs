@@ -372,8 +372,9 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         Ok(r.rows_affected == 1)
     }
 
-    /// Record an attempt's outcome: `next_at` set keeps it pending until
-    /// then; otherwise it ends `state` (delivered or failed).
+    /// Record an attempt's outcome: a retry keeps it pending until its
+    /// time; delivered and failed end it; dropped (no attempt made) ends it
+    /// as `none` without counting an attempt.
     pub async fn record_voicemail_notification(
         &self,
         id: Uuid,

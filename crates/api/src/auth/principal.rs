@@ -8,7 +8,7 @@ use crate::auth::{csrf, tokens};
 use crate::error::ApiError;
 use crate::middleware::client_addr::ClientAddr;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -16,7 +16,6 @@ use axum::response::Response;
 use omnivox_domain::{ApiKeyId, Permission, Role, SessionId, TenantId, UserId};
 use omnivox_store::audit::{Actor, NewAuditEntry};
 use omnivox_store::{Scoped, api_keys, sessions, users};
-use std::net::SocketAddr;
 
 pub const ACCESS_COOKIE: &str = "ovx_access";
 pub const REFRESH_COOKIE: &str = "ovx_refresh";
@@ -87,19 +86,10 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
     }
 }
 
-/// The client's address: as resolved through trusted proxies
-/// ([`ClientAddr`]), else the TCP peer.
+/// The client's address, as the `client_addr` middleware resolved it
+/// (through trusted proxies) for every API route.
 pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
-        .get::<ClientAddr>()
-        .map(|c| c.0)
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
+    parts.extensions.get::<ClientAddr>().map(|c| c.0)
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -276,7 +276,7 @@ async fn deliver(
         tenant,
         "voicemail.message",
         Some(mailbox.id.to_string()),
-        body.clone(),
+        body,
     );
     Some(row)
 }
@@ -387,10 +387,12 @@ async fn notify_one(state: &AppState, d: DueNotification) {
 
 async fn attempt(state: &AppState, d: DueNotification) -> NotifyOutcome {
     let reader = Scoped::new(state.store.reader(), d.tenant);
-    let found = match reader.get_voicemail_message(d.message).await {
-        Ok(m) => reader.get_voicemail_box(m.box_id).await.map(|b| (m, b)),
-        Err(e) => Err(e),
-    };
+    let found = async {
+        let message = reader.get_voicemail_message(d.message).await?;
+        let mailbox = reader.get_voicemail_box(message.box_id).await?;
+        Ok::<_, omnivox_store::StoreError>((message, mailbox))
+    }
+    .await;
     let (message, mailbox) = match found {
         Ok(found) => found,
         // Deleted meanwhile (with its box, or on its own): nothing to say.
@@ -422,14 +424,14 @@ fn retry_or_give_up(
     let wait = base
         .saturating_mul(1u32 << attempts.clamp(1, 20).saturating_sub(1))
         .min(NOTIFY_MAX_WAIT);
-    let now = omnivox_store::now();
-    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+    let at = omnivox_store::now() + wait;
     let left_at = message.map_or(d.due, |m| m.created_at);
-    match chrono::Duration::from_std(NOTIFY_GIVE_UP) {
-        Ok(give_up) if at - left_at <= give_up => NotifyOutcome::Retry { at, error },
-        _ => NotifyOutcome::Failed {
+    if at <= left_at + NOTIFY_GIVE_UP {
+        NotifyOutcome::Retry { at, error }
+    } else {
+        NotifyOutcome::Failed {
             error: format!("{error} (given up after {attempts} attempts)"),
-        },
+        }
     }
 }
 

@@ -48,17 +48,11 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[ProxyNet]) -
         return peer;
     }
     // All header lines in order, as one list (a proxy may add a line
-    // instead of extending the last one). A value that is not text ends
-    // the list there: nothing to its right can be read.
+    // instead of extending the last one). A value that is not text reads
+    // as one empty entry, which stops the walk there.
     let mut entries = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        match value.to_str() {
-            Ok(v) => entries.extend(v.split(',').map(str::trim)),
-            Err(_) => {
-                entries.clear();
-                entries.push("");
-            }
-        }
+        entries.extend(value.to_str().unwrap_or("").split(',').map(str::trim));
     }
     let mut client = peer;
     for entry in entries.iter().rev().take(MAX_HOPS) {
