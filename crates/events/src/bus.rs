@@ -5,6 +5,7 @@ use crate::{Event, EventFilter, EventId};
 use chrono::Utc;
 use omnivox_domain::TenantId;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -120,7 +121,7 @@ impl TenantStream {
         tenant: TenantId,
         kind: String,
         subject: Option<String>,
-        data: serde_json::Value,
+        data: Box<RawValue>,
     ) -> Arc<Event> {
         let mut state = self.lock();
         // Stamped under the lock so id order is publish order.
@@ -194,15 +195,21 @@ impl EventBus {
     }
 
     /// Publish one event to `tenant`'s stream and return it (with its id,
-    /// the cursor). Never blocks on subscribers, never fails.
+    /// the cursor). Never blocks on subscribers, never fails: `data` that
+    /// cannot be serialized (a map with non-text keys) is logged and
+    /// published as `null`.
     pub fn publish(
         &self,
         tenant: TenantId,
         kind: impl Into<String>,
         subject: Option<String>,
-        data: serde_json::Value,
+        data: impl Serialize,
     ) -> Arc<Event> {
         let kind = kind.into();
+        let data = serde_json::value::to_raw_value(&data).unwrap_or_else(|e| {
+            tracing::error!(kind = %kind, error = %e, "event data not serializable; published as null");
+            RawValue::NULL.to_owned()
+        });
         let event = self.stream(tenant).publish(tenant, kind, subject, data);
         tracing::trace!(tenant_id = %tenant, kind = %event.kind, event_id = %event.id, "event published");
         event

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use omnivox_domain::TenantId;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::fmt;
 use uuid::Uuid;
 
@@ -65,7 +67,7 @@ impl From<Uuid> for EventId {
 }
 
 /// One state change, as published on the bus.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// UUIDv7, time-ordered; the resume cursor.
     pub id: EventId,
@@ -79,7 +81,27 @@ pub struct Event {
     pub subject: Option<String>,
     /// When the bus accepted the event.
     pub at: DateTime<Utc>,
-    /// Kind-specific payload.
+    /// Kind-specific payload, as JSON text: serialized once when published
+    /// and written as is to every subscriber (a `serde_json::Value` tree
+    /// costs several times the text, and the replay buffer holds thousands).
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<RawValue>,
+}
+
+impl Event {
+    /// The payload parsed into `T` (a `serde_json::Value` for any).
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.tenant == other.tenant
+            && self.kind == other.kind
+            && self.subject == other.subject
+            && self.at == other.at
+            && self.data.get() == other.data.get()
+    }
 }

@@ -30,7 +30,9 @@ fn bus(replay_capacity: usize, live_capacity: usize) -> EventBus {
 }
 
 fn seq(event: &Event) -> u64 {
-    event.data["seq"].as_u64().expect("seq")
+    event.data_as::<serde_json::Value>().expect("json")["seq"]
+        .as_u64()
+        .expect("seq")
 }
 
 #[tokio::test]

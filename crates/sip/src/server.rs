@@ -199,6 +199,7 @@ impl SipServer {
             inner: Arc::new(CallsInner {
                 config: config.calls.clone(),
                 dialogs: Arc::new(DialogLayer::new(inner.clone())),
+                dialog_states: crate::calls::dialog_router::DialogRouter::start(),
                 trunks: TrunkTable::default(),
                 registrar: registrar.clone(),
                 directory: hooks.directory,

@@ -209,18 +209,25 @@ enum Outgoing {
     FrameThenClose(String, u16, String),
 }
 
+/// An event as a WebSocket frame: its fields plus `"type": "event"`.
+#[derive(serde::Serialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type")]
+    frame: &'static str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
 fn outgoing(item: Result<&Event, Lagged>) -> Outgoing {
     match item {
-        Ok(ev) => {
-            let mut frame = match serde_json::to_value(ev) {
-                Ok(serde_json::Value::Object(map)) => map,
-                Ok(_) | Err(_) => {
-                    let text = json!({ "type": "error", "message": "event not serializable" });
-                    return Outgoing::Frame(text.to_string());
-                }
+        Ok(event) => {
+            let frame = EventFrame {
+                frame: "event",
+                event,
             };
-            frame.insert("type".into(), "event".into());
-            Outgoing::Frame(serde_json::Value::Object(frame).to_string())
+            Outgoing::Frame(serde_json::to_string(&frame).unwrap_or_else(|_| {
+                json!({ "type": "error", "message": "event not serializable" }).to_string()
+            }))
         }
         Err(
             lagged @ Lagged::Behind {
@@ -354,7 +361,7 @@ mod tests {
             kind: kind.into(),
             subject: Some("alice".into()),
             at: chrono::Utc::now(),
-            data: json!({ "username": "alice" }),
+            data: serde_json::value::to_raw_value(&json!({ "username": "alice" })).unwrap(),
         }
     }
 

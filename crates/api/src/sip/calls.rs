@@ -508,7 +508,7 @@ pub async fn forward_notices(calls: CallService, bus: EventBus, stop: Cancellati
 
 fn publish(bus: &EventBus, notice: CallNotice) {
     let tenant = notice.tenant_id();
-    let (kind, subject, data) = match &notice {
+    let (kind, subject) = match &notice {
         CallNotice::Update(u) => (
             if u.to.is_ended() {
                 "call.ended"
@@ -518,48 +518,19 @@ fn publish(bus: &EventBus, notice: CallNotice) {
                 "call.state"
             },
             u.call.id.to_string(),
-            serde_json::to_value(u.as_ref()),
         ),
-        CallNotice::Dtmf { call_id, .. } => (
-            "call.dtmf",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::Amd { call_id, .. } => (
-            "call.amd",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::Answered { call_id, .. } => (
-            "call.answered",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::OfferEnded { call_id, .. } => (
-            "call.offer",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::PromptEnded { call_id, .. } => (
-            "call.prompt",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::MessageRecorded { call_id, .. } => (
-            "call.message",
-            call_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
-        CallNotice::TrunkHealth { trunk_id, .. } => (
-            "trunk.health",
-            trunk_id.to_string(),
-            serde_json::to_value(&notice),
-        ),
+        CallNotice::Dtmf { call_id, .. } => ("call.dtmf", call_id.to_string()),
+        CallNotice::Amd { call_id, .. } => ("call.amd", call_id.to_string()),
+        CallNotice::Answered { call_id, .. } => ("call.answered", call_id.to_string()),
+        CallNotice::OfferEnded { call_id, .. } => ("call.offer", call_id.to_string()),
+        CallNotice::PromptEnded { call_id, .. } => ("call.prompt", call_id.to_string()),
+        CallNotice::MessageRecorded { call_id, .. } => ("call.message", call_id.to_string()),
+        CallNotice::TrunkHealth { trunk_id, .. } => ("trunk.health", trunk_id.to_string()),
     };
-    match data {
-        Ok(data) => {
-            bus.publish(tenant, kind.to_string(), Some(subject), data);
-        }
-        Err(e) => tracing::error!(error = %e, "call event not serializable"),
-    }
+    // Serialized once, straight to the event's text.
+    let subject = Some(subject);
+    match &notice {
+        CallNotice::Update(u) => bus.publish(tenant, kind, subject, u.as_ref()),
+        _ => bus.publish(tenant, kind, subject, &notice),
+    };
 }

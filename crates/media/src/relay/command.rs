@@ -6,16 +6,18 @@ use super::{
 use crate::ports::PortPair;
 use crate::{Channel, FrameAnalyzer, FrameSource};
 
+/// The larger fields are boxed: each session's channel holds 32 commands
+/// up front.
 pub(crate) enum Command {
     AddLeg {
         id: LegId,
-        pair: PortPair,
+        pair: Box<PortPair>,
         options: LegOptions,
         reply: Reply<()>,
     },
     SetRemote {
         leg: LegId,
-        remote: RemoteMedia,
+        remote: Box<RemoteMedia>,
         reply: Reply<()>,
     },
     Bridge {

@@ -86,7 +86,7 @@ pub(crate) struct MixInput {
 const MIX_DEPTH: usize = 4;
 
 impl MixInput {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             frames: [[0; FRAME_SAMPLES]; MIX_DEPTH],
             head: 0,
@@ -117,10 +117,6 @@ impl MixInput {
             self.len -= 1;
         }
     }
-
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
 }
 
 pub(crate) struct LegState {
@@ -137,8 +133,6 @@ pub(crate) struct LegState {
     pub timed_out: bool,
     /// The leg whose audio this one hears (bridge).
     pub hears: Option<LegId>,
-    /// Part of the mix matrix (as listener or source).
-    pub in_mix: bool,
     pub out: OutStream,
     pub rx: ReceiveStats,
     pub rtcp_state: RtcpState,
@@ -150,7 +144,9 @@ pub(crate) struct LegState {
     pub analyzers: Vec<Box<dyn FrameAnalyzer>>,
     pub record: Option<Channel>,
     pub assembler: Assembler,
-    pub mix_in: MixInput,
+    /// Part of the mix matrix (as listener or source): its incoming
+    /// audio, queued for the media tick. Allocated only while mixed.
+    pub mix_in: Option<Box<MixInput>>,
     pub last_rtcp: Instant,
     pub last_quality: Instant,
 }
@@ -177,7 +173,6 @@ impl LegState {
             last_rx: now,
             timed_out: false,
             hears: None,
-            in_mix: false,
             out: OutStream::new(seed),
             rx: ReceiveStats::default(),
             rtcp_state: RtcpState::default(),
@@ -189,10 +184,15 @@ impl LegState {
             analyzers: Vec::new(),
             record: None,
             assembler: Assembler::new(),
-            mix_in: MixInput::new(),
+            mix_in: None,
             last_rtcp: now,
             last_quality: now,
         }
+    }
+
+    /// Part of the mix matrix.
+    pub fn in_mix(&self) -> bool {
+        self.mix_in.is_some()
     }
 
     /// Where to send this leg's RTP: the latched source (symmetric RTP),
@@ -221,7 +221,7 @@ impl LegState {
     /// The session makes this leg's audio itself (prompt, DTMF, mix), so
     /// relayed audio is not sent to it.
     pub fn generating(&self) -> bool {
-        self.play.is_some() || self.sending.is_some() || self.in_mix
+        self.play.is_some() || self.sending.is_some() || self.in_mix()
     }
 
     /// Needs the media clock.
@@ -231,7 +231,7 @@ impl LegState {
 
     /// Incoming audio must be decoded.
     pub fn needs_pcm(&self, recording: bool) -> bool {
-        !self.analyzers.is_empty() || (recording && self.record.is_some()) || self.in_mix
+        !self.analyzers.is_empty() || (recording && self.record.is_some()) || self.in_mix()
     }
 
     pub fn timeout(&self, default: Option<Duration>) -> Option<Duration> {
@@ -307,7 +307,9 @@ mod tests {
         assert_eq!(m.current().map(|f| f[0]), Some(2));
         m.advance();
         assert_eq!(m.current().map(|f| f[0]), Some(3));
-        m.clear();
+        for _ in 0..3 {
+            m.advance();
+        }
         assert!(m.current().is_none());
     }
 }

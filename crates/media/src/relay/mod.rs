@@ -302,9 +302,10 @@ pub enum MediaEvent {
     /// No RTP from the leg for its timeout: hang up with `media_timeout`.
     Timeout { leg: LegId },
     /// Periodic quality of the leg; `last` when the leg or session closed.
+    /// Boxed: each call's event channel holds 32 of these up front.
     Quality {
         leg: LegId,
-        report: QualityReport,
+        report: Box<QualityReport>,
         last: bool,
     },
 }
@@ -430,7 +431,7 @@ impl Session {
         let local_rtp = pair.rtp_addr();
         self.call(|reply| Command::AddLeg {
             id,
-            pair,
+            pair: Box::new(pair),
             options,
             reply,
         })
@@ -442,8 +443,12 @@ impl Session {
     /// direction. Allows the leg to latch again.
     pub async fn set_remote(&self, leg: LegId, remote: RemoteMedia) -> Result<(), RelayError> {
         remote.negotiated.validate()?;
-        self.call(|reply| Command::SetRemote { leg, remote, reply })
-            .await
+        self.call(|reply| Command::SetRemote {
+            leg,
+            remote: Box::new(remote),
+            reply,
+        })
+        .await
     }
 
     /// Each leg hears the other (payload passthrough, or transcoding).

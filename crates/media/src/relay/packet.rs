@@ -216,12 +216,11 @@ fn decode_frames(
         play,
         mix_in,
         record,
-        in_mix,
         ..
     } = leg;
     let mut off = 0;
     while let Some(frame) = assembler.feed(codec, payload, &mut off) {
-        if *in_mix {
+        if let Some(mix_in) = mix_in {
             // Recorded from the mix, once per media tick (`record_customer_side`).
             mix_in.push(frame);
         } else if let (Some(ch), Some(sink)) = (record.as_ref(), recorder.as_mut()) {

@@ -15,7 +15,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use super::command::Command;
 use super::events::EventQueue;
-use super::leg::{LegState, Playing, Sending};
+use super::leg::{LegState, MixInput, Playing, Sending};
 use super::mixing::FrameMixer;
 use super::{LegId, MediaConfig, MediaEvent, MixMatrix, PlayEnd, RecordSink, RelayError};
 use crate::ports::PortPair;
@@ -190,13 +190,13 @@ impl SessionTask {
                 options,
                 reply,
             } => {
-                let r = self.add_leg(id, pair, options, now);
+                let r = self.add_leg(id, *pair, options, now);
                 let _ = reply.send(r);
             }
             Command::SetRemote { leg, remote, reply } => {
                 let r = self.index(leg).map(|i| {
                     let l = &mut self.legs[i];
-                    l.remote = Some(remote);
+                    l.remote = Some(*remote);
                     l.latched = None;
                     l.rtcp_latched = None;
                     l.last_rx = now;
@@ -352,6 +352,8 @@ impl SessionTask {
         let rtp = tokio_socket(rtp)?;
         let rtcp = tokio_socket(rtcp)?;
         let seed = self.random.hash_one(id.0);
+        // A leg is about 1 kB and a call has two or three: no spare room.
+        self.legs.reserve_exact(1);
         self.legs
             .push(LegState::new(id, rtp, rtcp, lease, options, seed, now));
         Ok(())
@@ -376,11 +378,11 @@ impl SessionTask {
         self.clear_mix();
         for id in matrix.legs() {
             if let Ok(i) = self.index(id) {
-                self.legs[i].in_mix = true;
+                self.legs[i].mix_in = Some(Box::new(MixInput::new()));
             }
         }
         for l in &mut self.legs {
-            if l.in_mix {
+            if l.in_mix() {
                 l.hears = None;
             }
         }
@@ -392,8 +394,7 @@ impl SessionTask {
     fn clear_mix(&mut self) {
         self.mix = None;
         for l in &mut self.legs {
-            l.in_mix = false;
-            l.mix_in.clear();
+            l.mix_in = None;
         }
     }
 
@@ -425,7 +426,7 @@ impl SessionTask {
         }
         evs.push(MediaEvent::Quality {
             leg: leg.id,
-            report: leg.quality(),
+            report: Box::new(leg.quality()),
             last: true,
         });
         for ev in evs {
@@ -489,7 +490,7 @@ impl SessionTask {
                 leg.last_quality = now;
                 events.push(MediaEvent::Quality {
                     leg: leg.id,
-                    report: leg.quality(),
+                    report: Box::new(leg.quality()),
                     last: false,
                 });
             }
@@ -530,7 +531,7 @@ impl SessionTask {
                     let mut inputs = sources
                         .iter()
                         .filter_map(|s| legs.iter().find(|l| l.id == *s))
-                        .filter_map(|l| l.mix_in.current())
+                        .filter_map(|l| l.mix_in.as_ref()?.current())
                         .peekable();
                     let heard = inputs.peek().is_some();
                     mixer.mix(&mut inputs, &mut frame);
@@ -544,8 +545,8 @@ impl SessionTask {
                     send_frame(leg, &frame, tx, now);
                 }
             }
-            for l in legs.iter_mut() {
-                l.mix_in.advance();
+            for mix_in in legs.iter_mut().filter_map(|l| l.mix_in.as_mut()) {
+                mix_in.advance();
             }
         }
         if !legs.iter().any(|l| l.needs_clock()) {
@@ -560,7 +561,7 @@ impl SessionTask {
 /// channel. A whisper, heard by the agent only, is not recorded.
 /// `heard` is this tick's mix for the customer, if any source had audio.
 fn record_customer_side(leg: &LegState, heard: Option<&Frame>, sink: &mut dyn RecordSink) {
-    if let Some(own) = leg.mix_in.current() {
+    if let Some(own) = leg.mix_in.as_ref().and_then(|m| m.current()) {
         sink.push(Channel::Customer, own);
     }
     if let Some(heard) = heard {

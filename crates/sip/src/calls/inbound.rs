@@ -27,7 +27,6 @@ use rsipstack::sip::{Header, HeadersExt, RetryAfter, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Where an accepted INVITE goes, or the response refusing it.
 type Routed = Result<InboundCall, ReplySpec>;
@@ -64,13 +63,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut tx: Transaction, source: Soc
         }
     };
     let calls = shared.calls.inner.clone();
-    let (state_tx, state_rx) = mpsc::unbounded_channel();
     let contact =
         rsipstack::sip::Uri::try_from(format!("sip:omnivox@{}", calls.local).as_str()).ok();
-    let dialog = match calls
-        .dialogs
-        .get_or_create_server_invite(&tx, state_tx, None, contact)
-    {
+    let dialog = match calls.dialogs.get_or_create_server_invite(
+        &tx,
+        calls.dialog_states.sender(),
+        None,
+        contact,
+    ) {
         Ok(d) => d,
         Err(e) => {
             tracing::info!(error = %e, "no dialog for INVITE");
@@ -90,7 +90,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, mut tx: Transaction, source: Soc
             tracing::debug!(error = %e, "INVITE transaction ended with an error");
         }
     });
-    start_inbound(calls, route, dialog, state_rx, offer).await;
+    start_inbound(calls, route, dialog, offer).await;
 }
 
 fn max_forwards(tx: &Transaction) -> u8 {

@@ -27,6 +27,7 @@
 //! module).
 
 pub(crate) mod actor;
+pub(crate) mod dialog_router;
 pub(crate) mod health;
 pub(crate) mod inbound;
 pub mod memory;
@@ -359,6 +360,8 @@ pub(crate) struct LiveCall {
 pub(crate) struct CallsInner {
     pub config: CallsConfig,
     pub dialogs: Arc<DialogLayer>,
+    /// Every leg's dialog states, to the actor that owns the leg.
+    pub dialog_states: dialog_router::DialogRouter,
     pub trunks: TrunkTable,
     pub registrar: Registrar,
     pub directory: Arc<dyn CallDirectory>,

@@ -7,7 +7,7 @@ impl Actor {
     pub(super) async fn on_dialog(&mut self, seq: u32, state: DialogState) {
         let Some(leg) = self.find_seq(seq) else {
             // A leg already finished: answer what still needs an answer.
-            respond_stale(state).await;
+            crate::calls::dialog_router::respond_stale(state).await;
             return;
         };
         let Some(io) = self.slot(leg) else { return };
@@ -260,22 +260,6 @@ impl Actor {
             return Some(Endpoint::Agent { agent_id });
         }
         normalize_number(&user).map(|number| Endpoint::Number { number })
-    }
-}
-
-/// Answers in-dialog requests of a leg that has already left the call.
-pub(super) async fn respond_stale(state: DialogState) {
-    match state {
-        DialogState::Updated(_, _, h)
-        | DialogState::Info(_, _, h)
-        | DialogState::Refer(_, _, h)
-        | DialogState::Notify(_, _, h)
-        | DialogState::Message(_, _, h)
-        | DialogState::Options(_, _, h)
-        | DialogState::Publish(_, _, h) => {
-            let _ = h.reply(StatusCode::CallTransactionDoesNotExist).await;
-        }
-        _ => {}
     }
 }
 

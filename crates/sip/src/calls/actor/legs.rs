@@ -46,7 +46,7 @@ impl Actor {
         ));
         io.shown_body = Some(io.offer.clone());
         io.ring_deadline = Some(Instant::now() + self.ring_timeout);
-        self.slots[slot_index(leg)] = Some(io);
+        self.slots[slot_index(leg)] = Some(Box::new(io));
         self.send_invite(leg).await
     }
 
@@ -56,7 +56,9 @@ impl Actor {
             return Err(500);
         };
         io.dialog = None;
+        io._route = None;
         io._permit = None;
+        let seq = io.seq;
         let party = io.party.clone();
         let offer = io.offer.clone();
         let (opt, permit, trunk_id) = match party {
@@ -72,26 +74,24 @@ impl Actor {
                 (opt, Some(permit), Some(trunk_id))
             }
         };
-        let (state_tx, state_rx) = mpsc::unbounded_channel();
-        let (dialog, handle) = match self.inner.dialogs.do_invite_async(opt, state_tx) {
+        let states = self.inner.dialog_states.sender();
+        let (dialog, handle) = match self.inner.dialogs.do_invite_async(opt, states) {
             Ok(x) => x,
             Err(e) => {
                 tracing::info!(call = %self.id, error = %e, "INVITE not sent");
                 return Err(503);
             }
         };
-        let seq = {
-            let Some(io) = self.slot_mut(leg) else {
-                return Err(500);
-            };
-            io.dialog = Some(dialog);
-            io._permit = permit;
-            if trunk_id.is_some() {
-                io.trunk_id = trunk_id;
-            }
-            io.seq
+        let route = self.route_dialog(&dialog, seq);
+        let Some(io) = self.slot_mut(leg) else {
+            return Err(500);
         };
-        self.watch_dialog(seq, state_rx);
+        io.dialog = Some(dialog);
+        io._route = Some(route);
+        io._permit = permit;
+        if trunk_id.is_some() {
+            io.trunk_id = trunk_id;
+        }
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let outcome = match handle.await {

@@ -307,7 +307,7 @@ impl Actor {
                 }
             }
             MediaEvent::Quality { leg, report, .. } => {
-                self.quality.insert(leg, report);
+                self.quality.insert(leg, *report);
             }
             MediaEvent::Detection { leg, detection } => self.on_detection(leg, detection).await,
             MediaEvent::PlayEnded { leg, reason, tag } if tag != 0 => {
@@ -352,7 +352,7 @@ impl Actor {
         let deadline = tokio::time::Instant::now() + MEDIA_DRAIN;
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.media_rx.recv()).await {
             if let MediaEvent::Quality { leg, report, .. } = event {
-                self.quality.insert(leg, report);
+                self.quality.insert(leg, *report);
             }
         }
     }

@@ -18,6 +18,7 @@ mod start;
 
 pub(crate) use start::{InboundCall, InboundTarget, check_endpoint, originate, start_inbound};
 
+use super::dialog_router::RouteGuard;
 use super::model::{
     CallDirection, CallError, CallRecord, CallSnapshot, CallUpdate, Endpoint, LegQuality,
     LegRecord, LegSnapshot, NumberFormat, Originate,
@@ -131,6 +132,8 @@ enum Tone {
 struct LegIo {
     seq: u32,
     dialog: Option<InviteDialog>,
+    /// Routes the dialog's states to this actor while the leg is kept.
+    _route: Option<RouteGuard>,
     direction: Direction,
     party: Party,
     label: String,
@@ -167,7 +170,8 @@ pub(crate) struct Actor {
     id: Uuid,
     tenant: TenantId,
     call: Call,
-    slots: [Option<LegIo>; 4],
+    /// Boxed: a call uses two of the four slots at most times.
+    slots: [Option<Box<LegIo>>; 4],
     rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
     /// The call's media session and its events.
@@ -327,11 +331,11 @@ impl Actor {
     }
 
     fn slot(&self, leg: LegId) -> Option<&LegIo> {
-        self.slots[slot_index(leg)].as_ref()
+        self.slots[slot_index(leg)].as_deref()
     }
 
     fn slot_mut(&mut self, leg: LegId) -> Option<&mut LegIo> {
-        self.slots[slot_index(leg)].as_mut()
+        self.slots[slot_index(leg)].as_deref_mut()
     }
 
     fn find_seq(&self, seq: u32) -> Option<LegId> {
@@ -361,6 +365,7 @@ impl Actor {
         Ok(LegIo {
             seq,
             dialog: None,
+            _route: None,
             direction,
             party,
             label,
@@ -385,22 +390,12 @@ impl Actor {
         })
     }
 
-    /// Spawns the task that tags the dialog's states with the leg's number.
-    fn watch_dialog(&self, seq: u32, mut states: mpsc::UnboundedReceiver<DialogState>) {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            while let Some(state) = states.recv().await {
-                if tx
-                    .send(Msg::Dialog {
-                        seq,
-                        state: Box::new(state),
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
+    /// Routes the states of `dialog` to this actor as those of the leg
+    /// numbered `seq`, until the guard is dropped.
+    fn route_dialog(&self, dialog: &InviteDialog, seq: u32) -> RouteGuard {
+        self.inner
+            .dialog_states
+            .register(&dialog.id(), self.tx.clone(), seq)
     }
 
     // ----- the machine -----------------------------------------------------
@@ -671,6 +666,10 @@ impl Actor {
     }
 
     /// Runs until the call has ended and every leg is closed.
+    ///
+    /// Each handler's future is boxed: inline, the largest of them would
+    /// sit in this task for the whole call (9 kB of a held call's memory),
+    /// while a box costs one allocation per message.
     async fn run(mut self) {
         let stop = self.inner.stop.clone();
         let _drain = self.inner.drain.token();
@@ -680,7 +679,7 @@ impl Actor {
                 break;
             }
             if self.next_offer.is_some() {
-                self.start_next_offer().await;
+                Box::pin(self.start_next_offer()).await;
             }
             let deadline = self.next_deadline();
             let sleep = async {
@@ -691,18 +690,19 @@ impl Actor {
             };
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(msg) => self.on_msg(msg).await,
+                    Some(msg) => Box::pin(self.on_msg(msg)).await,
                     None => break,
                 },
-                Some(event) = self.media_rx.recv() => self.on_media(event).await,
-                _ = sleep => self.on_deadline(Instant::now()).await,
+                Some(event) = self.media_rx.recv() => Box::pin(self.on_media(event)).await,
+                _ = sleep => Box::pin(self.on_deadline(Instant::now())).await,
                 _ = stop.cancelled() => {
-                    let _ = self.apply(CallEvent::Hangup { cause: HangupCause::SystemShutdown }).await;
+                    let hangup = CallEvent::Hangup { cause: HangupCause::SystemShutdown };
+                    let _ = Box::pin(self.apply(hangup)).await;
                     break;
                 }
             }
         }
-        self.close().await;
+        Box::pin(self.close()).await;
     }
 
     /// Legs the machine has ended (told of a failure, or ended by a

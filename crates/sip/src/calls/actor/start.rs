@@ -135,7 +135,6 @@ pub(crate) async fn start_inbound(
     inner: Arc<CallsInner>,
     route: InboundCall,
     dialog: InviteDialog,
-    states: mpsc::UnboundedReceiver<DialogState>,
     offer: Option<(RemoteSdp, Negotiated)>,
 ) {
     let ring = inner.config.ring_timeout_secs;
@@ -164,16 +163,15 @@ pub(crate) async fn start_inbound(
         refuse(&inner, dialog);
         return;
     };
+    a._route = Some(actor.route_dialog(&dialog, a.seq));
     a.dialog = Some(dialog);
     a.trunk_id = route.trunk_id;
     a.agent_id = route.caller_agent;
-    let seq = a.seq;
-    actor.slots[0] = Some(a);
+    actor.slots[0] = Some(Box::new(a));
     let codec = offer.as_ref().map_or(Codec::Pcmu, |(_, n)| n.codec);
     if let Some((sdp, negotiated)) = offer {
         actor.set_remote(LegId::A, sdp, negotiated).await;
     }
-    actor.watch_dialog(seq, states);
     actor.register();
     inner.recorder.started(&actor.refresh_snapshot());
     actor.feed_leg(LegId::A, LegEvent::Invite).await;
