@@ -20,7 +20,7 @@
 
 use super::actor::Msg;
 use rsipstack::dialog::DialogId;
-use rsipstack::dialog::dialog::{DialogState, DialogStateSender};
+use rsipstack::dialog::dialog::{DialogState, DialogStateSender, TransactionHandle};
 use rsipstack::sip::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,22 +59,8 @@ fn dialog_id(state: &DialogState) -> &DialogId {
     }
 }
 
-/// An in-dialog request: it waits for our answer.
-fn is_request(state: &DialogState) -> bool {
-    matches!(
-        state,
-        DialogState::Updated(..)
-            | DialogState::Info(..)
-            | DialogState::Refer(..)
-            | DialogState::Notify(..)
-            | DialogState::Message(..)
-            | DialogState::Options(..)
-            | DialogState::Publish(..)
-    )
-}
-
-/// Answers an in-dialog request of a leg that has left its call.
-pub(crate) async fn respond_stale(state: DialogState) {
+/// The transaction of an in-dialog request: it waits for our answer.
+fn request(state: &DialogState) -> Option<&TransactionHandle> {
     match state {
         DialogState::Updated(_, _, h)
         | DialogState::Info(_, _, h)
@@ -82,10 +68,15 @@ pub(crate) async fn respond_stale(state: DialogState) {
         | DialogState::Notify(_, _, h)
         | DialogState::Message(_, _, h)
         | DialogState::Options(_, _, h)
-        | DialogState::Publish(_, _, h) => {
-            let _ = h.reply(StatusCode::CallTransactionDoesNotExist).await;
-        }
-        _ => {}
+        | DialogState::Publish(_, _, h) => Some(h),
+        _ => None,
+    }
+}
+
+/// Answers an in-dialog request of a leg that has left its call.
+pub(crate) async fn respond_stale(state: DialogState) {
+    if let Some(h) = request(&state) {
+        let _ = h.reply(StatusCode::CallTransactionDoesNotExist).await;
     }
 }
 
@@ -126,7 +117,7 @@ impl Table {
             route.deliver(state);
             return None;
         }
-        if is_request(&state) {
+        if request(&state).is_some() {
             return Some(state);
         }
         let now = Instant::now();
