@@ -7,7 +7,7 @@ use crate::routes::{self, setup::FirstRun};
 use crate::state::AppState;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use omnivox_store::{Store, idempotency, settings};
+use omnivox_store::{Store, idempotency, seal};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -59,16 +59,10 @@ impl Application {
                 "{pending} migration(s) pending; run `omnivox migrate` or start without --skip-migrate"
             );
         }
+        let sealer = crate::master_key::load(&config, &store).await?;
         let key = match &config.auth.token_secret {
             Some(s) => s.expose().to_owned(),
-            None => {
-                settings::get_or_insert(
-                    store.writer(),
-                    settings::TOKEN_SIGNING_KEY,
-                    &random_token(48),
-                )
-                .await?
-            }
+            None => seal::token_signing_key(store.writer(), &sealer, || random_token(48)).await?,
         };
         let shutdown = CancellationToken::new();
         let cdr_done = CancellationToken::new();
@@ -120,12 +114,19 @@ impl Application {
             )
             .await
             .with_context(|| format!("binding SIP to {}", config.sip.server.bind))?;
-            calls::reload_trunks(&store, server.calls()).await?;
+            calls::reload_trunks(&store, &sealer, server.calls()).await?;
             Some(Arc::new(server))
         } else {
             None
         };
-        let state = AppState::new(config.clone(), store, key.as_bytes(), sip, shutdown.clone())?;
+        let state = AppState::new(
+            config.clone(),
+            store,
+            sealer,
+            key.as_bytes(),
+            sip,
+            shutdown.clone(),
+        )?;
         state.clock.set_offset(opts.clock_offset);
         let first_run = routes::setup::prepare_first_run(&state).await?;
         // Dial attempts a crash left open are settled before any campaign runs.

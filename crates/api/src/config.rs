@@ -233,6 +233,11 @@ pub struct AuthConfig {
     /// Key that signs access tokens. When unset, a random key is generated on
     /// first start and kept in the database, so every node shares it.
     pub token_secret: Option<Secret>,
+    /// Key that seals secrets kept in the database (trunk passwords, TOTP
+    /// seeds, webhook keys): at least 32 characters. When unset, a random
+    /// key is generated on first start into `master.key` in the data
+    /// directory; a cluster's nodes must share one (set it here).
+    pub master_key: Option<Secret>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     /// Consecutive failed sign-ins that lock an account.
@@ -257,6 +262,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             token_secret: None,
+            master_key: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             lockout_threshold: 5,
@@ -364,6 +370,11 @@ impl Config {
             && s.expose().len() < 32
         {
             return bad("auth.token_secret must be at least 32 characters");
+        }
+        if let Some(s) = &self.auth.master_key
+            && s.expose().len() < omnivox_store::seal::MIN_KEY_LEN
+        {
+            return bad("auth.master_key must be at least 32 characters");
         }
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
             return bad("token lifetimes must be positive");

@@ -12,6 +12,7 @@ pub mod extract;
 pub(crate) mod flow_routes;
 pub mod imports;
 pub mod inbound;
+pub mod master_key;
 pub mod middleware;
 pub mod recordings;
 pub mod routes;

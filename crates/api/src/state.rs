@@ -6,6 +6,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::middleware::rate_limit::Limiters;
 use omnivox_store::Store;
+use omnivox_store::seal::Sealer;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -17,6 +18,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Arc<Config>,
     pub store: Store,
+    /// Seals and opens the secrets kept in the database.
+    pub sealer: Sealer,
     pub keys: TokenKeys,
     pub hasher: Hasher,
     pub cache: AuthCache,
@@ -59,6 +62,7 @@ impl AppState {
     pub fn new(
         config: Arc<Config>,
         store: Store,
+        sealer: Sealer,
         signing_key: &[u8],
         sip: Option<Arc<omnivox_sip::SipServer>>,
         shutdown: tokio_util::sync::CancellationToken,
@@ -88,6 +92,7 @@ impl AppState {
             agents: crate::agents::AgentService::default(),
             config,
             store,
+            sealer,
         })))
     }
 }

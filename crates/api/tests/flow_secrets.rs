@@ -81,8 +81,11 @@ fn secret_entries(log: &[Value]) -> Vec<(String, String, Value, Value)> {
 /// What the live interpreter gets for the tenant.
 async fn stored(app: &TestApp, t: &str) -> BTreeMap<String, Vec<u8>> {
     let db = Store::connect(&app.config.database).await.unwrap();
+    let sealer = omnivox_api::master_key::load(&app.config, &db)
+        .await
+        .unwrap();
     let map = Scoped::new(db.reader(), TenantId(t.parse().unwrap()))
-        .flow_secrets()
+        .flow_secrets(&sealer)
         .await
         .unwrap();
     db.close().await;

@@ -9,13 +9,14 @@
 //! value's rules live in the API.
 
 use crate::entities::flow_secret;
+use crate::seal::{Field, Sealed, Sealer};
 use crate::{Result, Scoped, StoreError, now};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TryInsertResult,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use flow_secret::Model as FlowSecretRow;
 
@@ -41,14 +42,18 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
     /// Returns the row as stored. Safe against a concurrent put of the same
     /// name (one creates, the other replaces) without aborting an enclosing
     /// PostgreSQL transaction.
-    pub async fn put_flow_secret(&self, name: &str, secret: &str) -> Result<(FlowSecretRow, bool)> {
+    pub async fn put_flow_secret(
+        &self,
+        name: &str,
+        secret: &Sealed,
+    ) -> Result<(FlowSecretRow, bool)> {
         use flow_secret::Column as S;
         for _ in 0..PUT_ATTEMPTS {
             let t = now();
             let row = FlowSecretRow {
                 tenant_id: self.tenant.0,
                 name: name.to_owned(),
-                secret: secret.to_owned(),
+                secret: secret.clone(),
                 created_at: t,
                 updated_at: t,
             };
@@ -66,7 +71,7 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
                 return Ok((row, true));
             }
             let replaced = flow_secret::Entity::update_many()
-                .col_expr(S::Secret, Expr::value(secret))
+                .col_expr(S::Secret, Expr::value(secret.clone()))
                 .col_expr(S::UpdatedAt, Expr::value(t))
                 .filter(S::TenantId.eq(self.tenant.0))
                 .filter(S::Name.eq(name))
@@ -117,10 +122,10 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
     }
 
     /// The tenant's secrets as the flow interpreter takes them: name to the
-    /// key's bytes (the UTF-8 of the stored value).
-    pub async fn flow_secrets(&self) -> Result<BTreeMap<String, Vec<u8>>> {
+    /// key's bytes (the UTF-8 of the value, opened with `sealer`).
+    pub async fn flow_secrets(&self, sealer: &Sealer) -> Result<BTreeMap<String, Vec<u8>>> {
         use flow_secret::Column as S;
-        let pairs: Vec<(String, String)> = flow_secret::Entity::find()
+        let pairs: Vec<(String, Sealed)> = flow_secret::Entity::find()
             .filter(S::TenantId.eq(self.tenant.0))
             .select_only()
             .column(S::Name)
@@ -128,9 +133,25 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
             .into_tuple()
             .all(self.conn)
             .await?;
-        Ok(pairs
+        pairs
             .into_iter()
-            .map(|(name, secret)| (name, secret.into_bytes()))
-            .collect())
+            .map(|(name, secret)| {
+                let key = sealer.open(Field::FlowSecret, &secret)?;
+                Ok((name, key.into_bytes()))
+            })
+            .collect()
+    }
+
+    /// The names of the tenant's secrets.
+    pub async fn flow_secret_names(&self) -> Result<BTreeSet<String>> {
+        use flow_secret::Column as S;
+        let names: Vec<String> = flow_secret::Entity::find()
+            .filter(S::TenantId.eq(self.tenant.0))
+            .select_only()
+            .column(S::Name)
+            .into_tuple()
+            .all(self.conn)
+            .await?;
+        Ok(names.into_iter().collect())
     }
 }

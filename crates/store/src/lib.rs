@@ -36,6 +36,7 @@ pub mod prompts;
 pub mod queue_callbacks;
 pub mod queues;
 pub mod recordings;
+pub mod seal;
 pub mod sessions;
 pub mod settings;
 pub mod sip_accounts;

@@ -3,6 +3,7 @@
 //! or digest credentials.
 
 use crate::entities::trunk;
+use crate::seal::Sealed;
 use crate::{Result, Scoped, StoreError, now};
 use omnivox_domain::TrunkId;
 use omnivox_domain::trunk::{CallerIdMode, NumberFormat, SourceNet, Transport};
@@ -29,7 +30,7 @@ pub struct NewTrunk {
     pub port: u16,
     pub transport: Transport,
     pub username: Option<String>,
-    pub password: Option<SecretText>,
+    pub password: Option<Sealed>,
     pub from_user: Option<String>,
     pub from_domain: Option<String>,
     pub caller_id_mode: CallerIdMode,
@@ -52,7 +53,7 @@ pub struct TrunkPatch {
     pub port: Option<u16>,
     pub transport: Option<Transport>,
     pub username: Option<Option<String>>,
-    pub password: Option<Option<SecretText>>,
+    pub password: Option<Option<Sealed>>,
     pub from_user: Option<Option<String>>,
     pub from_domain: Option<Option<String>>,
     pub caller_id_mode: Option<CallerIdMode>,

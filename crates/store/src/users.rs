@@ -125,12 +125,16 @@ pub async fn clear_lock(conn: &impl ConnectionTrait, id: UserId) -> Result<()> {
 }
 
 /// Store a not-yet-verified TOTP secret (enrollment step one).
-pub async fn set_pending_totp(conn: &impl ConnectionTrait, id: UserId, secret: &str) -> Result<()> {
+pub async fn set_pending_totp(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    secret: &crate::seal::Sealed,
+) -> Result<()> {
     update_where_id(
         conn,
         id,
         vec![
-            (user::Column::TotpSecret, Expr::value(secret.to_owned())),
+            (user::Column::TotpSecret, Expr::value(secret.clone())),
             (user::Column::TotpEnabled, Expr::value(false)),
         ],
     )

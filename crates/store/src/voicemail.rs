@@ -39,8 +39,8 @@ pub struct VoicemailBoxValues {
     pub greeting_prompt: Option<String>,
     pub max_message_seconds: i32,
     pub notify_url: Option<String>,
-    /// Write-only; `Debug` leaves it out.
-    pub notify_secret: Option<String>,
+    /// Sealed; write-only; `Debug` leaves it out.
+    pub notify_secret: Option<crate::seal::Sealed>,
 }
 
 impl std::fmt::Debug for VoicemailBoxValues {

@@ -9,11 +9,24 @@ mod common;
 
 use common::{store, tenant};
 use omnivox_store::flow_secrets::{FlowSecretRow, NAME_MAX, valid_name};
+use omnivox_store::seal::{Field, Sealed, Sealer};
 use omnivox_store::{Scoped, StoreError, commit};
 use std::collections::BTreeMap;
 
 const CRM: &str = "crm-signing-key-0123456789";
 const CRM2: &str = "crm-rotated-key-9876543210";
+
+fn sealer() -> Sealer {
+    Sealer::new(b"a store test master key, 32+ bytes long").unwrap()
+}
+
+fn sealed(secret: &str) -> Sealed {
+    sealer().seal(Field::FlowSecret, secret).unwrap()
+}
+
+fn open(secret: &Sealed) -> String {
+    sealer().open(Field::FlowSecret, secret).unwrap()
+}
 
 fn names(rows: &[FlowSecretRow]) -> Vec<&str> {
     rows.iter().map(|r| r.name.as_str()).collect()
@@ -60,12 +73,12 @@ async fn put_creates_then_replaces_lists_by_name_and_deletes() {
     let sa = Scoped::new(s.writer(), a);
 
     assert!(sa.list_flow_secrets().await.unwrap().is_empty());
-    assert!(sa.flow_secrets().await.unwrap().is_empty());
+    assert!(sa.flow_secrets(&sealer()).await.unwrap().is_empty());
 
-    let (crm, created) = sa.put_flow_secret("crm", CRM).await.unwrap();
+    let (crm, created) = sa.put_flow_secret("crm", &sealed(CRM)).await.unwrap();
     assert!(created);
     assert_eq!(
-        (crm.tenant_id, crm.name.as_str(), crm.secret.as_str()),
+        (crm.tenant_id, crm.name.as_str(), open(&crm.secret).as_str()),
         (a.0, "crm", CRM)
     );
     assert_eq!(crm.created_at, crm.updated_at);
@@ -77,10 +90,10 @@ async fn put_creates_then_replaces_lists_by_name_and_deletes() {
     assert!(dbg.contains("[redacted]") && dbg.contains("crm"), "{dbg}");
 
     // Names sort; case matters.
-    let (_, c) = sa.put_flow_secret("Billing", CRM2).await.unwrap();
+    let (_, c) = sa.put_flow_secret("Billing", &sealed(CRM2)).await.unwrap();
     assert!(c);
     let (_, c) = sa
-        .put_flow_secret("alerts.v2", "alerts-key-00000000")
+        .put_flow_secret("alerts.v2", &sealed("alerts-key-00000000"))
         .await
         .unwrap();
     assert!(c);
@@ -89,14 +102,14 @@ async fn put_creates_then_replaces_lists_by_name_and_deletes() {
 
     // Replacing keeps created_at, moves updated_at, changes the value.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let (again, created) = sa.put_flow_secret("crm", CRM2).await.unwrap();
+    let (again, created) = sa.put_flow_secret("crm", &sealed(CRM2)).await.unwrap();
     assert!(!created);
-    assert_eq!(again.secret, CRM2);
+    assert_eq!(open(&again.secret), CRM2);
     assert_eq!(again.created_at, crm.created_at);
     assert!(again.updated_at > crm.updated_at, "{again:?} vs {crm:?}");
     assert_eq!(sa.list_flow_secrets().await.unwrap().len(), 3);
     assert_eq!(
-        sa.flow_secrets().await.unwrap(),
+        sa.flow_secrets(&sealer()).await.unwrap(),
         map(&[
             ("Billing", CRM2),
             ("alerts.v2", "alerts-key-00000000"),
@@ -104,14 +117,14 @@ async fn put_creates_then_replaces_lists_by_name_and_deletes() {
         ])
     );
     // Putting the same value again is still a replacement.
-    let (_, created) = sa.put_flow_secret("crm", CRM2).await.unwrap();
+    let (_, created) = sa.put_flow_secret("crm", &sealed(CRM2)).await.unwrap();
     assert!(!created);
 
     // Delete returns the row; a second delete, or an unknown name, is
     // NotFound.
     let gone = sa.delete_flow_secret("Billing").await.unwrap();
     assert_eq!(
-        (gone.name.as_str(), gone.secret.as_str()),
+        (gone.name.as_str(), open(&gone.secret).as_str()),
         ("Billing", CRM2)
     );
     assert!(matches!(
@@ -127,7 +140,7 @@ async fn put_creates_then_replaces_lists_by_name_and_deletes() {
         ["alerts.v2", "crm"]
     );
     // A deleted name can be created again.
-    let (_, created) = sa.put_flow_secret("Billing", CRM).await.unwrap();
+    let (_, created) = sa.put_flow_secret("Billing", &sealed(CRM)).await.unwrap();
     assert!(created);
 }
 
@@ -139,16 +152,19 @@ async fn secrets_stay_in_their_tenant() {
     let sa = Scoped::new(s.writer(), a);
     let sb = Scoped::new(s.writer(), b);
 
-    sa.put_flow_secret("crm", CRM).await.unwrap();
+    sa.put_flow_secret("crm", &sealed(CRM)).await.unwrap();
     // The same name in another tenant is another secret.
-    let (theirs, created) = sb.put_flow_secret("crm", CRM2).await.unwrap();
+    let (theirs, created) = sb.put_flow_secret("crm", &sealed(CRM2)).await.unwrap();
     assert!(created, "another tenant's name must not count as taken");
     assert_eq!(theirs.tenant_id, b.0);
-    sb.put_flow_secret("only-b", CRM2).await.unwrap();
+    sb.put_flow_secret("only-b", &sealed(CRM2)).await.unwrap();
 
-    assert_eq!(sa.flow_secrets().await.unwrap(), map(&[("crm", CRM)]));
     assert_eq!(
-        sb.flow_secrets().await.unwrap(),
+        sa.flow_secrets(&sealer()).await.unwrap(),
+        map(&[("crm", CRM)])
+    );
+    assert_eq!(
+        sb.flow_secrets(&sealer()).await.unwrap(),
         map(&[("crm", CRM2), ("only-b", CRM2)])
     );
     assert_eq!(names(&sa.list_flow_secrets().await.unwrap()), ["crm"]);
@@ -159,8 +175,8 @@ async fn secrets_stay_in_their_tenant() {
     ));
     // Deleting ours leaves theirs.
     sa.delete_flow_secret("crm").await.unwrap();
-    assert!(sa.flow_secrets().await.unwrap().is_empty());
-    assert_eq!(sb.flow_secrets().await.unwrap().len(), 2);
+    assert!(sa.flow_secrets(&sealer()).await.unwrap().is_empty());
+    assert_eq!(sb.flow_secrets(&sealer()).await.unwrap().len(), 2);
 
     // A tenant's secrets go with it.
     use sea_orm::EntityTrait;
@@ -180,35 +196,35 @@ async fn puts_work_inside_a_callers_transaction() {
     let (s, _d) = store().await;
     let a = tenant(&s, "acme").await;
     let sa = Scoped::new(s.writer(), a);
-    sa.put_flow_secret("crm", CRM).await.unwrap();
+    sa.put_flow_secret("crm", &sealed(CRM)).await.unwrap();
 
     // A replacement inside a transaction (the insert that meets the
     // existing row must not abort it on PostgreSQL), followed by more work
     // in the same transaction, then a commit.
     let tx = s.begin().await.unwrap();
     let st = Scoped::new(&tx, a);
-    let (row, created) = st.put_flow_secret("crm", CRM2).await.unwrap();
+    let (row, created) = st.put_flow_secret("crm", &sealed(CRM2)).await.unwrap();
     assert!(!created);
-    assert_eq!(row.secret, CRM2);
-    let (_, created) = st.put_flow_secret("new", CRM).await.unwrap();
+    assert_eq!(open(&row.secret), CRM2);
+    let (_, created) = st.put_flow_secret("new", &sealed(CRM)).await.unwrap();
     assert!(created);
     assert_eq!(st.list_flow_secrets().await.unwrap().len(), 2);
     commit(tx).await.unwrap();
     assert_eq!(
-        sa.flow_secrets().await.unwrap(),
+        sa.flow_secrets(&sealer()).await.unwrap(),
         map(&[("crm", CRM2), ("new", CRM)])
     );
 
     // A rolled-back put leaves the old value.
     let tx = s.begin().await.unwrap();
     Scoped::new(&tx, a)
-        .put_flow_secret("crm", "rolled-back-value-000")
+        .put_flow_secret("crm", &sealed("rolled-back-value-000"))
         .await
         .unwrap();
     Scoped::new(&tx, a).delete_flow_secret("new").await.unwrap();
     drop(tx);
     assert_eq!(
-        sa.flow_secrets().await.unwrap(),
+        sa.flow_secrets(&sealer()).await.unwrap(),
         map(&[("crm", CRM2), ("new", CRM)])
     );
 }
@@ -222,7 +238,7 @@ async fn concurrent_puts_of_one_name_create_it_once() {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             Scoped::new(s.writer(), a)
-                .put_flow_secret("shared", &format!("value-number-{i:08}"))
+                .put_flow_secret("shared", &sealed(&format!("value-number-{i:08}")))
                 .await
                 .unwrap()
                 .1

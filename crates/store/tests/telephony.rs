@@ -12,8 +12,13 @@ use omnivox_domain::trunk::{CallerIdMode, NumberFormat, Transport};
 use omnivox_domain::{CallId, DidId, Role, TenantId, TrunkId, UserId};
 use omnivox_store::cdrs::{self, CallEnd, CallStart, CdrFilter, LegRecord};
 use omnivox_store::dids::{self, DidPatch, DidTarget, NewDid};
+use omnivox_store::seal::{Field, Sealer};
 use omnivox_store::trunks::{self, InboundCredentials, NewTrunk, SecretText, TrunkPatch};
 use omnivox_store::{PageRequest, Scoped, StoreError, commit, users};
+
+fn sealer() -> Sealer {
+    Sealer::new(b"a store test master key, 32+ bytes long").unwrap()
+}
 
 fn new_trunk(name: &str, priority: i32) -> NewTrunk {
     NewTrunk {
@@ -22,7 +27,11 @@ fn new_trunk(name: &str, priority: i32) -> NewTrunk {
         port: 5060,
         transport: Transport::Udp,
         username: Some("acct".into()),
-        password: Some(SecretText("carrier secret".into())),
+        password: Some(
+            sealer()
+                .seal(Field::TrunkPassword, "carrier secret")
+                .unwrap(),
+        ),
         from_user: None,
         from_domain: None,
         caller_id_mode: CallerIdMode::Pai,
@@ -80,7 +89,12 @@ async fn trunks_are_tenant_scoped_and_keep_secrets_out_of_debug() {
         "203.0.113.0/24"
     );
     assert_eq!(t1.inbound_credentials().unwrap().username, "carrier-in");
-    assert_eq!(t1.password.as_ref().unwrap().expose(), "carrier secret");
+    assert_eq!(
+        sealer()
+            .open(Field::TrunkPassword, t1.password.as_ref().unwrap())
+            .unwrap(),
+        "carrier secret"
+    );
     let debug = format!("{t1:?}");
     for secret in ["carrier secret", "md5hash", "shahash"] {
         assert!(!debug.contains(secret), "{debug}");

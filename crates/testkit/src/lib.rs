@@ -295,7 +295,18 @@ impl TestApp {
 
     /// Stops the app and starts it again on the same database and data
     /// dir, with `tweak` applied to the configuration first.
-    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        self.try_restart_with(tweak)
+            .await
+            .expect("rebuild the application")
+    }
+
+    /// Stop the server and build it again on the same database and data
+    /// directory with a changed config; a start that fails is returned.
+    pub async fn try_restart_with(
+        mut self,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestApp> {
         self.shutdown.cancel();
         if let Some(s) = self.server.take() {
             s.await.unwrap().unwrap();
@@ -307,15 +318,13 @@ impl TestApp {
             clock_offset: self.clock_offset,
             ..BuildOptions::default()
         };
-        let app = Application::build(config.clone(), opts)
-            .await
-            .expect("rebuild the application");
+        let app = Application::build(config.clone(), opts).await?;
         let addr = app.http_addr();
         let sip_addr = app.sip_udp_addr();
         let metrics_addr = app.metrics_addr();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
-        TestApp {
+        Ok(TestApp {
             addr,
             sip_addr,
             metrics_addr,
@@ -328,7 +337,7 @@ impl TestApp {
             server: Some(server),
             _dir: self._dir.take(),
             _data: std::mem::replace(&mut self._data, tempfile::tempdir().unwrap()),
-        }
+        })
     }
 
     /// Stop the server and wait for it to finish.

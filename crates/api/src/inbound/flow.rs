@@ -219,7 +219,7 @@ impl Runner {
         // branch.
         if flow.has_webhooks() {
             let s = Scoped::new(self.state.store.reader(), self.call.tenant);
-            match s.flow_secrets().await {
+            match s.flow_secrets(&self.state.sealer).await {
                 Ok(secrets) => ctx.secrets = secrets,
                 Err(e) => {
                     tracing::error!(call_id = %self.call.call, error = %e, "flow secrets not read");

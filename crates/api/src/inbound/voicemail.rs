@@ -26,6 +26,7 @@ use omnivox_media::prompt::Prompt;
 use omnivox_media::record::{RecordingKey, RecordingStore};
 use omnivox_sip::{CallCommand, CallNotice, RecordedMessage};
 use omnivox_store::Scoped;
+use omnivox_store::seal::Field;
 use omnivox_store::voicemail::{
     self, DueNotification, NewVoicemailMessage, NotifyOutcome, VoicemailBoxRow, VoicemailMessageRow,
 };
@@ -402,9 +403,17 @@ async fn attempt(state: &AppState, d: DueNotification) -> NotifyOutcome {
     let (Some(url), Some(secret)) = (&mailbox.notify_url, &mailbox.notify_secret) else {
         return NotifyOutcome::Dropped;
     };
+    let secret = match state.sealer.open(Field::NotifySecret, secret) {
+        Ok(s) => s,
+        Err(e) => {
+            return NotifyOutcome::Failed {
+                error: e.to_string(),
+            };
+        }
+    };
     let body = notification(d.tenant, &mailbox, &message).to_string();
     let private = state.config.inbound.private_webhooks;
-    match post_signed(url, secret, body, private).await {
+    match post_signed(url, &secret, body, private).await {
         Posted::Delivered => NotifyOutcome::Delivered,
         Posted::Refused(error) => NotifyOutcome::Failed { error },
         Posted::Failed(error) => retry_or_give_up(state, d, Some(&message), error),

@@ -14,8 +14,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use omnivox_domain::{SessionId, UserId};
+use omnivox_store::seal::Field;
 use omnivox_store::sessions::{self, NewSession, Rotation};
-use omnivox_store::{audit, commit, lockouts, now, users};
+use omnivox_store::{StoreError, audit, commit, lockouts, now, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -101,10 +102,11 @@ pub async fn login(
 
     if user.totp_enabled {
         let passed = match (&req.totp_code, &req.recovery_code) {
-            (Some(code), _) => user
-                .totp_secret
-                .as_deref()
-                .is_some_and(|s| totp::check(s, &user.email, code)),
+            (Some(code), _) => state
+                .sealer
+                .open_opt(Field::TotpSecret, user.totp_secret.as_ref())
+                .map_err(StoreError::from)?
+                .is_some_and(|s| totp::check(&s, &user.email, code)),
             (None, Some(rc)) => {
                 let h = sha256_hex(&totp::normalize_recovery_code(rc));
                 users::use_recovery_code(state.store.writer(), uid, &h).await?

@@ -17,7 +17,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use omnivox_domain::Permission;
 use omnivox_store::flow_secrets::{FlowSecretRow, NAME_MAX, valid_name};
-use omnivox_store::{audit, commit};
+use omnivox_store::seal::Field;
+use omnivox_store::{StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -131,8 +132,12 @@ pub async fn put_flow_secret(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let sealed = state
+        .sealer
+        .seal(Field::FlowSecret, &body.secret)
+        .map_err(StoreError::from)?;
     let tx = state.store.begin().await?;
-    let (row, created) = ctx.scoped(&tx).put_flow_secret(&name, &body.secret).await?;
+    let (row, created) = ctx.scoped(&tx).put_flow_secret(&name, &sealed).await?;
     let action = if created {
         "flow_secret.created"
     } else {

@@ -277,15 +277,15 @@ async fn draft_problems(
         }
     }
     let secrets = if flow.has_webhooks() {
-        s.flow_secrets().await?
+        s.flow_secret_names().await?
     } else {
-        BTreeMap::new()
+        BTreeSet::new()
     };
     let own_box =
         flow.records_into_own_box() && s.voicemail_box_of("flow", flow_id).await?.is_some();
     for n in &flow.nodes {
         if let NodeKind::Webhook(w) = &n.kind
-            && !secrets.contains_key(&w.secret)
+            && !secrets.contains(&w.secret)
         {
             out.push(serde_json::json!({
                 "node": n.id,

@@ -11,7 +11,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use omnivox_domain::{Role, SessionId, password};
-use omnivox_store::{audit, commit, members, sessions, tenants, users};
+use omnivox_store::seal::{Field, Sealed};
+use omnivox_store::{StoreError, audit, commit, members, sessions, tenants, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -194,7 +195,11 @@ pub async fn enroll_2fa(
     let url =
         totp::otpauth_url(&secret, &me.email).ok_or_else(|| ApiError::internal("otpauth url"))?;
     let tx = state.store.begin().await?;
-    users::set_pending_totp(&tx, me.id, &secret).await?;
+    let sealed = state
+        .sealer
+        .seal(Field::TotpSecret, &secret)
+        .map_err(StoreError::from)?;
+    users::set_pending_totp(&tx, me.id, &sealed).await?;
     audit::record(
         &tx,
         me.audit(
@@ -240,7 +245,7 @@ pub async fn verify_2fa(
             "two-factor authentication is already on",
         ));
     }
-    let Some(secret) = user.totp_secret else {
+    let Some(secret) = open_totp(&state, user.totp_secret.as_ref())? else {
         return Err(ApiError::bad_request(
             "mfa_not_enrolling",
             "start with POST /api/v1/me/2fa/enroll",
@@ -290,7 +295,8 @@ pub async fn disable_2fa(
     ApiJson(req): ApiJson<DisableTotp>,
 ) -> ApiResult<StatusCode> {
     let user = users::get(state.store.reader(), me.id).await?;
-    let Some(secret) = user.totp_secret.filter(|_| user.totp_enabled) else {
+    let secret = open_totp(&state, user.totp_secret.as_ref())?;
+    let Some(secret) = secret.filter(|_| user.totp_enabled) else {
         return Err(ApiError::bad_request(
             "mfa_not_enabled",
             "two-factor authentication is off",
@@ -323,4 +329,12 @@ pub async fn disable_2fa(
     commit(tx).await?;
     state.cache.forget_user(me.id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's TOTP seed in clear (it is kept sealed).
+fn open_totp(state: &AppState, sealed: Option<&Sealed>) -> ApiResult<Option<String>> {
+    Ok(state
+        .sealer
+        .open_opt(Field::TotpSecret, sealed)
+        .map_err(StoreError::from)?)
 }

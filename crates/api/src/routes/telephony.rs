@@ -18,6 +18,7 @@ use omnivox_domain::dial_policy::DialPolicy;
 use omnivox_domain::trunk::{CallerIdMode, NumberFormat, SourceNet, Transport};
 use omnivox_domain::{Permission, TrunkId, password};
 use omnivox_sip::{DigestAlgorithm, ha1};
+use omnivox_store::seal::{Field, Sealed};
 use omnivox_store::trunks::{InboundCredentials, NewTrunk, SecretText, TrunkPatch, TrunkRow};
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,8 @@ impl TrunkOut {
 /// Pushes the trunk table to the SIP layer after a change.
 async fn trunks_changed(state: &AppState) {
     if let Some(sip) = &state.sip
-        && let Err(e) = crate::sip::calls::reload_trunks(&state.store, sip.calls()).await
+        && let Err(e) =
+            crate::sip::calls::reload_trunks(&state.store, &state.sealer, sip.calls()).await
     {
         tracing::error!(error = %e, "trunk table not reloaded");
     }
@@ -304,7 +306,7 @@ impl Check {
         v.to_owned()
     }
 
-    fn secret(&mut self, field: &str, v: &str) -> SecretText {
+    fn secret(&mut self, field: &str, v: &str) -> String {
         if v.is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control) {
             self.err(
                 field,
@@ -312,7 +314,7 @@ impl Check {
                 "1 to 128 characters, no control characters",
             );
         }
-        SecretText(v.to_owned())
+        v.to_owned()
     }
 
     fn tech_prefix(&mut self, v: &str) -> String {
@@ -420,6 +422,14 @@ async fn inbound_name_free(
     Ok(())
 }
 
+/// A trunk's outbound password as stored (sealed).
+fn seal_password(state: &AppState, password: Option<&str>) -> ApiResult<Option<Sealed>> {
+    Ok(state
+        .sealer
+        .seal_opt(Field::TrunkPassword, password)
+        .map_err(StoreError::from)?)
+}
+
 fn trunk_name_taken(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(_) => {
@@ -499,6 +509,7 @@ pub async fn create_trunk(
         }
     };
     c.done()?;
+    let password = seal_password(&state, password.as_deref())?;
     let (Some(transport), Some(caller_id_mode), Some(number_format)) =
         (transport, caller_id_mode, number_format)
     else {
@@ -578,6 +589,7 @@ pub async fn update_trunk(
         v.map(|v| c.range(f, v, min, max))
     };
     let port = num(&mut c, "port", req.port, 1, 65535);
+    let password = req.password.map(|p| p.map(|p| c.secret("password", &p)));
     let max_channels = num(&mut c, "max_channels", req.max_channels, 1, 10_000);
     let max_cps = num(&mut c, "max_cps", req.max_cps, 1, 1000);
     let priority = num(&mut c, "priority", req.priority, 0, 1_000_000);
@@ -590,7 +602,7 @@ pub async fn update_trunk(
             .as_deref()
             .and_then(|v| c.parsed("transport", v, "udp, tcp")),
         username: req.username.map(|u| u.map(|u| c.token("username", &u))),
-        password: req.password.map(|p| p.map(|p| c.secret("password", &p))),
+        password: None,
         from_user: req.from_user.map(|u| u.map(|u| c.token("from_user", &u))),
         from_domain: req
             .from_domain
@@ -624,6 +636,9 @@ pub async fn update_trunk(
         ),
     }
     c.done()?;
+    patch.password = password
+        .map(|p| seal_password(&state, p.as_deref()))
+        .transpose()?;
     let tx = state.store.begin().await?;
     let scoped = ctx.scoped(&tx);
     if let Some(Some(i)) = &patch.inbound {

@@ -37,6 +37,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use omnivox_domain::Permission;
 use omnivox_media::record::{LocalStore, RecordError, RecordingKey, RecordingStore};
+use omnivox_store::seal::{Field, Sealed};
 use omnivox_store::voicemail::{
     MessageFilter, NAME_TAKEN, OWNER_TAKEN, VoicemailBoxRow, VoicemailBoxValues,
     VoicemailMessageRow,
@@ -286,6 +287,7 @@ async fn problems<C: ConnectionTrait>(
     v: &VoicemailBoxValues,
     max_seconds: i64,
     check_owner: bool,
+    new_secret: Option<&str>,
 ) -> ApiResult<Vec<FieldError>> {
     let mut e = Vec::new();
     let n = v.name.chars().count();
@@ -336,7 +338,7 @@ async fn problems<C: ConnectionTrait>(
             ));
         }
     }
-    if let Some(s) = &v.notify_secret
+    if let Some(s) = new_secret
         && !(16..=256).contains(&s.chars().count())
     {
         e.push(FieldError::new(
@@ -397,13 +399,23 @@ async fn checked<C: ConnectionTrait>(
     mut v: VoicemailBoxValues,
     max_seconds: i64,
     check_owner: bool,
+    new_secret: Option<&str>,
 ) -> ApiResult<VoicemailBoxValues> {
-    let errors = problems(scoped, &v, max_seconds, check_owner).await?;
+    let errors = problems(scoped, &v, max_seconds, check_owner, new_secret).await?;
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     v.max_message_seconds = i32::try_from(max_seconds).map_err(ApiError::internal)?;
     Ok(v)
+}
+
+/// A notification secret as stored (sealed); its length is checked with
+/// the rest of the box (`problems`).
+fn seal_secret(state: &AppState, secret: Option<&str>) -> ApiResult<Option<Sealed>> {
+    Ok(state
+        .sealer
+        .seal_opt(Field::NotifySecret, secret)
+        .map_err(StoreError::from)?)
 }
 
 fn taken(e: StoreError) -> ApiError {
@@ -488,11 +500,11 @@ pub async fn create_box(
         greeting_prompt: body.greeting_prompt,
         max_message_seconds: 0,
         notify_url: body.notify_url,
-        notify_secret: body.notify_secret,
+        notify_secret: seal_secret(&state, body.notify_secret.as_deref())?,
     };
     let tx = state.store.begin().await?;
     let s = ctx.scoped(&tx);
-    let values = checked(&s, values, max_seconds, true).await?;
+    let values = checked(&s, values, max_seconds, true, body.notify_secret.as_deref()).await?;
     let row = s.create_voicemail_box(values).await.map_err(taken)?;
     let out = VoicemailBoxOut::from(row);
     audit::record(
@@ -562,14 +574,15 @@ pub async fn update_box(
     if let Some(u) = body.notify_url {
         v.notify_url = u;
     }
-    if let Some(secret) = body.notify_secret {
-        v.notify_secret = secret;
+    if let Some(secret) = &body.notify_secret {
+        v.notify_secret = seal_secret(&state, secret.as_deref())?;
     }
     let max_seconds = body
         .max_message_seconds
         .unwrap_or(i64::from(cur.max_message_seconds));
     let owner_changed = v.owner_kind != cur.owner_kind || v.owner_id != cur.owner_id;
-    let v = checked(&s, v, max_seconds, owner_changed).await?;
+    let new_secret = body.notify_secret.as_ref().and_then(Option::as_deref);
+    let v = checked(&s, v, max_seconds, owner_changed, new_secret).await?;
     let (before, after) = s.update_voicemail_box(ids.1, v).await.map_err(taken)?;
     let (before, out) = (VoicemailBoxOut::from(before), VoicemailBoxOut::from(after));
     audit::record(

@@ -18,6 +18,7 @@ use omnivox_sip::{
     DidRoute, DidTarget, DirectoryError, FinishedRecording, RecordingPolicy, Secret, SipTransport,
     Trunk, TrunkCredentials, TrunkSource,
 };
+use omnivox_store::seal::{Field, Sealer};
 use omnivox_store::{Scoped, Store, cdrs, dids, recordings, trunks};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -185,12 +186,13 @@ pub fn policy_named(name: Option<&str>) -> Option<RecordingPolicy> {
 /// stored settings cannot be read is left out (and logged), not the rest.
 pub async fn reload_trunks(
     store: &Store,
+    sealer: &Sealer,
     calls: &CallService,
 ) -> Result<usize, omnivox_store::StoreError> {
     let rows = trunks::all_enabled(store.reader()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        match trunk_from_row(&row) {
+        match trunk_from_row(&row, sealer) {
             Ok(t) => out.push(t),
             Err(e) => {
                 tracing::error!(trunk = %row.id, error = %e, "trunk skipped: unreadable settings")
@@ -202,7 +204,10 @@ pub async fn reload_trunks(
     Ok(n)
 }
 
-fn trunk_from_row(row: &trunks::TrunkRow) -> Result<Trunk, omnivox_store::StoreError> {
+fn trunk_from_row(
+    row: &trunks::TrunkRow,
+    sealer: &Sealer,
+) -> Result<Trunk, omnivox_store::StoreError> {
     Ok(Trunk {
         id: row.id,
         tenant_id: TenantId(row.tenant_id),
@@ -214,10 +219,9 @@ fn trunk_from_row(row: &trunks::TrunkRow) -> Result<Trunk, omnivox_store::StoreE
             Transport::Tcp => SipTransport::Tcp,
         },
         username: row.username.clone(),
-        password: row
-            .password
-            .as_ref()
-            .map(|p| Secret(p.expose().to_string())),
+        password: sealer
+            .open_opt(Field::TrunkPassword, row.password.as_ref())?
+            .map(Secret),
         from_user: row.from_user.clone(),
         from_domain: row.from_domain.clone(),
         caller_id: row.caller_id_mode()?,

@@ -9,10 +9,10 @@ pub struct Model {
     /// 1-64 characters of `[A-Za-z0-9_.-]`, unique within the tenant.
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
-    /// The HMAC key: write-only, never returned or logged (`Debug` leaves
+    /// The HMAC key, sealed ([`crate::seal`]): write-only, never returned or logged (`Debug` leaves
     /// it out).
     #[sea_orm(column_type = "Text")]
-    pub secret: String,
+    pub secret: crate::seal::Sealed,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,8 +1,7 @@
 use sea_orm::entity::prelude::*;
 use std::fmt;
 
-/// A secret stored as text (a trunk's outbound digest password, inbound
-/// digest HA1s). Its `Debug` never shows the value.
+/// A secret stored as text (a trunk's inbound digest HA1s). Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, DeriveValueType)]
 pub struct SecretText(pub String);
 
@@ -37,9 +36,10 @@ pub struct Model {
     /// `udp` or `tcp`.
     pub transport: String,
     pub username: Option<String>,
-    /// The outbound digest password (kept in clear: it is sent to the
-    /// carrier's challenge). Never returned by the API, never logged.
-    pub password: Option<SecretText>,
+    /// The outbound digest password, sealed ([`crate::seal`]): it is sent
+    /// to the carrier's challenge, so it is kept reversibly. Never returned
+    /// by the API, never logged.
+    pub password: Option<crate::seal::Sealed>,
     pub from_user: Option<String>,
     pub from_domain: Option<String>,
     /// `from`, `pai` or `both`.

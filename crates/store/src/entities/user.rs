@@ -10,7 +10,8 @@ pub struct Model {
     pub display_name: String,
     pub password_hash: String,
     pub is_superadmin: bool,
-    pub totp_secret: Option<String>,
+    /// Sealed ([`crate::seal`]).
+    pub totp_secret: Option<crate::seal::Sealed>,
     pub totp_enabled: bool,
     pub failed_logins: i32,
     pub locked_until: Option<DateTimeUtc>,

@@ -22,10 +22,10 @@ pub struct Model {
     /// Where a new message's metadata is POSTed.
     #[sea_orm(column_type = "Text", nullable)]
     pub notify_url: Option<String>,
-    /// The HMAC key of those notifications: write-only, never returned or
+    /// The HMAC key of those notifications, sealed ([`crate::seal`]): write-only, never returned or
     /// logged (`Debug` leaves it out).
     #[sea_orm(column_type = "Text", nullable)]
-    pub notify_secret: Option<String>,
+    pub notify_secret: Option<crate::seal::Sealed>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
