@@ -94,6 +94,7 @@ impl Application {
             let directory = crate::sip::StoreDirectory {
                 store: store.clone(),
                 suffix: config.sip.domain_suffix.clone(),
+                sealer: sealer.clone(),
             };
             let (recorder, writer) = calls::StoreRecorder::new(store.clone(), cdr_done.clone());
             cdr_writer = Some(tokio::spawn(writer));

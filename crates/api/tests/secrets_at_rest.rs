@@ -57,7 +57,8 @@ async fn populate(app: &TestApp) -> (String, String) {
             &format!("/api/v1/tenants/{t}/trunks"),
             &owner,
             json!({ "name": "carrier", "host": "127.0.0.1", "username": "acct",
-                    "password": TRUNK_PASSWORD }),
+                    "password": TRUNK_PASSWORD, "inbound_username": "carrier-in",
+                    "inbound_password": "trunk-inbound-passphrase-1" }),
         )
         .await;
     assert_eq!(trunk.status, StatusCode::CREATED, "{trunk:?}");
@@ -82,13 +83,26 @@ async fn populate(app: &TestApp) -> (String, String) {
         )
         .await;
     assert_eq!(vm.status, StatusCode::CREATED, "{vm:?}");
+    let phone = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/tenants/{t}/members/{agent_id}/sip"),
+            Some(&owner),
+            Some(json!({ "username": "agent7", "password": "agent-phone-password-7" })),
+        )
+        .await;
+    assert_eq!(phone.status, StatusCode::OK, "{phone:?}");
     let enroll = app.post("/api/v1/me/2fa/enroll", &owner, json!({})).await;
     assert_eq!(enroll.status, StatusCode::OK, "{enroll:?}");
     (enroll.body["secret"].as_str().unwrap().to_owned(), owner)
 }
 
-const SEALED_COLUMNS: [(&str, &str); 4] = [
+const SEALED_COLUMNS: [(&str, &str); 8] = [
     ("trunks", "password"),
+    ("trunks", "inbound_ha1_md5"),
+    ("trunks", "inbound_ha1_sha256"),
+    ("sip_accounts", "ha1_md5"),
+    ("sip_accounts", "ha1_sha256"),
     ("users", "totp_secret"),
     ("flow_secrets", "secret"),
     ("voicemail_boxes", "notify_secret"),
@@ -150,6 +164,12 @@ async fn secrets_are_sealed_at_rest_and_older_clear_values_are_sealed_at_start()
     exec(
         &db,
         &format!("UPDATE flow_secrets SET secret = '{FLOW_SECRET}'"),
+    )
+    .await;
+    exec(
+        &db,
+        "UPDATE sip_accounts SET ha1_md5 = 'an-old-clear-md5-ha1', \
+         ha1_sha256 = 'an-old-clear-sha-ha1'",
     )
     .await;
     exec(

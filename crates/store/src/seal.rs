@@ -1,6 +1,7 @@
 //! Secrets at rest. Values the application must read back in clear (a
-//! trunk's outbound digest password, TOTP seeds, the HMAC keys of flow
-//! webhooks and voicemail notifications, the token-signing key) are kept
+//! trunk's outbound digest password, the SIP digest HA1s of phones and
+//! inbound trunks, TOTP seeds, the HMAC keys of flow webhooks and voicemail
+//! notifications, the token-signing key) are kept
 //! sealed: ChaCha20-Poly1305 under a key derived from a master key that
 //! lives outside the database (`auth.master_key`, or `master.key` in the data
 //! directory). A copy of the database alone (a backup, a replica, a
@@ -20,12 +21,11 @@ use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
-use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::ConnectionTrait;
+use sea_orm::DeriveValueType;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
 use crate::Result;
-use crate::entities::{flow_secret, system_setting, trunk, user, voicemail_box};
 use crate::settings;
 
 /// The prefix of every sealed value (format version 1).
@@ -42,6 +42,10 @@ const KEY_CHECK_TEXT: &str = "omnivox master key check";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     TrunkPassword,
+    TrunkInboundHa1Md5,
+    TrunkInboundHa1Sha256,
+    SipHa1Md5,
+    SipHa1Sha256,
     TotpSecret,
     FlowSecret,
     NotifySecret,
@@ -50,15 +54,25 @@ pub enum Field {
 }
 
 impl Field {
-    fn aad(self) -> &'static [u8] {
+    /// `table.column` (a setting: `system_settings.<key>`), bound into the
+    /// seal as associated data.
+    pub fn name(self) -> &'static str {
         match self {
-            Field::TrunkPassword => b"trunks.password",
-            Field::TotpSecret => b"users.totp_secret",
-            Field::FlowSecret => b"flow_secrets.secret",
-            Field::NotifySecret => b"voicemail_boxes.notify_secret",
-            Field::TokenSigningKey => b"system_settings.token_signing_key",
-            Field::KeyCheck => b"system_settings.master_key_check",
+            Field::TrunkPassword => "trunks.password",
+            Field::TrunkInboundHa1Md5 => "trunks.inbound_ha1_md5",
+            Field::TrunkInboundHa1Sha256 => "trunks.inbound_ha1_sha256",
+            Field::SipHa1Md5 => "sip_accounts.ha1_md5",
+            Field::SipHa1Sha256 => "sip_accounts.ha1_sha256",
+            Field::TotpSecret => "users.totp_secret",
+            Field::FlowSecret => "flow_secrets.secret",
+            Field::NotifySecret => "voicemail_boxes.notify_secret",
+            Field::TokenSigningKey => "system_settings.token_signing_key",
+            Field::KeyCheck => "system_settings.master_key_check",
         }
+    }
+
+    fn aad(self) -> Aad<&'static [u8]> {
+        Aad::from(self.name().as_bytes())
     }
 }
 
@@ -101,10 +115,6 @@ impl From<SealError> for crate::StoreError {
     }
 }
 
-fn field_name(field: Field) -> &'static str {
-    std::str::from_utf8(field.aad()).unwrap_or("secret")
-}
-
 /// Seals and opens secrets with the key derived from the master key.
 #[derive(Clone)]
 pub struct Sealer {
@@ -142,18 +152,14 @@ impl Sealer {
         buf.extend_from_slice(&nonce);
         let mut body = plain.as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(field.aad()),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), field.aad(), &mut body)
             .map_err(|_| SealError::Random)?;
         buf.extend_from_slice(&body);
         Ok(Sealed(format!("{PREFIX}{}", B64.encode(buf))))
     }
 
     pub fn open(&self, field: Field, sealed: &Sealed) -> Result<String, SealError> {
-        let name = field_name(field);
+        let name = field.name();
         let text = sealed
             .0
             .strip_prefix(PREFIX)
@@ -168,7 +174,7 @@ impl Sealer {
         let mut body = body.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(field.aad()), &mut body)
+            .open_in_place(nonce, field.aad(), &mut body)
             .map_err(|_| SealError::WrongKey(name))?;
         String::from_utf8(plain.to_vec()).map_err(|_| SealError::Malformed(name))
     }
@@ -200,7 +206,7 @@ pub async fn verify_key(conn: &impl ConnectionTrait, sealer: &Sealer) -> Result<
     let stored = settings::get_or_insert(conn, KEY_CHECK, &fresh.0).await?;
     match sealer.open(Field::KeyCheck, &Sealed(stored))? {
         t if t == KEY_CHECK_TEXT => Ok(()),
-        _ => Err(SealError::WrongKey(field_name(Field::KeyCheck)).into()),
+        _ => Err(SealError::WrongKey(Field::KeyCheck.name()).into()),
     }
 }
 
@@ -216,99 +222,55 @@ pub async fn token_signing_key(
     Ok(sealer.open(Field::TokenSigningKey, &Sealed(stored))?)
 }
 
-fn plaintext<C: ColumnTrait>(col: C) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(col.is_not_null())
-        .add(col.not_like(format!("{PREFIX}%")))
-}
+/// The columns (and the one setting) sealed since they exist; an older
+/// version kept them in clear.
+const SEALED: [Field; 9] = [
+    Field::TrunkPassword,
+    Field::TrunkInboundHa1Md5,
+    Field::TrunkInboundHa1Sha256,
+    Field::SipHa1Md5,
+    Field::SipHa1Sha256,
+    Field::TotpSecret,
+    Field::FlowSecret,
+    Field::NotifySecret,
+    Field::TokenSigningKey,
+];
 
-/// Seal every secret an older version stored in clear; returns how many.
-/// Each update names the old value, so two nodes doing it at once cannot
-/// seal a value twice.
+/// Seal every secret an older version stored in clear; returns how many
+/// rows changed. Each update names the old value, so two nodes doing it at
+/// once cannot seal a value twice (rows that shared a clear value share
+/// its sealed one).
 pub async fn seal_plaintext(conn: &impl ConnectionTrait, sealer: &Sealer) -> Result<u64> {
     let mut n = 0;
-    for (id, secret) in user::Entity::find()
-        .filter(plaintext(user::Column::TotpSecret))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter_map(|u| u.totp_secret.map(|s| (u.id, s.0)))
-    {
-        n += user::Entity::update_many()
-            .col_expr(
-                user::Column::TotpSecret,
-                Expr::value(sealer.seal(Field::TotpSecret, &secret)?),
-            )
-            .filter(user::Column::Id.eq(id))
-            .filter(user::Column::TotpSecret.eq(secret))
-            .exec(conn)
-            .await?
-            .rows_affected;
-    }
-    for (id, secret) in trunk::Entity::find()
-        .filter(plaintext(trunk::Column::Password))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter_map(|t| t.password.map(|s| (t.id, s.0)))
-    {
-        n += trunk::Entity::update_many()
-            .col_expr(
-                trunk::Column::Password,
-                Expr::value(sealer.seal(Field::TrunkPassword, &secret)?),
-            )
-            .filter(trunk::Column::Id.eq(id))
-            .filter(trunk::Column::Password.eq(secret))
-            .exec(conn)
-            .await?
-            .rows_affected;
-    }
-    for row in flow_secret::Entity::find()
-        .filter(plaintext(flow_secret::Column::Secret))
-        .all(conn)
-        .await?
-    {
-        n += flow_secret::Entity::update_many()
-            .col_expr(
-                flow_secret::Column::Secret,
-                Expr::value(sealer.seal(Field::FlowSecret, &row.secret.0)?),
-            )
-            .filter(flow_secret::Column::TenantId.eq(row.tenant_id))
-            .filter(flow_secret::Column::Name.eq(row.name))
-            .filter(flow_secret::Column::Secret.eq(row.secret.0))
-            .exec(conn)
-            .await?
-            .rows_affected;
-    }
-    for (id, secret) in voicemail_box::Entity::find()
-        .filter(plaintext(voicemail_box::Column::NotifySecret))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter_map(|b| b.notify_secret.map(|s| (b.id, s.0)))
-    {
-        n += voicemail_box::Entity::update_many()
-            .col_expr(
-                voicemail_box::Column::NotifySecret,
-                Expr::value(sealer.seal(Field::NotifySecret, &secret)?),
-            )
-            .filter(voicemail_box::Column::Id.eq(id))
-            .filter(voicemail_box::Column::NotifySecret.eq(secret))
-            .exec(conn)
-            .await?
-            .rows_affected;
-    }
-    if let Some(key) = settings::get(conn, settings::TOKEN_SIGNING_KEY).await?
-        && !key.starts_with(PREFIX)
-    {
-        let sealed = sealer.seal(Field::TokenSigningKey, &key)?;
-        n += system_setting::Entity::update_many()
-            .col_expr(system_setting::Column::Value, Expr::value(sealed.0))
-            .filter(system_setting::Column::Key.eq(settings::TOKEN_SIGNING_KEY))
-            .filter(system_setting::Column::Value.eq(key))
-            .exec(conn)
-            .await?
-            .rows_affected;
+    for field in SEALED {
+        let (table, column) = field.name().split_once('.').unwrap_or_default();
+        let (column, setting) = match table {
+            "system_settings" => ("value", Some(column)),
+            _ => (column, None),
+        };
+        let (table, col) = (Alias::new(table), Alias::new(column));
+        let mut clear = Expr::col(col.clone())
+            .is_not_null()
+            .and(Expr::col(col.clone()).not_like(format!("{PREFIX}%")));
+        if let Some(key) = setting {
+            clear = clear.and(Expr::col(Alias::new("key")).eq(key));
+        }
+        let select = Query::select()
+            .distinct()
+            .column(col.clone())
+            .from(table.clone())
+            .and_where(clear.clone())
+            .to_owned();
+        for row in conn.query_all(&select).await? {
+            let old: String = row.try_get("", column)?;
+            let update = Query::update()
+                .table(table.clone())
+                .value(col.clone(), sealer.seal(field, &old)?.0)
+                .and_where(clear.clone())
+                .and_where(Expr::col(col.clone()).eq(old))
+                .to_owned();
+            n += conn.execute(&update).await?.rows_affected();
+        }
     }
     Ok(n)
 }

@@ -1,6 +1,7 @@
 //! Agents' SIP phone credentials: digest HA1 hashes per tenant realm.
 
 use crate::entities::sip_account;
+use crate::seal::Sealed;
 use crate::{Result, Scoped, StoreError, now};
 use omnivox_domain::UserId;
 use sea_orm::sea_query::OnConflict;
@@ -14,15 +15,15 @@ impl<C: ConnectionTrait> Scoped<'_, C> {
         &self,
         user: UserId,
         username: &str,
-        ha1_md5: &str,
-        ha1_sha256: &str,
+        ha1_md5: &Sealed,
+        ha1_sha256: &Sealed,
     ) -> Result<SipAccountRow> {
         sip_account::Entity::insert(sip_account::ActiveModel {
             tenant_id: Set(self.tenant.0),
             user_id: Set(user.0),
             username: Set(username.to_owned()),
-            ha1_md5: Set(ha1_md5.to_owned()),
-            ha1_sha256: Set(ha1_sha256.to_owned()),
+            ha1_md5: Set(ha1_md5.clone()),
+            ha1_sha256: Set(ha1_sha256.clone()),
             updated_at: Set(now()),
         })
         .on_conflict(

@@ -11,15 +11,15 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-pub use trunk::{Model as TrunkRow, SecretText};
+pub use trunk::Model as TrunkRow;
 
 /// A trunk's inbound digest credentials: the user name and its HA1 hashes
 /// in the tenant's realm (the password itself is never kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundCredentials {
     pub username: String,
-    pub ha1_md5: SecretText,
-    pub ha1_sha256: SecretText,
+    pub ha1_md5: Sealed,
+    pub ha1_sha256: Sealed,
 }
 
 /// A new trunk; the caller has validated every field.

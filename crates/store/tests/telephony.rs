@@ -13,7 +13,7 @@ use omnivox_domain::{CallId, DidId, Role, TenantId, TrunkId, UserId};
 use omnivox_store::cdrs::{self, CallEnd, CallStart, CdrFilter, LegRecord};
 use omnivox_store::dids::{self, DidPatch, DidTarget, NewDid};
 use omnivox_store::seal::{Field, Sealer};
-use omnivox_store::trunks::{self, InboundCredentials, NewTrunk, SecretText, TrunkPatch};
+use omnivox_store::trunks::{self, InboundCredentials, NewTrunk, TrunkPatch};
 use omnivox_store::{PageRequest, Scoped, StoreError, commit, users};
 
 fn sealer() -> Sealer {
@@ -70,8 +70,10 @@ async fn trunks_are_tenant_scoped_and_keep_secrets_out_of_debug() {
     let mut first = new_trunk("primary", 10);
     first.inbound = Some(InboundCredentials {
         username: "carrier-in".into(),
-        ha1_md5: SecretText("md5hash".into()),
-        ha1_sha256: SecretText("shahash".into()),
+        ha1_md5: sealer().seal(Field::TrunkInboundHa1Md5, "md5hash").unwrap(),
+        ha1_sha256: sealer()
+            .seal(Field::TrunkInboundHa1Sha256, "shahash")
+            .unwrap(),
     });
     let t1 = in_a.create_trunk(first).await.unwrap();
     let names: Vec<_> = in_a

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use omnivox_domain::{Permission, UserId, password};
 use omnivox_sip::{DigestAlgorithm, ha1};
+use omnivox_store::seal::Field;
 use omnivox_store::{StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -69,8 +70,12 @@ pub async fn set_account(
     password::check(&req.password, &name)
         .map_err(|e| ApiError::field("password", e.code(), e.to_string()))?;
     let domain = domain(&state, &ctx).await?;
-    let md5 = ha1(DigestAlgorithm::Md5, &name, &domain, &req.password);
-    let sha = ha1(DigestAlgorithm::Sha256, &name, &domain, &req.password);
+    let seal = |field, algorithm| {
+        let hash = ha1(algorithm, &name, &domain, &req.password);
+        state.sealer.seal(field, &hash).map_err(StoreError::from)
+    };
+    let md5 = seal(Field::SipHa1Md5, DigestAlgorithm::Md5)?;
+    let sha = seal(Field::SipHa1Sha256, DigestAlgorithm::Sha256)?;
     let tx = state.store.begin().await?;
     let scoped = ctx.scoped(&tx);
     scoped.get_member(user).await?;

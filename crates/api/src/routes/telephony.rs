@@ -19,7 +19,7 @@ use omnivox_domain::trunk::{CallerIdMode, NumberFormat, SourceNet, Transport};
 use omnivox_domain::{Permission, TrunkId, password};
 use omnivox_sip::{DigestAlgorithm, ha1};
 use omnivox_store::seal::{Field, Sealed};
-use omnivox_store::trunks::{InboundCredentials, NewTrunk, SecretText, TrunkPatch, TrunkRow};
+use omnivox_store::trunks::{InboundCredentials, NewTrunk, TrunkPatch, TrunkRow};
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -393,9 +393,13 @@ async fn inbound_credentials(
         check.err("inbound_password", e.code(), e.to_string());
     }
     let realm = realm(state, ctx).await?;
+    let seal = |field, algorithm| {
+        let hash = ha1(algorithm, &username, &realm, password_in);
+        state.sealer.seal(field, &hash).map_err(StoreError::from)
+    };
     Ok(InboundCredentials {
-        ha1_md5: SecretText(ha1(DigestAlgorithm::Md5, &username, &realm, password_in)),
-        ha1_sha256: SecretText(ha1(DigestAlgorithm::Sha256, &username, &realm, password_in)),
+        ha1_md5: seal(Field::TrunkInboundHa1Md5, DigestAlgorithm::Md5)?,
+        ha1_sha256: seal(Field::TrunkInboundHa1Sha256, DigestAlgorithm::Sha256)?,
         username,
     })
 }

@@ -235,11 +235,16 @@ fn trunk_from_row(
             .into_iter()
             .map(TrunkSource::from)
             .collect(),
-        inbound: row.inbound_credentials().map(|c| TrunkCredentials {
-            username: c.username,
-            ha1_md5: c.ha1_md5.expose().to_string(),
-            ha1_sha256: c.ha1_sha256.expose().to_string(),
-        }),
+        inbound: row
+            .inbound_credentials()
+            .map(|c| -> Result<_, omnivox_store::StoreError> {
+                Ok(TrunkCredentials {
+                    username: c.username,
+                    ha1_md5: sealer.open(Field::TrunkInboundHa1Md5, &c.ha1_md5)?,
+                    ha1_sha256: sealer.open(Field::TrunkInboundHa1Sha256, &c.ha1_sha256)?,
+                })
+            })
+            .transpose()?,
     })
 }
 

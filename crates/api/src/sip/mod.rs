@@ -6,6 +6,7 @@ pub mod calls;
 
 use omnivox_domain::{TenantId, UserId};
 use omnivox_sip::{AccountOwner, Directory, DirectoryError, SipAccount};
+use omnivox_store::seal::{Field, Sealer};
 use omnivox_store::{Scoped, Store, tenants};
 
 /// Looks SIP accounts up in the store: the domain names the tenant
@@ -13,6 +14,8 @@ use omnivox_store::{Scoped, Store, tenants};
 pub struct StoreDirectory {
     pub store: Store,
     pub suffix: String,
+    /// Opens the stored HA1s.
+    pub sealer: Sealer,
 }
 
 /// A tenant's SIP domain.
@@ -37,14 +40,19 @@ impl Directory for StoreDirectory {
             .sip_account_by_username(user)
             .await
             .map_err(|e| DirectoryError(e.to_string()))?;
+        let open = |field, ha1| {
+            self.sealer
+                .open(field, ha1)
+                .map_err(|e| DirectoryError(e.to_string()))
+        };
         if let Some(r) = row {
             return Ok(Some(SipAccount {
                 tenant_id: TenantId(r.tenant_id),
                 owner: AccountOwner::Agent(UserId(r.user_id)),
+                ha1_md5: open(Field::SipHa1Md5, &r.ha1_md5)?,
+                ha1_sha256: open(Field::SipHa1Sha256, &r.ha1_sha256)?,
                 user: r.username,
                 domain: domain.to_owned(),
-                ha1_md5: r.ha1_md5,
-                ha1_sha256: r.ha1_sha256,
             }));
         }
         // A carrier authenticating with a trunk's inbound credentials (the
@@ -53,16 +61,20 @@ impl Directory for StoreDirectory {
             .list_trunks()
             .await
             .map_err(|e| DirectoryError(e.to_string()))?;
-        Ok(trunks.into_iter().find_map(|t| {
+        let found = trunks.into_iter().find_map(|t| {
             let creds = t.inbound_credentials()?;
-            (t.enabled && creds.username == user).then(|| SipAccount {
-                tenant_id: TenantId(t.tenant_id),
-                owner: AccountOwner::Trunk(t.id),
-                user: creds.username,
-                domain: domain.to_owned(),
-                ha1_md5: creds.ha1_md5.expose().to_owned(),
-                ha1_sha256: creds.ha1_sha256.expose().to_owned(),
-            })
+            (t.enabled && creds.username == user).then_some((t, creds))
+        });
+        let Some((t, creds)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(SipAccount {
+            tenant_id: TenantId(t.tenant_id),
+            owner: AccountOwner::Trunk(t.id),
+            user: creds.username,
+            domain: domain.to_owned(),
+            ha1_md5: open(Field::TrunkInboundHa1Md5, &creds.ha1_md5)?,
+            ha1_sha256: open(Field::TrunkInboundHa1Sha256, &creds.ha1_sha256)?,
         }))
     }
 }

@@ -9,8 +9,10 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
     pub username: String,
-    pub ha1_md5: String,
-    pub ha1_sha256: String,
+    /// The digest HA1s in the tenant's realm, sealed ([`crate::seal`]): an
+    /// HA1 answers a challenge as well as the password does.
+    pub ha1_md5: crate::seal::Sealed,
+    pub ha1_sha256: crate::seal::Sealed,
     pub updated_at: DateTimeUtc,
 }
 

@@ -1,27 +1,4 @@
 use sea_orm::entity::prelude::*;
-use std::fmt;
-
-/// A secret stored as text (a trunk's inbound digest HA1s). Its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq, DeriveValueType)]
-pub struct SecretText(pub String);
-
-impl SecretText {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for SecretText {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
 
 /// A tenant's SIP trunk to a carrier.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -54,8 +31,8 @@ pub struct Model {
     /// IP addresses and CIDR blocks inbound calls may come from.
     pub allowed_sources: Json,
     pub inbound_username: Option<String>,
-    pub inbound_ha1_md5: Option<SecretText>,
-    pub inbound_ha1_sha256: Option<SecretText>,
+    pub inbound_ha1_md5: Option<crate::seal::Sealed>,
+    pub inbound_ha1_sha256: Option<crate::seal::Sealed>,
     pub enabled: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
