@@ -45,12 +45,14 @@ pub(super) fn on_digit(
 impl SessionTask {
     pub(super) fn on_rtp(&mut self, i: usize, len: usize, from: SocketAddr, now: Instant) {
         let arrival = self.arrival_ts(now);
+        let mut regenerated = false;
         let Self {
             legs,
             rx_buf,
             tx_buf,
             events,
             recorder,
+            mix,
             ..
         } = self;
         let leg = &mut legs[i];
@@ -144,8 +146,16 @@ impl SessionTask {
                 }
                 if leg.options.forward_dtmf {
                     forward(legs, i, &pkt, None, tx, now);
+                    if let Some((matrix, _)) = mix.as_ref() {
+                        for d in got.iter().flatten() {
+                            regenerated |= regenerate_in_mix(legs, i, matrix, d);
+                        }
+                    }
                 }
             }
+        }
+        if regenerated {
+            self.ensure_clock();
         }
     }
 
@@ -198,6 +208,34 @@ impl SessionTask {
             }
         }
     }
+}
+
+/// In a mix every listener's stream is made by Omnivox, so a digit cannot
+/// pass as received packets: each leg that hears the source in `matrix`
+/// (and negotiated telephone-event) sends the finished digit on its own
+/// clock. Returns whether any leg queued it.
+fn regenerate_in_mix(
+    legs: &mut [LegState],
+    i: usize,
+    matrix: &super::MixMatrix,
+    digit: &ReceivedDigit,
+) -> bool {
+    let src = legs[i].id;
+    let mut queued = false;
+    for (j, dst) in legs.iter_mut().enumerate() {
+        let hears = matrix
+            .listeners
+            .iter()
+            .any(|(l, sources)| *l == dst.id && sources.contains(&src));
+        let events = dst
+            .remote
+            .is_some_and(|r| r.negotiated.telephone_event.is_some());
+        if j != i && hears && events {
+            dst.dtmf_queue.push_back((digit.digit, digit.duration_ms));
+            queued = true;
+        }
+    }
+    queued
 }
 
 /// Decode a leg's audio into frames for its analyzers, the recorder and

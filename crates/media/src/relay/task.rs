@@ -48,7 +48,7 @@ pub(crate) struct SessionTask {
     pub(super) tx_buf: Box<[u8; BUF_LEN]>,
     pub(super) events: EventQueue,
     pub(super) recorder: Option<Box<dyn RecordSink>>,
-    mix: Option<(MixMatrix, Box<dyn FrameMixer>)>,
+    pub(super) mix: Option<(MixMatrix, Box<dyn FrameMixer>)>,
     epoch: Instant,
     media_tick: Option<Interval>,
     housekeeping: Option<Interval>,
@@ -170,7 +170,7 @@ impl SessionTask {
             .ok_or(RelayError::UnknownLeg(id))
     }
 
-    fn ensure_clock(&mut self) {
+    pub(super) fn ensure_clock(&mut self) {
         if self.media_tick.is_none() {
             let start = tokio::time::Instant::now() + MEDIA_TICK;
             let mut t = tokio::time::interval_at(start, MEDIA_TICK);

@@ -37,7 +37,14 @@ impl Actor {
                 None,
             ),
         };
-        let mut io = self.new_leg(Direction::Outbound, party, label).await?;
+        // A supervisor's digits are reported, never passed to the parties.
+        let options = LegOptions {
+            forward_dtmf: leg != LegId::Monitor,
+            ..LegOptions::default()
+        };
+        let mut io = self
+            .new_leg(Direction::Outbound, party, label, options)
+            .await?;
         io.agent_id = agent_id;
         io.offer = io.origin.describe(&LocalMedia::offer(
             io.media.local_rtp(),

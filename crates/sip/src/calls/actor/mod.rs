@@ -350,15 +350,12 @@ impl Actor {
         direction: Direction,
         party: Party,
         label: String,
+        options: LegOptions,
     ) -> Result<LegIo, u16> {
-        let media = self
-            .media
-            .open_leg(LegOptions::default())
-            .await
-            .map_err(|e| {
-                tracing::warn!(call = %self.id, error = %e, "no media leg");
-                503u16
-            })?;
+        let media = self.media.open_leg(options).await.map_err(|e| {
+            tracing::warn!(call = %self.id, error = %e, "no media leg");
+            503u16
+        })?;
         let seq = self.next_seq;
         self.next_seq += 1;
         let session = u64::from(seq) + (self.id.as_u128() as u64 & 0xffff_ffff) * 16;

@@ -157,7 +157,12 @@ pub(crate) async fn start_inbound(
         snap.did = route.did.clone();
     }
     let Ok(mut a) = actor
-        .new_leg(Direction::Inbound, Party::Caller, route.from.clone())
+        .new_leg(
+            Direction::Inbound,
+            Party::Caller,
+            route.from.clone(),
+            LegOptions::default(),
+        )
         .await
     else {
         refuse(&inner, dialog);
