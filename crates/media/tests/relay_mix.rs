@@ -245,76 +245,76 @@ async fn a_recording_holds_what_the_customer_hears_while_monitored() {
     check_recording(&mut t, &sink, "bridged again", 2000).await;
 }
 
-/// RFC 4733 events of one digit, as a phone sends them.
-fn digit_packets(digit: char) -> Vec<[u8; 4]> {
-    let mut s = omnivox_media::rfc4733::DtmfSender::new(digit, 100).unwrap();
-    std::iter::from_fn(|| s.next_packet(160).map(|p| p.payload)).collect()
-}
+/// Telephone-event types of the customer, agent and supervisor.
+const EVENT_TYPES: [u8; 3] = [101, 96, 100];
 
-/// The telephone-event codes a peer received on `pt` within `wait`.
-async fn events_heard(peer: &Peer, pt: u8, wait: Duration) -> Vec<u8> {
-    let mut got = Vec::new();
-    while let Some(r) = peer.recv_pt(pt, wait).await {
-        got.push(
-            omnivox_media::rfc4733::TelephoneEvent::parse(&r.payload)
-                .unwrap()
-                .event,
-        );
+impl Call {
+    /// Peer `k` keys `digit` as a phone does (RFC 4733, 100 ms).
+    async fn key(&mut self, k: usize, digit: char) {
+        let mut s = omnivox_media::rfc4733::DtmfSender::new(digit, 100).unwrap();
+        let mut first = true;
+        while let Some(p) = s.next_packet(160) {
+            let to = self.targets[k];
+            self.peers[k]
+                .send(to, EVENT_TYPES[k], first, &p.payload, 0)
+                .await;
+            first = false;
+        }
     }
-    got
+
+    /// The telephone-event codes peer `k` received within `wait`.
+    async fn heard(&self, k: usize, wait: Duration) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Some(r) = self.peers[k].recv_pt(EVENT_TYPES[k], wait).await {
+            let ev = omnivox_media::rfc4733::TelephoneEvent::parse(&r.payload).unwrap();
+            got.push(ev.event);
+        }
+        got
+    }
 }
 
 #[tokio::test]
 async fn digits_reach_whoever_hears_their_sender_in_the_mix() {
     // Customer, agent and supervisor with different telephone-event types.
-    let types = [pcmu(Some(101)), pcmu(Some(96)), pcmu(Some(100))];
+    let types = EVENT_TYPES.map(|pt| pcmu(Some(pt)));
     let mut t = call_with(types, true).await;
     let (c, a, s) = (t.c, t.a, t.s);
     t.session.mix(MixMatrix::whisper(c, a, s)).await.unwrap();
     // The customer keys 7 (an IVR on the agent's side, a card number...):
     // the agent and the listening supervisor get it, each on its own type.
-    for (i, p) in digit_packets('7').iter().enumerate() {
-        let to = t.targets[0];
-        t.peers[0].send(to, 101, i == 0, p, 0).await;
-    }
-    let agent = events_heard(&t.peers[1], 96, Duration::from_millis(600)).await;
+    t.key(0, '7').await;
+    let agent = t.heard(1, Duration::from_millis(600)).await;
     assert!(
         !agent.is_empty() && agent.iter().all(|e| *e == 7),
         "{agent:?}"
     );
-    let supervisor = events_heard(&t.peers[2], 100, Duration::from_millis(300)).await;
+    let supervisor = t.heard(2, Duration::from_millis(300)).await;
     assert!(
         !supervisor.is_empty() && supervisor.iter().all(|e| *e == 7),
         "{supervisor:?}"
     );
     // The whispering supervisor keys 3: the agent hears it, the customer
     // (who does not hear the supervisor) gets no event.
-    for (i, p) in digit_packets('3').iter().enumerate() {
-        let to = t.targets[2];
-        t.peers[2].send(to, 100, i == 0, p, 0).await;
-    }
-    let agent = events_heard(&t.peers[1], 96, Duration::from_millis(600)).await;
+    t.key(2, '3').await;
+    let agent = t.heard(1, Duration::from_millis(600)).await;
     assert!(
         !agent.is_empty() && agent.iter().all(|e| *e == 3),
         "{agent:?}"
     );
-    let customer = events_heard(&t.peers[0], 101, Duration::from_millis(300)).await;
+    let customer = t.heard(0, Duration::from_millis(300)).await;
     assert!(customer.is_empty(), "{customer:?}");
 }
 
 #[tokio::test]
 async fn a_leg_that_does_not_forward_digits_keeps_them_in_the_mix() {
     // How the call actor opens a supervisor's leg.
-    let types = [pcmu(Some(101)), pcmu(Some(96)), pcmu(Some(100))];
+    let types = EVENT_TYPES.map(|pt| pcmu(Some(pt)));
     let mut t = call_with(types, false).await;
     let (c, a, s) = (t.c, t.a, t.s);
     t.session.mix(MixMatrix::barge(c, a, s)).await.unwrap();
-    for (i, p) in digit_packets('9').iter().enumerate() {
-        let to = t.targets[2];
-        t.peers[2].send(to, 100, i == 0, p, 0).await;
-    }
-    let agent = events_heard(&t.peers[1], 96, Duration::from_millis(600)).await;
-    let customer = events_heard(&t.peers[0], 101, Duration::from_millis(100)).await;
+    t.key(2, '9').await;
+    let agent = t.heard(1, Duration::from_millis(600)).await;
+    let customer = t.heard(0, Duration::from_millis(100)).await;
     assert!(
         agent.is_empty() && customer.is_empty(),
         "{agent:?} {customer:?}"
