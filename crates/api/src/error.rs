@@ -165,6 +165,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A secret that cannot be sealed or opened is a store fault (500).
+impl From<omnivox_store::seal::SealError> for ApiError {
+    fn from(e: omnivox_store::seal::SealError) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
 /// Name the field a unique constraint protects, without leaking SQL.
 fn conflict_message(what: &str) -> String {
     for field in ["slug", "email", "prefix"] {

@@ -150,11 +150,13 @@ impl Sealer {
         self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
         let mut buf = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
         buf.extend_from_slice(&nonce);
-        let mut body = plain.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), field.aad(), &mut body)
+        buf.extend_from_slice(plain.as_bytes());
+        let nonce = Nonce::assume_unique_for_key(nonce);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce, field.aad(), &mut buf[NONCE_LEN..])
             .map_err(|_| SealError::Random)?;
-        buf.extend_from_slice(&body);
+        buf.extend_from_slice(tag.as_ref());
         Ok(Sealed(format!("{PREFIX}{}", B64.encode(buf))))
     }
 

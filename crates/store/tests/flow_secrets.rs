@@ -7,18 +7,14 @@
 
 mod common;
 
-use common::{store, tenant};
+use common::{sealer, store, tenant};
 use omnivox_store::flow_secrets::{FlowSecretRow, NAME_MAX, valid_name};
-use omnivox_store::seal::{Field, Sealed, Sealer};
+use omnivox_store::seal::{Field, Sealed};
 use omnivox_store::{Scoped, StoreError, commit};
 use std::collections::BTreeMap;
 
 const CRM: &str = "crm-signing-key-0123456789";
 const CRM2: &str = "crm-rotated-key-9876543210";
-
-fn sealer() -> Sealer {
-    Sealer::new(b"a store test master key, 32+ bytes long").unwrap()
-}
 
 fn sealed(secret: &str) -> Sealed {
     sealer().seal(Field::FlowSecret, secret).unwrap()

@@ -5,20 +5,16 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{store, tenant};
+use common::{sealer, store, tenant};
 use omnivox_domain::call::{Direction, HangupCause, LegId};
 use omnivox_domain::dial_policy::DialPolicy;
 use omnivox_domain::trunk::{CallerIdMode, NumberFormat, Transport};
 use omnivox_domain::{CallId, DidId, Role, TenantId, TrunkId, UserId};
 use omnivox_store::cdrs::{self, CallEnd, CallStart, CdrFilter, LegRecord};
 use omnivox_store::dids::{self, DidPatch, DidTarget, NewDid};
-use omnivox_store::seal::{Field, Sealer};
+use omnivox_store::seal::Field;
 use omnivox_store::trunks::{self, InboundCredentials, NewTrunk, TrunkPatch};
 use omnivox_store::{PageRequest, Scoped, StoreError, commit, users};
-
-fn sealer() -> Sealer {
-    Sealer::new(b"a store test master key, 32+ bytes long").unwrap()
-}
 
 fn new_trunk(name: &str, priority: i32) -> NewTrunk {
     NewTrunk {

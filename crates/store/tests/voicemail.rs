@@ -75,10 +75,8 @@ async fn boxes_have_unique_names_and_owners_and_are_found_by_name_or_id() {
     let mut v = values("sales", "agent", agent);
     v.greeting_prompt = Some("greeting".into());
     v.notify_url = Some("https://crm.example.com/hook".into());
-    let sealer =
-        omnivox_store::seal::Sealer::new(b"a store test master key, 32+ bytes long").unwrap();
     v.notify_secret = Some(
-        sealer
+        common::sealer()
             .seal(
                 omnivox_store::seal::Field::NotifySecret,
                 "0123456789abcdef-secret",

@@ -16,7 +16,7 @@ use chrono::Duration;
 use omnivox_domain::{SessionId, UserId};
 use omnivox_store::seal::Field;
 use omnivox_store::sessions::{self, NewSession, Rotation};
-use omnivox_store::{StoreError, audit, commit, lockouts, now, users};
+use omnivox_store::{audit, commit, lockouts, now, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -104,8 +104,7 @@ pub async fn login(
         let passed = match (&req.totp_code, &req.recovery_code) {
             (Some(code), _) => state
                 .sealer
-                .open_opt(Field::TotpSecret, user.totp_secret.as_ref())
-                .map_err(StoreError::from)?
+                .open_opt(Field::TotpSecret, user.totp_secret.as_ref())?
                 .is_some_and(|s| totp::check(&s, &user.email, code)),
             (None, Some(rc)) => {
                 let h = sha256_hex(&totp::normalize_recovery_code(rc));

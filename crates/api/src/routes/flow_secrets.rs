@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use omnivox_domain::Permission;
 use omnivox_store::flow_secrets::{FlowSecretRow, NAME_MAX, valid_name};
 use omnivox_store::seal::Field;
-use omnivox_store::{StoreError, audit, commit};
+use omnivox_store::{audit, commit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -132,10 +132,7 @@ pub async fn put_flow_secret(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let sealed = state
-        .sealer
-        .seal(Field::FlowSecret, &body.secret)
-        .map_err(StoreError::from)?;
+    let sealed = state.sealer.seal(Field::FlowSecret, &body.secret)?;
     let tx = state.store.begin().await?;
     let (row, created) = ctx.scoped(&tx).put_flow_secret(&name, &sealed).await?;
     let action = if created {

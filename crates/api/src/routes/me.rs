@@ -11,8 +11,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use omnivox_domain::{Role, SessionId, password};
-use omnivox_store::seal::{Field, Sealed};
-use omnivox_store::{StoreError, audit, commit, members, sessions, tenants, users};
+use omnivox_store::seal::Field;
+use omnivox_store::{audit, commit, members, sessions, tenants, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -195,10 +195,7 @@ pub async fn enroll_2fa(
     let url =
         totp::otpauth_url(&secret, &me.email).ok_or_else(|| ApiError::internal("otpauth url"))?;
     let tx = state.store.begin().await?;
-    let sealed = state
-        .sealer
-        .seal(Field::TotpSecret, &secret)
-        .map_err(StoreError::from)?;
+    let sealed = state.sealer.seal(Field::TotpSecret, &secret)?;
     users::set_pending_totp(&tx, me.id, &sealed).await?;
     audit::record(
         &tx,
@@ -245,7 +242,10 @@ pub async fn verify_2fa(
             "two-factor authentication is already on",
         ));
     }
-    let Some(secret) = open_totp(&state, user.totp_secret.as_ref())? else {
+    let Some(secret) = state
+        .sealer
+        .open_opt(Field::TotpSecret, user.totp_secret.as_ref())?
+    else {
         return Err(ApiError::bad_request(
             "mfa_not_enrolling",
             "start with POST /api/v1/me/2fa/enroll",
@@ -295,7 +295,9 @@ pub async fn disable_2fa(
     ApiJson(req): ApiJson<DisableTotp>,
 ) -> ApiResult<StatusCode> {
     let user = users::get(state.store.reader(), me.id).await?;
-    let secret = open_totp(&state, user.totp_secret.as_ref())?;
+    let secret = state
+        .sealer
+        .open_opt(Field::TotpSecret, user.totp_secret.as_ref())?;
     let Some(secret) = secret.filter(|_| user.totp_enabled) else {
         return Err(ApiError::bad_request(
             "mfa_not_enabled",
@@ -329,12 +331,4 @@ pub async fn disable_2fa(
     commit(tx).await?;
     state.cache.forget_user(me.id);
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A user's TOTP seed in clear (it is kept sealed).
-fn open_totp(state: &AppState, sealed: Option<&Sealed>) -> ApiResult<Option<String>> {
-    Ok(state
-        .sealer
-        .open_opt(Field::TotpSecret, sealed)
-        .map_err(StoreError::from)?)
 }

@@ -72,7 +72,7 @@ pub async fn set_account(
     let domain = domain(&state, &ctx).await?;
     let seal = |field, algorithm| {
         let hash = ha1(algorithm, &name, &domain, &req.password);
-        state.sealer.seal(field, &hash).map_err(StoreError::from)
+        state.sealer.seal(field, &hash)
     };
     let md5 = seal(Field::SipHa1Md5, DigestAlgorithm::Md5)?;
     let sha = seal(Field::SipHa1Sha256, DigestAlgorithm::Sha256)?;

@@ -18,7 +18,7 @@ use omnivox_domain::dial_policy::DialPolicy;
 use omnivox_domain::trunk::{CallerIdMode, NumberFormat, SourceNet, Transport};
 use omnivox_domain::{Permission, TrunkId, password};
 use omnivox_sip::{DigestAlgorithm, ha1};
-use omnivox_store::seal::{Field, Sealed};
+use omnivox_store::seal::Field;
 use omnivox_store::trunks::{InboundCredentials, NewTrunk, TrunkPatch, TrunkRow};
 use omnivox_store::{ConnectionTrait, Scoped, StoreError, audit, commit};
 use serde::{Deserialize, Serialize};
@@ -395,7 +395,7 @@ async fn inbound_credentials(
     let realm = realm(state, ctx).await?;
     let seal = |field, algorithm| {
         let hash = ha1(algorithm, &username, &realm, password_in);
-        state.sealer.seal(field, &hash).map_err(StoreError::from)
+        state.sealer.seal(field, &hash)
     };
     Ok(InboundCredentials {
         ha1_md5: seal(Field::TrunkInboundHa1Md5, DigestAlgorithm::Md5)?,
@@ -424,14 +424,6 @@ async fn inbound_name_free(
         ));
     }
     Ok(())
-}
-
-/// A trunk's outbound password as stored (sealed).
-fn seal_password(state: &AppState, password: Option<&str>) -> ApiResult<Option<Sealed>> {
-    Ok(state
-        .sealer
-        .seal_opt(Field::TrunkPassword, password)
-        .map_err(StoreError::from)?)
 }
 
 fn trunk_name_taken(e: StoreError) -> ApiError {
@@ -513,7 +505,9 @@ pub async fn create_trunk(
         }
     };
     c.done()?;
-    let password = seal_password(&state, password.as_deref())?;
+    let password = state
+        .sealer
+        .seal_opt(Field::TrunkPassword, password.as_deref())?;
     let (Some(transport), Some(caller_id_mode), Some(number_format)) =
         (transport, caller_id_mode, number_format)
     else {
@@ -641,7 +635,7 @@ pub async fn update_trunk(
     }
     c.done()?;
     patch.password = password
-        .map(|p| seal_password(&state, p.as_deref()))
+        .map(|p| state.sealer.seal_opt(Field::TrunkPassword, p.as_deref()))
         .transpose()?;
     let tx = state.store.begin().await?;
     let scoped = ctx.scoped(&tx);

@@ -37,7 +37,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use omnivox_domain::Permission;
 use omnivox_media::record::{LocalStore, RecordError, RecordingKey, RecordingStore};
-use omnivox_store::seal::{Field, Sealed};
+use omnivox_store::seal::Field;
 use omnivox_store::voicemail::{
     MessageFilter, NAME_TAKEN, OWNER_TAKEN, VoicemailBoxRow, VoicemailBoxValues,
     VoicemailMessageRow,
@@ -409,15 +409,6 @@ async fn checked<C: ConnectionTrait>(
     Ok(v)
 }
 
-/// A notification secret as stored (sealed); its length is checked with
-/// the rest of the box (`problems`).
-fn seal_secret(state: &AppState, secret: Option<&str>) -> ApiResult<Option<Sealed>> {
-    Ok(state
-        .sealer
-        .seal_opt(Field::NotifySecret, secret)
-        .map_err(StoreError::from)?)
-}
-
 fn taken(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(what) if what == NAME_TAKEN => ApiError::conflict(
@@ -500,7 +491,10 @@ pub async fn create_box(
         greeting_prompt: body.greeting_prompt,
         max_message_seconds: 0,
         notify_url: body.notify_url,
-        notify_secret: seal_secret(&state, body.notify_secret.as_deref())?,
+        // Sealed now; its length is checked with the rest (`problems`).
+        notify_secret: state
+            .sealer
+            .seal_opt(Field::NotifySecret, body.notify_secret.as_deref())?,
     };
     let tx = state.store.begin().await?;
     let s = ctx.scoped(&tx);
@@ -575,7 +569,9 @@ pub async fn update_box(
         v.notify_url = u;
     }
     if let Some(secret) = &body.notify_secret {
-        v.notify_secret = seal_secret(&state, secret.as_deref())?;
+        v.notify_secret = state
+            .sealer
+            .seal_opt(Field::NotifySecret, secret.as_deref())?;
     }
     let max_seconds = body
         .max_message_seconds

@@ -98,6 +98,13 @@ impl MixMatrix {
         ])
     }
 
+    /// Whether `listener` hears `source`.
+    pub fn hears(&self, listener: LegId, source: LegId) -> bool {
+        self.listeners
+            .iter()
+            .any(|(l, sources)| *l == listener && sources.contains(&source))
+    }
+
     /// Every leg named, listeners and sources.
     pub fn legs(&self) -> impl Iterator<Item = LegId> + '_ {
         self.listeners

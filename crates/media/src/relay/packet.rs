@@ -223,10 +223,7 @@ fn regenerate_in_mix(
     let src = legs[i].id;
     let mut queued = false;
     for (j, dst) in legs.iter_mut().enumerate() {
-        let hears = matrix
-            .listeners
-            .iter()
-            .any(|(l, sources)| *l == dst.id && sources.contains(&src));
+        let hears = matrix.hears(dst.id, src);
         let events = dst
             .remote
             .is_some_and(|r| r.negotiated.telephone_event.is_some());

@@ -8,6 +8,11 @@ use omnivox_domain::TenantId;
 use omnivox_store::tenants::NewTenant;
 use omnivox_store::{Store, StoreError, tenants};
 
+/// The sealer of the store tests' secrets.
+pub fn sealer() -> omnivox_store::seal::Sealer {
+    omnivox_store::seal::Sealer::new(b"a store test master key, 32+ bytes long").unwrap()
+}
+
 /// A migrated store, and the temporary directory of its SQLite file.
 pub async fn store() -> (Store, Option<tempfile::TempDir>) {
     let (cfg, dir) = omnivox_testkit::test_database();
